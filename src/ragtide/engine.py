@@ -1,0 +1,280 @@
+"""The engine: :class:`RAG` ties loaders, chunking, embedding, the store and answers together.
+
+Every operation is async at heart and has a sync twin. Both run on the engine's
+private loop (see :mod:`ragtide._loop`), so the sync twins also work inside a running
+event loop (Jupyter, FastAPI) and the async ones from any loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterable, Sequence
+
+from ._loop import LoopThread
+from .answer import Answer, build_messages, extractive_answer
+from .chunking import Chunker
+from .documents import Source, digest
+from .embedding import Embedder
+from .errors import ConfigError, LLMError
+from .ingest import Input, IngestReport, Pipeline, ProgressCallback
+from .llm import LLM
+from .retrieve import Retriever
+from .settings import DEFAULT_MODEL, Settings
+from .store import CollectionInfo, MilvusStore, Store
+
+
+class RAG:
+    """Ingest documents into Milvus and answer questions from them, with citations.
+
+    >>> async with RAG(uri="./ragtide.db") as rag:
+    ...     await rag.aingest(["docs/"])
+    ...     answer = await rag.aquery("How do I configure the LLM?")
+    ...     print(answer.text)
+
+    Without ``async with``: ``rag = RAG(); rag.ingest(["docs/"]); rag.query("..."); rag.close()``.
+    Arguments left as None come from ``RAGTIDE_*`` environment variables, then defaults
+    (see :class:`Settings`).
+    """
+
+    def __init__(
+        self,
+        uri: str | None = None,
+        collection: str | None = None,
+        *,
+        token: str | None = None,
+        embed_model: str | None = None,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+        store: Store | None = None,
+        **options: Any,
+    ) -> None:
+        given = dict(uri=uri, collection=collection, token=token, embed_model=embed_model, **options)
+        self.settings = settings.replace(**given) if settings else Settings.load(**given)
+        self._runner = LoopThread()
+        self._embedder = embedder
+        self._store = store
+        self._llm: LLM | None = None
+        self._embedder_lock: asyncio.Lock | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def __aenter__(self) -> "RAG":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __enter__(self) -> "RAG":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def aclose(self) -> None:
+        """Finish pending writes and release connections and the model."""
+        await self._runner.arun(self._close())
+        self._shutdown()
+
+    def close(self) -> None:
+        self._runner.run(self._close())
+        self._shutdown()
+
+    async def _close(self) -> None:
+        if self._store is not None:
+            await self._store.close()
+        if self._llm is not None:
+            await self._llm.close()
+
+    def _shutdown(self) -> None:
+        if self._embedder is not None:
+            self._embedder.close()
+        self._runner.close()
+
+    # -- parts, built on the private loop when first needed --------------------------
+
+    def store(self) -> Store:
+        if self._store is None:
+            s = self.settings
+            self._store = MilvusStore(s.uri, s.collection, token=s.token, consistency=s.consistency)
+        return self._store
+
+    async def embedder(self) -> Embedder:
+        """The embedding model: the one asked for, else the collection's, else the default."""
+        if self._embedder is not None:
+            return self._embedder
+        if self._embedder_lock is None:
+            self._embedder_lock = asyncio.Lock()
+        async with self._embedder_lock:
+            if self._embedder is None:
+                model = self.settings.embed_model
+                if not model:
+                    info = await self.store().info() if isinstance(self.store(), MilvusStore) else None
+                    model = info.model if info else DEFAULT_MODEL
+                s = self.settings
+                self._embedder = await asyncio.to_thread(
+                    Embedder, model, device=s.embed_device, batch_size=s.embed_batch_size
+                )
+        return self._embedder
+
+    async def _open(self, *, create: bool) -> tuple[Store, Embedder]:
+        embedder = await self.embedder()
+        store = self.store()
+        await store.open(embedder.name, embedder.dim, create=create)
+        return store, embedder
+
+    # -- ingest ----------------------------------------------------------------------
+
+    async def aingest(
+        self,
+        paths: Iterable[Input],
+        *,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        prune: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """Load, chunk, embed and store files, directories or :class:`Document` objects.
+
+        Unchanged documents are skipped, changed ones replaced, and with ``prune``
+        documents whose files are gone (under the given directories) are deleted.
+        One bad file never stops the others: see ``report.failed``.
+        """
+        return await self._runner.arun(self._ingest(list(paths), include, exclude, prune, on_progress))
+
+    def ingest(self, paths: Iterable[Input], **kwargs: Any) -> IngestReport:
+        """Sync twin of :meth:`aingest`."""
+        return self._runner.run(self._ingest(list(paths), kwargs.get("include", ()), kwargs.get("exclude", ()),
+                                             kwargs.get("prune", False), kwargs.get("on_progress")))
+
+    async def _ingest(self, paths, include, exclude, prune, on_progress) -> IngestReport:
+        store, embedder = await self._open(create=True)
+        chunker = Chunker(embedder, self.settings.chunk_tokens, self.settings.chunk_overlap)
+        pipeline = Pipeline(store, embedder, chunker, on_progress=on_progress)
+        return await pipeline.run(paths, include=include, exclude=exclude, prune=prune)
+
+    # -- retrieval and answers -------------------------------------------------------
+
+    async def aretrieve(
+        self, question: str, *, top_k: int | None = None, filter: str | None = None, consistency: str | None = None
+    ) -> list[Source]:
+        """The passages most similar to ``question``, best first."""
+        return await self._runner.arun(self._retrieve(question, top_k, filter, consistency))
+
+    def retrieve(self, question: str, **kwargs: Any) -> list[Source]:
+        """Sync twin of :meth:`aretrieve`."""
+        return self._runner.run(self._retrieve(question, kwargs.get("top_k"), kwargs.get("filter"), kwargs.get("consistency")))
+
+    async def _retrieve(self, question, top_k, filter, consistency) -> list[Source]:
+        if not question or not question.strip():
+            raise ConfigError("question: must not be empty")
+        store, embedder = await self._open(create=False)
+        k = top_k or self.settings.top_k
+        return await Retriever(store, embedder).retrieve(question, k, filter=filter or "", consistency=consistency)
+
+    async def aquery(
+        self,
+        question: str,
+        *,
+        top_k: int | None = None,
+        filter: str | None = None,
+        consistency: str | None = None,
+        stream: bool = False,
+    ) -> Answer:
+        """Answer ``question`` from the collection.
+
+        With an LLM configured (``llm_base_url``/``llm_model``) the LLM writes the answer;
+        otherwise the best sentences of the passages are stitched into one. With
+        ``stream=True`` the answer comes back at once, its text arriving as you iterate it.
+        """
+        answer = await self._runner.arun(self._query(question, top_k, filter, consistency))
+        if not stream:
+            async for _ in answer:
+                pass
+        return answer
+
+    def query(self, question: str, *, stream: bool = False, **kwargs: Any) -> Answer:
+        """Sync twin of :meth:`aquery`."""
+        answer = self._runner.run(self._query(question, kwargs.get("top_k"), kwargs.get("filter"), kwargs.get("consistency")))
+        if not stream:
+            for _ in answer:
+                pass
+        return answer
+
+    async def _query(self, question, top_k, filter, consistency) -> Answer:
+        started = time.perf_counter()
+        sources = await self._retrieve(question, top_k, filter, consistency)
+        answer = Answer(question, sources, timings={"retrieve": time.perf_counter() - started})
+        answer._runner = self._runner
+        answer._tokens = self._generate(answer, started)
+        return answer
+
+    async def _generate(self, answer: Answer, started: float) -> AsyncIterator[str]:
+        """Produce the answer's text on the private loop, filling ``answer`` as it goes."""
+        generated = time.perf_counter()
+        if self.settings.llm_enabled and answer.sources:
+            answer.mode = "llm"
+            try:
+                async for delta in self._get_llm().stream(build_messages(answer.question, answer.sources)):
+                    answer.timings.setdefault("first_token", time.perf_counter() - started)
+                    answer.text += delta
+                    yield delta
+            except LLMError as e:
+                answer.error = str(e)
+                if answer.text:  # keep what the LLM said; say it was cut short
+                    return
+                answer.mode = "extractive"
+            else:
+                answer.timings["generate"] = time.perf_counter() - generated
+                answer.timings["total"] = time.perf_counter() - started
+                return
+        answer.text = await extractive_answer(answer.question, answer.sources, await self.embedder())
+        answer.timings["generate"] = time.perf_counter() - generated
+        answer.timings["total"] = time.perf_counter() - started
+        yield answer.text
+
+    def _get_llm(self) -> LLM:
+        if self._llm is None:
+            s = self.settings
+            self._llm = LLM(s.llm_model, base_url=s.llm_base_url, api_key=s.llm_api_key, timeout=s.llm_timeout)
+        return self._llm
+
+    # -- managing the collection -----------------------------------------------------
+
+    async def adelete(self, doc: str) -> int:
+        """Delete a document by its path, its key or its id; a directory deletes every document under it."""
+        return await self._runner.arun(self._delete(doc))
+
+    def delete(self, doc: str) -> int:
+        """Sync twin of :meth:`adelete`."""
+        return self._runner.run(self._delete(doc))
+
+    async def _delete(self, doc: str) -> int:
+        store, _ = await self._open(create=False)
+        path = Path(doc).expanduser()
+        ids = {digest(doc), digest(str(path.resolve()))}
+        if re.fullmatch(r"[0-9a-f]{32}", doc):
+            ids.add(doc)
+        if path.is_dir() or doc.endswith(os.sep):
+            base = path.resolve()
+            ids |= {d for d, src in (await store.documents()).items() if base in Path(src).parents}
+        return await store.delete_docs(sorted(ids))
+
+    async def astatus(self) -> CollectionInfo | None:
+        """The collection's model, dimension, chunk and document counts (None if it does not exist)."""
+        return await self._runner.arun(self.store().info())
+
+    def status(self) -> CollectionInfo | None:
+        """Sync twin of :meth:`astatus`."""
+        return self._runner.run(self.store().info())
+
+    async def acollections(self) -> list[str]:
+        """Names of the collections at this URI."""
+        return await self._runner.arun(self.store().collections())
+
+    def collections(self) -> list[str]:
+        """Sync twin of :meth:`acollections`."""
+        return self._runner.run(self.store().collections())

@@ -1,0 +1,276 @@
+"""The ingestion pipeline: load -> chunk -> embed -> write, as concurrent stages.
+
+Stages are joined by bounded queues, so parsing, the embedder and Milvus work at
+the same time and memory stays bounded however large the input. A document counts
+as ingested only once Milvus acknowledged every one of its chunks; only then are its
+old chunks removed, so an interrupted run never loses what was there before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Union
+
+from .chunking import Chunker
+from .documents import Chunk, Document
+from .embedding import Embedder
+from .errors import LoaderError, RagtideError
+from .loaders import discover, load
+from .store import Row, Store
+
+Input = Union[str, os.PathLike, Document]
+
+_EMBED_BATCH = 128  # chunks per model call: large enough to keep the model busy
+_LOADERS = 2
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did. ``failed`` maps each file that failed to the reason."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # unsupported file types
+    chunks: int = 0  # chunks embedded and written
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        return (
+            f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.deleted} deleted, {len(self.failed)} failed; {self.chunks} chunks in {self.seconds:.1f} s"
+        )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress event: ``kind`` is "start", "file" (a document finished) or "chunks"."""
+
+    kind: str
+    files_total: int
+    files_done: int
+    chunks_done: int
+    path: str = ""
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class _Pending:
+    """A document whose chunks are on their way to Milvus."""
+
+    doc: Document
+    action: str  # "added" or "updated"
+    remaining: int
+    error: str | None = None
+
+
+class Pipeline:
+    """One ingest run. Use :meth:`run`; the engine builds it."""
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        chunker: Chunker,
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self._store = store
+        self._embedder = embedder
+        self._chunker = chunker
+        self._on_progress = on_progress or (lambda _: None)
+        self._report = IngestReport()
+        self._files_total = 0
+        self._files_done = 0
+        self._chunks_done = 0
+
+    async def run(
+        self,
+        inputs: Iterable[Input],
+        *,
+        include: Iterable[str] = (),
+        exclude: Iterable[str] = (),
+        prune: bool = False,
+    ) -> IngestReport:
+        started = time.perf_counter()
+        embed_before = self._embedder.busy_seconds
+        report = self._report
+        docs: list[Document] = []
+        paths: list[str | os.PathLike] = []
+        for item in inputs:
+            (docs if isinstance(item, Document) else paths).append(item)
+        found = discover(paths, include, exclude)
+        report.skipped = [str(p) for p in found.skipped]
+        for missing in found.missing:
+            report.failed[missing] = "no such file or directory"
+        work: list[Path | Document] = [*found.files, *docs]
+        self._files_total = len(work)
+        self._emit("start")
+
+        loaded: asyncio.Queue = asyncio.Queue(maxsize=4)
+        chunked: asyncio.Queue = asyncio.Queue(maxsize=_EMBED_BATCH * 4)
+        stages = [
+            asyncio.create_task(self._load_stage(work, loaded)),
+            asyncio.create_task(self._chunk_stage(loaded, chunked)),
+            asyncio.create_task(self._embed_stage(chunked)),
+        ]
+        try:
+            await asyncio.gather(*stages)
+        finally:
+            for task in stages:
+                task.cancel()
+        if prune:
+            report.deleted = await self._prune(paths, {str(p) for p in found.files})
+        report.seconds = time.perf_counter() - started
+        report.embed_seconds = self._embedder.busy_seconds - embed_before
+        return report
+
+    def _emit(self, kind: str, path: str = "") -> None:
+        self._on_progress(Progress(kind, self._files_total, self._files_done, self._chunks_done, path))
+
+    def _finish(self, key: str, outcome: str, reason: str = "") -> None:
+        if outcome == "failed":
+            self._report.failed[key] = reason
+        else:
+            setattr(self._report, outcome, getattr(self._report, outcome) + 1)
+        self._files_done += 1
+        self._emit("file", key)
+
+    # -- stages --------------------------------------------------------------------
+
+    async def _load_stage(self, work: list[Path | Document], out: asyncio.Queue) -> None:
+        """Parse files in worker threads, a few at a time, in input order."""
+        slots = asyncio.Semaphore(_LOADERS)
+
+        async def one(item: Path | Document) -> Document | LoaderError:
+            if isinstance(item, Document):
+                return item
+            async with slots:
+                try:
+                    return await asyncio.to_thread(load, item)
+                except LoaderError as e:
+                    return e
+
+        window: list[asyncio.Task] = []
+        for item in work:
+            window.append(asyncio.create_task(one(item)))
+            if len(window) > _LOADERS * 2:
+                await out.put(await window.pop(0))
+        for task in window:
+            await out.put(await task)
+        await out.put(None)
+
+    async def _chunk_stage(self, inp: asyncio.Queue, out: asyncio.Queue) -> None:
+        """Skip unchanged documents, chunk the rest."""
+        while (item := await inp.get()) is not None:
+            if isinstance(item, LoaderError):
+                self._finish(item.path, "failed", item.reason)
+                continue
+            doc: Document = item
+            try:
+                state = (await self._store.doc_states([doc.doc_id])).get(doc.doc_id)
+                content_hash = doc.content_hash
+                if state is not None and state.doc_hash == content_hash and state.complete:
+                    self._finish(doc.key, "unchanged")
+                    continue
+                chunks = await asyncio.to_thread(self._chunker.split, doc)
+            except RagtideError as e:
+                self._finish(doc.key, "failed", str(e))
+                continue
+            if not chunks:
+                self._finish(doc.key, "failed", "no text to index")
+                continue
+            pending = _Pending(doc, "added" if state is None else "updated", len(chunks))
+            for chunk in chunks:
+                await out.put((pending, content_hash, len(chunks), chunk))
+        await out.put(None)
+
+    async def _embed_stage(self, inp: asyncio.Queue) -> None:
+        """Embed chunks in large batches across documents; writes run in the background."""
+        writes: set[asyncio.Task] = set()
+        finished = False
+        while not finished and (item := await inp.get()) is not None:
+            batch = [item]
+            # Take what else is ready, without waiting: the queue fills while the model works.
+            while len(batch) < _EMBED_BATCH:
+                try:
+                    item = inp.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+                if item is None:
+                    finished = True
+                    break
+                batch.append(item)
+            batch = [entry for entry in batch if entry[0].error is None]
+            if not batch:
+                continue
+            try:
+                vectors = await self._embedder.embed([entry[3].text for entry in batch])
+            except RagtideError as e:
+                for pending, *_ in batch:
+                    self._fail(pending, str(e))
+                continue
+            rows = [Row(chunk, vector, content_hash, n) for (_, content_hash, n, chunk), vector in zip(batch, vectors)]
+            task = asyncio.create_task(self._write([entry[0] for entry in batch], rows))
+            writes.add(task)
+            task.add_done_callback(writes.discard)
+            if len(writes) >= 4:  # bound the rows held in memory awaiting Milvus
+                await asyncio.wait(writes, return_when=asyncio.FIRST_COMPLETED)
+        if writes:
+            await asyncio.gather(*writes)
+
+    async def _write(self, owners: list[_Pending], rows: list[Row]) -> None:
+        try:
+            await self._store.write(rows)
+        except RagtideError as e:
+            for pending in owners:
+                self._fail(pending, str(e))
+            return
+        self._chunks_done += len(rows)
+        self._report.chunks += len(rows)
+        self._emit("chunks")
+        for pending in owners:
+            pending.remaining -= 1
+            if pending.remaining == 0 and pending.error is None:
+                await self._complete(pending)
+
+    async def _complete(self, pending: _Pending) -> None:
+        doc = pending.doc
+        try:
+            if pending.action == "updated":
+                await self._store.delete_stale(doc.doc_id, doc.content_hash)
+        except RagtideError as e:
+            self._finish(doc.key, "failed", str(e))
+            return
+        self._finish(doc.key, pending.action)
+
+    def _fail(self, pending: _Pending, reason: str) -> None:
+        if pending.error is None:
+            pending.error = reason
+            self._finish(pending.doc.key, "failed", reason)
+
+    async def _prune(self, roots: list[str | os.PathLike], present: set[str]) -> int:
+        """Delete documents under ``roots`` whose files no longer exist."""
+        bases = [Path(r).resolve() for r in roots]
+        gone = []
+        for doc_id, source in (await self._store.documents()).items():
+            path = Path(source)
+            if not path.is_absolute() or source in present or path.exists():
+                continue
+            if any(path == base or base in path.parents for base in bases):
+                gone.append(doc_id)
+        return await self._store.delete_docs(gone)
+

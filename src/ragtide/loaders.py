@@ -1,0 +1,237 @@
+"""Turn files into :class:`Document` objects: plain text, Markdown, HTML and PDF.
+
+Each loader reads bytes, checks they are what the extension claims, and returns the
+text with page boundaries. Any problem is a :class:`LoaderError` naming the file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import fnmatch
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from .documents import Document, Page
+from .errors import LoaderError
+
+Loader = Callable[[Path, bytes], Document]
+
+
+def _decode(path: Path, data: bytes) -> str:
+    """Decode text strictly: a file that is not text must not be indexed as mojibake."""
+    for bom, encoding in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            return data.decode(encoding)
+    head = data[:8192]
+    if b"\0" in head:
+        raise LoaderError(str(path), "binary content (NUL bytes), not text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise LoaderError(
+            str(path), f"not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}); convert it to UTF-8"
+        ) from None
+    controls = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\t\n\r\f")
+    if controls > 0.05 * min(len(text), 8192):
+        raise LoaderError(str(path), "binary content (control characters), not text")
+    return text
+
+
+def _whole(path: Path, text: str, **metadata: object) -> Document:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise LoaderError(str(path), "no text (empty file)")
+    return Document(key=str(path), text=text, pages=(Page(None, 0, len(text)),), metadata=dict(metadata))
+
+
+def load_text(path: Path, data: bytes) -> Document:
+    return _whole(path, _decode(path, data), type="text")
+
+
+_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
+
+
+def load_markdown(path: Path, data: bytes) -> Document:
+    text = _decode(path, data)
+    heading = _HEADING.search(text)
+    meta = {"type": "markdown"}
+    if heading:
+        meta["title"] = heading.group(1)
+    return _whole(path, text, **meta)
+
+
+# Elements whose content a reader never sees.
+_INVISIBLE = {"script", "style", "noscript", "template", "svg", "head", "iframe", "object", "canvas"}
+_BLOCK = {
+    "address", "article", "aside", "blockquote", "br", "dd", "details", "div", "dl", "dt", "figcaption",
+    "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav",
+    "ol", "p", "pre", "section", "summary", "table", "td", "th", "tr", "ul", "title", "caption",
+}
+
+
+def load_html(path: Path, data: bytes) -> Document:
+    from selectolax.lexbor import LexborHTMLParser
+
+    source = _decode(path, data)
+    tree = LexborHTMLParser(source)
+    title_node = tree.css_first("title")
+    title = title_node.text(strip=True) if title_node else ""
+    body = tree.body or tree.root
+    parts: list[str] = [title, "\n\n"] if title else []
+    if body is not None:
+        _visible_text(body, parts)
+    text = re.sub(r"[ \t\u00a0]+", " ", "".join(parts))
+    text = re.sub(r" ?\n[ \n]*\n ?", "\n\n", text).strip()
+    meta = {"type": "html"}
+    if title:
+        meta["title"] = title
+    return _whole(path, text, **meta)
+
+
+def _visible_text(node, out: list[str]) -> None:
+    # Iterative walk: real-world HTML nests deeper than Python's recursion limit.
+    stack = [(node, False)]
+    while stack:
+        current, closing = stack.pop()
+        tag = current.tag
+        if closing:
+            out.append("\n\n")
+            continue
+        if tag == "-text":
+            out.append(current.text_content or "")
+            continue
+        if tag in _INVISIBLE or tag == "-comment":
+            continue
+        attrs = current.attributes
+        if "hidden" in attrs or attrs.get("aria-hidden") == "true" or "display:none" in (attrs.get("style") or "").replace(" ", ""):
+            continue
+        if tag in _BLOCK:
+            out.append("\n\n" if tag != "br" else "\n")
+            stack.append((current, True))
+        children = list(current.iter(include_text=True))
+        stack.extend((child, False) for child in reversed(children))
+
+
+def load_pdf(path: Path, data: bytes) -> Document:
+    import pypdfium2
+
+    if not data.lstrip()[:5].startswith(b"%PDF"):
+        raise LoaderError(str(path), "not a PDF (no %PDF header)")
+    try:
+        pdf = pypdfium2.PdfDocument(data)
+    except pypdfium2.PdfiumError as e:
+        reason = str(e).split(":")[-1].strip() or "cannot be parsed"
+        raise LoaderError(str(path), f"corrupt or unreadable PDF ({reason})") from None
+    try:
+        parts: list[str] = []
+        pages: list[Page] = []
+        offset = 0
+        for number in range(1, len(pdf) + 1):
+            page = pdf[number - 1]
+            textpage = page.get_textpage()
+            text = textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+            textpage.close()
+            page.close()
+            text = text.strip() + "\n\n"
+            parts.append(text)
+            pages.append(Page(number, offset, offset + len(text)))
+            offset += len(text)
+    finally:
+        pdf.close()
+    text = "".join(parts)
+    if not text.strip():
+        raise LoaderError(str(path), f"no extractable text in {len(pages)} page(s) (scanned? run OCR first)")
+    return Document(key=str(path), text=text, pages=tuple(pages), metadata={"type": "pdf", "pages": len(pages)})
+
+
+LOADERS: dict[str, Loader] = {
+    ".txt": load_text,
+    ".text": load_text,
+    ".md": load_markdown,
+    ".markdown": load_markdown,
+    ".html": load_html,
+    ".htm": load_html,
+    ".pdf": load_pdf,
+}
+
+
+def load(path: str | os.PathLike[str]) -> Document:
+    """Load one file by its extension. Raises :class:`LoaderError` naming the file."""
+    p = Path(path)
+    loader = LOADERS.get(p.suffix.lower())
+    if loader is None:
+        raise LoaderError(str(p), f"unsupported file type {p.suffix or '(none)'!r}")
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise LoaderError(str(p), f"cannot read ({e.strerror or e})") from None
+    if not data.strip():
+        raise LoaderError(str(p), "no text (empty file)")
+    try:
+        doc = loader(p, data)
+    except LoaderError:
+        raise
+    except Exception as e:  # a parser bug must cost one file, not the whole run
+        raise LoaderError(str(p), f"{type(e).__name__}: {e}") from None
+    return doc
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """What walking the inputs found."""
+
+    files: list[Path]
+    skipped: list[Path]  # files with an extension no loader handles
+    missing: list[str]  # inputs that do not exist
+
+
+def discover(
+    paths: Iterable[str | os.PathLike[str]],
+    include: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+) -> Discovery:
+    """Expand files and directories into the files to load, sorted and without duplicates.
+
+    ``include``/``exclude`` are glob patterns matched against the file name and against
+    the path relative to the directory given; hidden files and folders are left out.
+    """
+    include, exclude = list(include), list(exclude)
+    files: dict[Path, None] = {}
+    skipped: list[Path] = []
+    missing: list[str] = []
+    for given in paths:
+        root = Path(given)
+        if root.is_file():
+            candidates: Iterator[tuple[Path, str]] = iter([(root, root.name)])
+        elif root.is_dir():
+            candidates = _walk(root)
+        else:
+            missing.append(str(given))
+            continue
+        for path, rel in candidates:
+            if include and not _matches(path.name, rel, include):
+                continue
+            if exclude and _matches(path.name, rel, exclude):
+                continue
+            if path.suffix.lower() not in LOADERS:
+                skipped.append(path)
+                continue
+            files[path.resolve()] = None
+    return Discovery(sorted(files), skipped, missing)
+
+
+def _walk(root: Path) -> Iterator[tuple[Path, str]]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            path = Path(dirpath, name)
+            yield path, path.relative_to(root).as_posix()
+
+
+def _matches(name: str, rel: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(rel, p) for p in patterns)

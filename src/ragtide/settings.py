@@ -1,0 +1,97 @@
+"""Settings: one typed object, read from arguments, then ``RAGTIDE_*`` variables, then defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+CONSISTENCY_LEVELS = ("Strong", "Session", "Bounded", "Eventually")
+
+# Variables that are not RAGTIDE_<FIELD>, by the names users already know.
+_ALIASES = {"llm_api_key": ("RAGTIDE_LLM_API_KEY", "OPENAI_API_KEY")}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything ragtide can be configured with.
+
+    >>> Settings.load(uri="http://localhost:19530", collection="docs").collection
+    'docs'
+    """
+
+    uri: str = "./ragtide.db"
+    """Milvus Lite file (``*.db``), ``http(s)://host:port`` of a server, or a Zilliz Cloud URI."""
+    token: str = ""
+    """Milvus token (``user:password`` or an API key); empty for Lite and open servers."""
+    collection: str = "ragtide"
+    embed_model: str = ""
+    """A sentence-transformers model name or local path. Empty: the collection's own model,
+    or for a new collection all-MiniLM-L6-v2, which ships with ragtide."""
+    embed_device: str = ""
+    """``cpu``, ``cuda``, ``mps``; empty picks what sentence-transformers picks."""
+    embed_batch_size: int = 32
+    chunk_tokens: int = 0
+    """Chunk size in the embedding model's tokens; 0 means the model's own limit."""
+    chunk_overlap: int = 32
+    top_k: int = 5
+    consistency: str = "Session"
+    """Read consistency: Session sees your own writes at a fraction of Strong's cost."""
+    llm_base_url: str = ""
+    """An OpenAI-compatible endpoint. Empty (with no llm_model) answers extractively, offline."""
+    llm_model: str = ""
+    llm_api_key: str = ""
+    llm_timeout: float = 60.0
+    """Seconds to wait for the LLM's first and each following token."""
+
+    def __post_init__(self) -> None:
+        if self.consistency not in CONSISTENCY_LEVELS:
+            raise ConfigError(f"consistency: {self.consistency!r} is not one of {', '.join(CONSISTENCY_LEVELS)}")
+        for name in ("embed_batch_size", "top_k"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: must be at least 1, got {getattr(self, name)}")
+        if self.chunk_tokens < 0 or self.chunk_overlap < 0:
+            raise ConfigError("chunk_tokens and chunk_overlap must not be negative")
+        if self.chunk_tokens and self.chunk_overlap >= self.chunk_tokens:
+            raise ConfigError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_tokens ({self.chunk_tokens})"
+            )
+        if self.llm_timeout <= 0:
+            raise ConfigError(f"llm_timeout: must be positive, got {self.llm_timeout}")
+
+    @property
+    def llm_enabled(self) -> bool:
+        return bool(self.llm_base_url or self.llm_model)
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Build settings from ``overrides`` (None means "not given"), then ``env``, then defaults."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if overrides.get(f.name) is not None:
+                values[f.name] = overrides[f.name]
+                continue
+            for var in _ALIASES.get(f.name, (f"RAGTIDE_{f.name.upper()}",)):
+                if env.get(var):
+                    values[f.name] = _parse(f, var, env[var])
+                    break
+        unknown = set(overrides) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _parse(f: dataclasses.Field, var: str, raw: str) -> Any:
+    kind = type(f.default)
+    try:
+        return kind(raw) if kind is not str else raw
+    except ValueError:
+        raise ConfigError(f"{var}={raw!r}: expected {kind.__name__}") from None
