@@ -28,8 +28,9 @@ class Tokenizer(Protocol):
         ...
 
 
-# A sentence ends at . ! ? (plus closing quotes/brackets) before whitespace, or at a blank line.
-_SENTENCE_END = re.compile(r"""(?<=[.!?])["'”’)\]]*\s+|\n\s*\n""")
+# A sentence ends at . ! ? (plus closing quotes/brackets) before whitespace and a capital
+# or digit ("e.g. this" does not end one), or at a blank line. Group 1 is the gap.
+_SENTENCE_END = re.compile(r"""[.!?]["'”’)\]]*(\s+)(?=["'“‘(\[]?[A-Z0-9])|(\n\s*\n)""")
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
@@ -38,8 +39,9 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     spans = []
     pos = start
     for m in _SENTENCE_END.finditer(text, start, end):
-        spans.append((pos, m.start()))
-        pos = m.end()
+        gap = 1 if m.group(1) is not None else 2
+        spans.append((pos, m.start(gap)))
+        pos = m.end(gap)
     spans.append((pos, end))
     out = []
     for s, e in spans:

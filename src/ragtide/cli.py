@@ -100,7 +100,7 @@ def _ingest(args: argparse.Namespace) -> int:
     with RAG(**_settings(args, "embed_model", "chunk_tokens", "chunk_overlap")) as rag:
         with _ProgressView(console) as view:
             report = rag.ingest(args.paths, include=args.include, exclude=args.exclude, prune=args.prune, on_progress=view.update)
-        _print_report(report, console)
+        _print_report(report)
     return EXIT_FAILED_FILES if report.failed else 0
 
 
@@ -140,11 +140,12 @@ class _ProgressView:
                   file=sys.stderr, flush=True)
 
 
-def _print_report(report: IngestReport, console) -> None:
+def _print_report(report: IngestReport) -> None:
+    # Plain prints: one line per file, never wrapped, easy to grep.
     for path in report.skipped:
-        console.print(f"skipped: {_show(path)}: unsupported file type", highlight=False)
+        print(f"skipped: {_show(path)}: unsupported file type", file=sys.stderr)
     for path, reason in report.failed.items():
-        console.print(f"[red]error:[/red] {_show(path)}: {reason}", highlight=False)
+        print(f"error: {_show(path)}: {reason}", file=sys.stderr)
     print(report.summary(), flush=True)
 
 

@@ -57,6 +57,9 @@ class RAG:
         self._runner = LoopThread()
         self._embedder = embedder
         self._store = store
+        # What the caller passed in is theirs to close; what we build is ours.
+        self._owns_embedder = embedder is None
+        self._owns_store = store is None
         self._llm: LLM | None = None
         self._embedder_lock: asyncio.Lock | None = None
 
@@ -84,13 +87,13 @@ class RAG:
         self._shutdown()
 
     async def _close(self) -> None:
-        if self._store is not None:
+        if self._store is not None and self._owns_store:
             await self._store.close()
         if self._llm is not None:
             await self._llm.close()
 
     def _shutdown(self) -> None:
-        if self._embedder is not None:
+        if self._embedder is not None and self._owns_embedder:
             self._embedder.close()
         self._runner.close()
 

@@ -1,0 +1,89 @@
+"""Shared fixtures. Integration tests run on Milvus Lite and, when `make test` started
+one (RAGTIDE_TEST_SERVER_URI), on a real Milvus server. Nothing is mocked."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+ESSAY = DATA / "paul_graham_essay.txt"
+UBER = DATA / "uber_2021.pdf"
+SERVER_URI = os.environ.get("RAGTIDE_TEST_SERVER_URI", "")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "server" in getattr(item, "callspec", None).params.values() if hasattr(item, "callspec") else False:
+            item.add_marker(pytest.mark.server)
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from ragtide import Embedder
+
+    emb = Embedder()
+    yield emb
+    emb.close()
+
+
+@pytest.fixture(scope="session")
+def lite_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("lite")
+
+
+@pytest.fixture(scope="session", params=["lite", "server"])
+def backend(request, lite_dir) -> str:
+    """The Milvus URI of each backend under test."""
+    if request.param == "server":
+        if not SERVER_URI:
+            pytest.skip("no Milvus server: run `make test`, or set RAGTIDE_TEST_SERVER_URI")
+        return SERVER_URI
+    return str(lite_dir / "ragtide.db")
+
+
+def new_collection() -> str:
+    return f"t_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def collection(backend):
+    """A fresh, empty collection name, dropped afterwards."""
+    name = new_collection()
+    yield name
+    drop(backend, name)
+
+
+def drop(uri: str, name: str) -> None:
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(uri=uri)
+    if client.has_collection(name):
+        client.drop_collection(name)
+    client.close()
+
+
+@pytest.fixture
+def rag(backend, collection, embedder):
+    from ragtide import RAG
+
+    with RAG(uri=backend, collection=collection, embedder=embedder) as r:
+        yield r
+
+
+@pytest.fixture(scope="session")
+def corpus(backend, embedder):
+    """Both tutorial documents ingested once per backend: (uri, collection, report)."""
+    from ragtide import RAG
+
+    name = new_collection()
+    with RAG(uri=backend, collection=name, embedder=embedder) as r:
+        report = r.ingest([ESSAY, UBER])
+    yield backend, name, report
+    drop(backend, name)

@@ -1,0 +1,103 @@
+"""Ingestion against real Milvus (Lite and server): counts, idempotence, updates, prune, bad input."""
+
+import shutil
+
+import pytest
+
+from conftest import ESSAY, UBER
+from ragtide import RAG
+from ragtide.cli import main as cli
+
+
+def test_tutorial_documents_ingested_and_counted(corpus):
+    uri, name, report = corpus
+    assert report.ok, report.failed
+    assert (report.added, report.updated, report.unchanged) == (2, 0, 0)
+    with RAG(uri=uri, collection=name) as rag:
+        info = rag.status()
+    assert info.documents == 2
+    assert info.chunks == report.chunks > 1000  # the 10-K alone is over a thousand chunks
+    assert (info.model, info.dim) == ("all-MiniLM-L6-v2", 384)
+
+
+def test_reingest_is_a_no_op(corpus, embedder):
+    uri, name, first = corpus
+    with RAG(uri=uri, collection=name, embedder=embedder) as rag:
+        before = embedder.busy_seconds
+        report = rag.ingest([ESSAY, UBER])
+        assert embedder.busy_seconds == before  # nothing was embedded
+        assert rag.status().chunks == first.chunks
+    assert (report.unchanged, report.added, report.updated, report.chunks) == (2, 0, 0, 0)
+
+
+def test_changed_document_is_replaced_without_stale_chunks(rag, tmp_path):
+    doc = tmp_path / "notes.txt"
+    doc.write_text(ESSAY.read_text()[:20000])
+    first = rag.ingest([doc])
+    assert first.added == 1
+    doc.write_text(ESSAY.read_text()[:3000])  # shrinks to a few chunks
+    second = rag.ingest([doc])
+    assert second.updated == 1 and second.chunks < first.chunks
+    info = rag.status()
+    assert info.chunks == second.chunks and info.documents == 1
+    hits = rag.retrieve("Lisp hacking at Interleaf", top_k=20)
+    assert all(h.text in doc.read_text() for h in hits)  # nothing of the old version is left
+
+
+def test_prune_deletes_documents_whose_files_are_gone(rag, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "keep.md").write_text("# Keep\n\nTides are caused by the moon's gravity.\n")
+    (folder / "gone.md").write_text("# Gone\n\nSpring tides happen at new and full moon.\n")
+    assert rag.ingest([folder]).added == 2
+    (folder / "gone.md").unlink()
+    report = rag.ingest([folder], prune=True)
+    assert (report.unchanged, report.deleted) == (1, 1)
+    assert rag.status().documents == 1
+    assert [h.source for h in rag.retrieve("spring tides", top_k=5)] == [str(folder / "keep.md")]
+
+
+def test_delete_by_path(rag, tmp_path):
+    doc = tmp_path / "a.txt"
+    doc.write_text("Ebb and flow of the sea.")
+    rag.ingest([doc])
+    assert rag.delete(str(doc)) == 1
+    assert rag.status().documents == 0
+
+
+def test_bad_files_are_named_and_the_rest_ingested(backend, collection, tmp_path, capsys):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "corrupt.pdf").write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 20)
+    (folder / "empty.txt").write_bytes(b"")
+    (folder / "binary.txt").write_bytes(bytes(range(256)) * 40)
+    shutil.copy(ESSAY, folder / "good.txt")
+    (folder / "picture.png").write_bytes(b"\x89PNG")
+    status = cli(["ingest", str(folder), "--uri", backend, "--collection", collection])
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert "1 added" in out and "3 failed" in out
+    assert "corrupt.pdf: corrupt or unreadable PDF" in err
+    assert "empty.txt: no text (empty file)" in err
+    assert "binary.txt: binary content" in err
+    assert "skipped: " in err and "picture.png" in err
+    assert cli(["status", "--uri", backend, "--collection", collection]) == 0
+    out = capsys.readouterr().out
+    assert "1 documents" in out and "all-MiniLM-L6-v2 (384-d)" in out
+
+
+def test_model_mismatch_is_refused(backend, collection, tmp_path, capsys):
+    doc = tmp_path / "a.txt"
+    doc.write_text("Ebb and flow of the sea.")
+    assert cli(["ingest", str(doc), "--uri", backend, "--collection", collection, "--chunk-tokens", "100"]) == 0
+    status = cli(["ingest", str(doc), "--uri", backend, "--collection", collection, "--chunk-tokens", "1024"])
+    assert status == 2
+    assert "exceeds the embedding model's limit of 254" in capsys.readouterr().err
+
+
+def test_unreachable_milvus_is_one_clear_line(tmp_path, capsys):
+    doc = tmp_path / "a.txt"
+    doc.write_text("text")
+    assert cli(["ingest", str(doc), "--uri", "http://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: cannot") and "127.0.0.1:9" in err[0]

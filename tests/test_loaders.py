@@ -1,0 +1,92 @@
+from pathlib import Path
+
+import pytest
+
+from conftest import ESSAY, UBER
+from ragtide import LoaderError, load
+from ragtide.loaders import discover
+
+
+def test_text_keeps_content_and_single_page(tmp_path):
+    doc = load(ESSAY)
+    assert "IBM 1401" in doc.text
+    assert len(doc.pages) == 1 and doc.pages[0].number is None
+    assert doc.key == str(ESSAY)
+
+
+def test_pdf_keeps_page_numbers():
+    doc = load(UBER)
+    assert len(doc.pages) == 307
+    assert [p.number for p in doc.pages[:3]] == [1, 2, 3]
+    headquarters = doc.text.index("corporate headquarters in the San Francisco Bay Area")
+    assert doc.page_at(headquarters) == 48
+    assert "\r" not in doc.text
+
+
+def test_html_keeps_only_visible_text(tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text(
+        "<html><head><title>Tide tables</title><style>p{color:red}</style>"
+        "<script>var secret = 'script text';</script></head><body>"
+        "<h1>High water</h1><p>The tide turns <b>twice</b> a day.</p>"
+        "<div hidden>hidden text</div><p style='display: none'>invisible</p>"
+        "<noscript>enable js</noscript><!-- a comment --><ul><li>one</li><li>two</li></ul></body></html>"
+    )
+    doc = load(page)
+    assert "The tide turns twice a day." in doc.text
+    assert "High water" in doc.text and doc.metadata["title"] == "Tide tables"
+    for invisible in ("script text", "color:red", "hidden text", "invisible", "enable js", "a comment"):
+        assert invisible not in doc.text
+    assert "one\n\ntwo" in doc.text
+
+
+def test_markdown_title(tmp_path):
+    md = tmp_path / "notes.md"
+    md.write_text("# Release notes\n\nThe engine got faster.\n")
+    doc = load(md)
+    assert doc.metadata == {"type": "markdown", "title": "Release notes"}
+
+
+@pytest.mark.parametrize(
+    "name, content, reason",
+    [
+        ("empty.txt", b"", "empty"),
+        ("blank.md", b"  \n\n ", "empty"),
+        ("binary.txt", bytes(range(256)) * 10, "binary"),
+        ("latin1.txt", "caf\u00e9 cr\u00e8me".encode("latin-1"), "not valid UTF-8"),
+        ("corrupt.pdf", b"%PDF-1.4\n1 0 obj garbage garbage\n%%EOF", "corrupt"),
+        ("fake.pdf", b"this is not a pdf at all", "not a PDF"),
+    ],
+)
+def test_bad_files_get_a_clear_error(tmp_path, name, content, reason):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(LoaderError) as err:
+        load(path)
+    assert err.value.path == str(path)
+    assert reason in str(err.value)
+
+
+def test_utf8_with_bom_and_utf16(tmp_path):
+    (tmp_path / "bom.txt").write_bytes("\ufeffhello tide".encode("utf-8"))
+    (tmp_path / "wide.txt").write_bytes("hello tide".encode("utf-16"))
+    assert load(tmp_path / "bom.txt").text == "hello tide"
+    assert load(tmp_path / "wide.txt").text == "hello tide"
+
+
+def test_discover_walks_filters_and_skips(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "one.txt").write_text("x")
+    (tmp_path / "a" / "two.md").write_text("x")
+    (tmp_path / "a" / "image.png").write_bytes(b"\x89PNG")
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "secret.txt").write_text("x")
+    (tmp_path / "b.html").write_text("x")
+    found = discover([tmp_path, tmp_path / "missing"])
+    assert [p.name for p in found.files] == ["one.txt", "two.md", "b.html"] or sorted(p.name for p in found.files) == ["b.html", "one.txt", "two.md"]
+    assert [p.name for p in found.skipped] == ["image.png"]
+    assert found.missing == [str(tmp_path / "missing")]
+    only_md = discover([tmp_path], include=["*.md"])
+    assert [p.name for p in only_md.files] == ["two.md"]
+    no_a = discover([tmp_path], exclude=["a/*"])
+    assert [p.name for p in no_a.files] == ["b.html"]

@@ -1,0 +1,143 @@
+"""The store contract, run against Milvus Lite and the real server."""
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from ragtide import Chunk, ConfigError, MilvusStore, StoreError
+from ragtide.store import Row
+
+DIM = 8
+
+
+def _rows(n, doc="d", doc_hash="h1", seed=0):
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((n, DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return [
+        Row(Chunk(id=f"{doc}-{i}", doc_id=doc, source=f"/x/{doc}.txt", text=f"text {i}", index=i, start=0, end=1), v, doc_hash, n)
+        for i, v in enumerate(vectors)
+    ]
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def _open(uri, name, **kw):
+    store = MilvusStore(uri, name, **kw)
+    await store.open("test-model", DIM)
+    return store
+
+
+def test_concurrent_writes_land_exactly_once(backend, collection):
+    async def main():
+        store = await _open(backend, collection)
+        rows = _rows(300)
+        await asyncio.gather(*(store.write([r]) for r in rows))  # 300 one-row writes, merged
+        await store.write(rows[:50])  # written again: upsert, no duplicates
+        states = await store.doc_states(["d"])
+        info = await store.info()
+        await store.close()
+        return states, info
+
+    states, info = run(main())
+    assert info.chunks == 300 and info.documents == 1
+    assert states["d"].complete and states["d"].chunks == 300
+
+
+def test_merged_searches_match_one_at_a_time(backend, collection):
+    async def main():
+        store = await _open(backend, collection)
+        rows = _rows(200)
+        await store.write(rows)
+        queries = [r.vector for r in rows[:40]]
+        alone = [await store.search(q, 3) for q in queries]
+        together = await asyncio.gather(*(store.search(q, 3) for q in queries))
+        await store.close()
+        return rows, alone, together
+
+    rows, alone, together = run(main())
+    for i, (a, t) in enumerate(zip(alone, together)):
+        assert [s.id for s in a] == [s.id for s in t]
+        assert t[0].id == rows[i].chunk.id  # each caller got its own nearest row
+        assert t[0].score == pytest.approx(1.0, abs=1e-3)
+        assert t[0].text == f"text {i}" and t[0].source == "/x/d.txt"
+        assert "vector" not in t[0].metadata
+
+
+def test_a_bad_search_fails_only_its_caller(backend, collection):
+    async def main():
+        store = await _open(backend, collection)
+        await store.write(_rows(20))
+        good = _rows(1, seed=3)[0].vector
+        results = await asyncio.gather(
+            store.search(good, 3),
+            store.search(good, 3, filter="no_such_field == 1"),
+            store.search(good, 3),
+            return_exceptions=True,
+        )
+        await store.close()
+        return results
+
+    first, bad, third = run(main())
+    assert len(first) == 3 and len(third) == 3
+    assert isinstance(bad, StoreError) and "no_such_field" in str(bad)
+
+
+def test_cancelled_search_does_not_hurt_others(backend, collection):
+    async def main():
+        store = await _open(backend, collection)
+        await store.write(_rows(20))
+        q = _rows(1, seed=5)[0].vector
+        tasks = [asyncio.create_task(store.search(q, 2)) for _ in range(10)]
+        await asyncio.sleep(0)
+        tasks[0].cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        await store.close()
+        return results
+
+    results = run(main())
+    assert isinstance(results[0], asyncio.CancelledError)
+    assert all(len(r) == 2 for r in results[1:])
+
+
+def test_session_reads_see_own_deletes_and_replacements(backend, collection):
+    async def main():
+        store = await _open(backend, collection)
+        await store.write(_rows(10, doc_hash="v1"))
+        await store.write(_rows(4, doc_hash="v2"))  # a new, shorter version of the same doc
+        await store.delete_stale("d", "v2")
+        after_update = await store.doc_states(["d"])
+        await store.delete_docs(["d"])
+        after_delete = await store.doc_states(["d"])
+        await store.close()
+        return after_update, after_delete
+
+    after_update, after_delete = run(main())
+    assert after_update["d"].doc_hash == "v2" and after_update["d"].chunks == 4 and after_update["d"].complete
+    assert after_delete == {}
+
+
+def test_collection_remembers_its_model(backend, collection):
+    async def main():
+        store = await _open(backend, collection)
+        await store.close()
+        other = MilvusStore(backend, collection)
+        try:
+            await other.open("another-model", 16)
+        finally:
+            await other.close()
+
+    with pytest.raises(ConfigError, match="test-model"):
+        run(main())
+
+
+def test_unreachable_server_is_a_clear_error():
+    async def main():
+        store = MilvusStore("http://127.0.0.1:9", "x", connect_timeout=3)
+        await store.open("m", DIM)
+
+    with pytest.raises(StoreError, match="127.0.0.1:9"):
+        run(main())
