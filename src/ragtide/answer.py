@@ -133,7 +133,10 @@ async def extractive_answer(
                     continue
                 candidates.append(_Sentence(i, start, text))
     if not candidates:
-        return "No passage in the collection answers this question." if not sources else ""
+        if not sources:
+            return "No passage in the collection answers this question."
+        # Only fragments (tables, headings): show the best passage itself, cited.
+        return _cite(" ".join(sources[0].text.split())[:600], 1)
     q = await embedder.embed_query(question)
     vectors = await embedder.embed([c.text for c in candidates])
     # Passage rank breaks near-ties: the retriever already judged the passage as a whole.

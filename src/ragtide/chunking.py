@@ -90,47 +90,54 @@ class Chunker:
         return self._chunks(doc, pieces)
 
     def _pack(self, text: str, start: int, end: int, spans, starts) -> list[tuple[int, int]]:
-        """Greedily pack whole sentences of text[start:end] into chunks of at most max_tokens."""
+        """Pack whole sentences of text[start:end] into chunks of at most max_tokens.
+
+        Works on token ranges. A sentence too long for the space left (a table, a run-on
+        line) is cut at a token edge to fill the chunk, so no chunk is left as a sliver.
+        """
         limit, overlap = self.max_tokens, self.overlap
-
-        def tokens(s: int, e: int) -> int:
-            return bisect.bisect_left(starts, e) - bisect.bisect_left(starts, s)
-
-        units: list[tuple[int, int, int]] = []  # sentence (start, end, tokens); long ones cut at token edges
+        units = []
         for s, e in sentence_spans(text, start, end):
-            n = tokens(s, e)
-            if n <= limit:
-                units.append((s, e, n))
-                continue
-            first = bisect.bisect_left(starts, s)
-            last = bisect.bisect_left(starts, e)
-            step = limit - overlap
-            for i in range(first, last, step):
-                j = min(i + limit, last)
-                units.append((spans[i][0], spans[j - 1][1], j - i))
-                if j == last:
-                    break
+            i, j = bisect.bisect_left(starts, s), bisect.bisect_left(starts, e)
+            if i < j:
+                units.append((i, j))
 
         chunks: list[tuple[int, int]] = []
-        current: list[tuple[int, int, int]] = []
-        total = 0
-        for unit in units:
-            if current and total + unit[2] > limit:
-                chunks.append((current[0][0], current[-1][1]))
-                # Carry whole trailing sentences forward as overlap.
-                carried: list[tuple[int, int, int]] = []
-                kept = 0
-                for prev in reversed(current):
-                    if kept + prev[2] > overlap or kept + prev[2] + unit[2] > limit:
-                        break
-                    carried.insert(0, prev)
-                    kept += prev[2]
-                current, total = carried, kept
-            current.append(unit)
-            total += unit[2]
+        current: list[tuple[int, int]] = []
+        used = 0
+        queue = list(reversed(units))
+        while queue:
+            i, j = queue.pop()
+            n = j - i
+            if used + n <= limit:
+                current.append((i, j))
+                used += n
+                continue
+            space = limit - used
+            if space > 0 and (n > limit or used < limit // 4):
+                # A sentence that can never fit whole, or one that would leave this chunk
+                # a sliver, is cut: its head fills this chunk, its tail (with `overlap`
+                # tokens of context) starts the next.
+                current.append((i, i + space))
+                chunks.append((current[0][0], i + space))
+                queue.append((max(i + space - overlap, i + 1), j))
+                current, used = [], 0
+                continue
+            chunks.append((current[0][0], current[-1][1]))
+            # Carry whole trailing sentences forward as overlap.
+            carried: list[tuple[int, int]] = []
+            kept = 0
+            for prev in reversed(current):
+                size = prev[1] - prev[0]
+                if kept + size > overlap or kept + size + n > limit:
+                    break
+                carried.insert(0, prev)
+                kept += size
+            current, used = carried, kept
+            queue.append((i, j))
         if current:
             chunks.append((current[0][0], current[-1][1]))
-        return chunks
+        return [(spans[i][0], spans[j - 1][1]) for i, j in chunks]
 
     def _enforce_limit(self, text: str, pieces: list[tuple[int, int]]) -> list[tuple[int, int]]:
         # Tokenizing a substring can differ from the whole-text count at its edges; check
