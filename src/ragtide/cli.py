@@ -205,7 +205,8 @@ def _eval(args: argparse.Namespace) -> int:
     from .eval import run_eval
 
     result = run_eval(args)
-    print(json.dumps(result, ensure_ascii=False) if args.json else result["table"])
+    table = result.pop("table")
+    print(json.dumps(result, ensure_ascii=False) if args.json else table)
     return 0
 
 
