@@ -41,6 +41,21 @@ def _healthy(uri: str) -> bool:
         return False
 
 
+def _server_died(pid: int) -> bool:
+    """milvus-server is a Python wrapper that outlives a crashed Milvus binary: look at its children."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return False
+    states = []
+    for child in children:
+        try:
+            states.append(Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0])
+        except OSError:
+            states.append("gone")
+    return bool(states) and all(state in ("Z", "X", "gone") for state in states)
+
+
 def up(port: int, data: Path, timeout: float) -> int:
     data = data.resolve()
     pidfile = data / "server.pid"
@@ -66,9 +81,10 @@ def up(port: int, data: Path, timeout: float) -> int:
     pidfile.write_text(str(proc.pid))
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        if proc.poll() is not None:
-            print(f"Milvus exited with status {proc.returncode}; see {data / 'server.log'}", file=sys.stderr)
-            pidfile.unlink(missing_ok=True)
+        if proc.poll() is not None or _server_died(proc.pid):
+            log = data / "db" / "logs" / "milvus-stdout.log"
+            print(f"Milvus exited during start-up (another Milvus on this machine holds its ports?); see {log}", file=sys.stderr)
+            down(data)
             return 1
         if _healthy(uri):
             print(f"Milvus ready at {uri} after {time.monotonic() - started:.0f} s (pid {proc.pid}, data {data})")

@@ -114,29 +114,30 @@ def is_lite(uri: str) -> bool:
     return uri.endswith(".db")
 
 
-@dataclass
+@dataclass(frozen=True)
 class _SearchKey:
-    top_k: int
+    limit: int
     filter: str
     consistency: str
     output_fields: tuple[str, ...]
+    anns_field: str
+    params: str  # search params as JSON, so the key is hashable
 
-    def __hash__(self) -> int:
-        return hash((self.top_k, self.filter, self.consistency, self.output_fields))
 
+class MilvusCollection:
+    """One Milvus collection through one ``AsyncMilvusClient``: the I/O under every store.
 
-class MilvusStore:
-    """A ragtide collection in Milvus.
-
-    ``uri`` is a Milvus Lite file (``./ragtide.db``), a server (``http://host:19530``)
-    or a Zilliz Cloud endpoint with ``token``. One client per store, reused; the
-    client is bound to the event loop that first uses the store.
+    Concurrent writes are merged into one upsert (flushed at ``max_batch_bytes`` or after
+    ``max_delay`` seconds); concurrent searches with the same parameters into one request
+    with many query vectors. Transient gRPC failures are retried with bounded backoff,
+    and Session reads stay Session even after deletes (see :meth:`read_kwargs`). The
+    client is bound to the event loop that first uses it.
     """
 
     def __init__(
         self,
-        uri: str = "./ragtide.db",
-        collection: str = "ragtide",
+        uri: str,
+        name: str,
         *,
         token: str = "",
         consistency: str = "Session",
@@ -148,36 +149,32 @@ class MilvusStore:
         if consistency not in CONSISTENCY_LEVELS:
             raise ConfigError(f"consistency: {consistency!r} is not one of {', '.join(CONSISTENCY_LEVELS)}")
         self.uri = uri
-        self.collection = collection
+        self.name = name
         self.consistency = consistency
+        self.lite = is_lite(uri)
         self._token = token
         self._timeout = timeout
         self._connect_timeout = connect_timeout
-        self._lite = is_lite(uri)
+        self._max_delay = max_delay
         self._client = None
-        self._opened: CollectionInfo | None = None
-        self._open_lock: asyncio.Lock | None = None
         # Milvus Lite applies writes one at a time; queueing them here keeps
-        # concurrent ingests from tripping over each other.
-        self._writer = Batcher(
+        # concurrent writers from tripping over each other.
+        self._writer: Batcher[tuple[dict[str, Any], int], None] = Batcher(
             self._upsert_many,
             max_items=4096,
             max_bytes=max_batch_bytes,
             max_delay=max_delay,
-            max_in_flight=1 if self._lite else 3,
-            size=lambda row: row.nbytes,
+            max_in_flight=1 if self.lite else 3,
+            size=lambda entry: entry[1],
         )
-        self._max_delay = max_delay
-        self._searchers: dict[_SearchKey, Batcher[np.ndarray, list[Source]]] = {}
+        self._searchers: dict[_SearchKey, Batcher[np.ndarray, list[dict[str, Any]]]] = {}
         # Milvus 2.3 answers deletes with timestamp 0, which pymilvus then uses as the
         # session's "last write": Session reads would silently become Eventually. After
         # a delete we read Strong until a later write restores a real timestamp.
         self._op_seq = 0
         self._strong_after: int | None = None
 
-    # -- connection and collection -------------------------------------------------
-
-    async def _connect(self):
+    async def client(self):
         if self._client is not None:
             return self._client
         import warnings
@@ -186,10 +183,11 @@ class MilvusStore:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             from pymilvus import AsyncMilvusClient
-            if self._lite:
+
+            if self.lite:
                 import milvus_lite  # noqa: F401
 
-        if self._lite:
+        if self.lite:
             Path(self.uri).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         try:
             client = AsyncMilvusClient(uri=self.uri, token=self._token, timeout=self._connect_timeout)
@@ -204,24 +202,176 @@ class MilvusStore:
         self._client = client
         return client
 
+    async def call(self, method: str, *args, **kwargs):
+        """Call ``AsyncMilvusClient.<method>``, retrying transient failures with bounded, jittered backoff."""
+        fn = getattr(await self.client(), method)
+        attempts = 4
+        for attempt in range(attempts):
+            try:
+                return await fn(*args, **kwargs)
+            except Exception as e:
+                if attempt + 1 < attempts and _transient(e):
+                    await asyncio.sleep(0.2 * 2**attempt * (1 + random.random()))
+                    continue
+                raise StoreError(f"Milvus {method} on {self.name!r} at {self.uri} failed: {_reason(e)}") from e
+
+    async def exists(self) -> bool:
+        return bool(await self.call("has_collection", self.name))
+
+    async def close(self) -> None:
+        await self._writer.drain()
+        for batcher in self._searchers.values():
+            await batcher.drain()
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+    # -- writes --------------------------------------------------------------------
+
+    async def upsert(self, entities: Sequence[dict[str, Any]], sizes: Sequence[int] | None = None) -> None:
+        """Upsert entities; concurrent calls share requests. Returns once Milvus acknowledged."""
+        if not entities:
+            return
+        sizes = sizes or [_entity_bytes(e) for e in entities]
+        await asyncio.gather(*(self._writer.submit((e, n)) for e, n in zip(entities, sizes)))
+
+    async def _upsert_many(self, entries: list[tuple[dict[str, Any], int]]) -> list[None]:
+        self._op_seq += 1
+        seq = self._op_seq
+        # Upsert, not insert: ids are content-derived, and a retried or repeated write
+        # must not leave duplicate rows.
+        await self.call("upsert", self.name, [e for e, _ in entries], timeout=self._timeout)
+        if self._strong_after is not None and seq > self._strong_after:
+            self._strong_after = None
+        return [None] * len(entries)
+
+    async def delete(self, expr: str) -> None:
+        await self._writer.drain()  # deletes must not overtake writes queued before them
+        await self.call("delete", self.name, filter=expr, timeout=self._timeout)
+        self._op_seq += 1
+        self._strong_after = self._op_seq
+
+    # -- reads ---------------------------------------------------------------------
+
+    def read_kwargs(self, consistency: str | None) -> dict[str, Any]:
+        level = consistency or self.consistency
+        if level not in CONSISTENCY_LEVELS:
+            raise ConfigError(f"consistency: {level!r} is not one of {', '.join(CONSISTENCY_LEVELS)}")
+        if level == "Session" and self._strong_after is not None:
+            level = "Strong"
+        return {"consistency_level": level, "timeout": self._timeout}
+
+    async def search(
+        self,
+        vector: np.ndarray,
+        limit: int,
+        *,
+        filter: str = "",
+        output_fields: Sequence[str] = (),
+        consistency: str | None = None,
+        anns_field: str = "",
+        search_params: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The ``limit`` nearest entities to ``vector``; concurrent calls share one request."""
+        if limit < 1:
+            raise ConfigError(f"top_k: must be at least 1, got {limit}")
+        level = self.read_kwargs(consistency)["consistency_level"]
+        params = search_params if search_params is not None else self.search_params(limit)
+        key = _SearchKey(limit, filter, level, tuple(output_fields), anns_field, json.dumps(params, sort_keys=True))
+        batcher = self._searchers.get(key)
+        if batcher is None:
+            if len(self._searchers) > 256:  # bound the cache under many distinct filters
+                self._searchers = {k: b for k, b in self._searchers.items() if b.busy}
+            batcher = self._searchers[key] = Batcher(
+                lambda vectors, key=key, params=params: self._search_many(vectors, key, params),
+                max_items=max(1, min(1024, 16384 // limit)),
+                max_bytes=4 << 20,
+                max_delay=self._max_delay,
+                max_in_flight=4,
+                size=lambda v: v.nbytes,
+            )
+        return await batcher.submit(np.asarray(vector, dtype=np.float32).reshape(-1))
+
+    async def _search_many(self, vectors: list[np.ndarray], key: _SearchKey, params: dict[str, Any]):
+        return await self.call(
+            "search",
+            self.name,
+            data=vectors,
+            filter=key.filter,
+            limit=key.limit,
+            output_fields=list(key.output_fields),
+            search_params=params,
+            anns_field=key.anns_field or None,
+            consistency_level=key.consistency,
+            timeout=self._timeout,
+        )
+
+    def index(self) -> dict[str, Any]:
+        """The vector index suited to the backend."""
+        if self.lite:
+            return {"index_type": "FLAT"}  # Milvus Lite searches exactly; it has no graph index
+        if "zilliz" in self.uri:
+            return {"index_type": "AUTOINDEX"}
+        return {"index_type": "HNSW", "params": {"M": 16, "efConstruction": 200}}
+
+    def search_params(self, limit: int) -> dict[str, Any]:
+        if self.lite or "zilliz" in self.uri:
+            return {}
+        return {"params": {"ef": max(64, limit)}}
+
+    async def query_all(self, expr: str, fields: Sequence[str], id_field: str = "id") -> list[dict[str, Any]]:
+        """Every entity matching ``expr``. Milvus caps offset + limit at 16384; page by primary key."""
+        out: list[dict[str, Any]] = []
+        last = ""
+        while True:
+            page_expr = f"({expr}) and {id_field} > {quote(last)}" if last else expr
+            rows = await self.call(
+                "query", self.name, filter=page_expr, output_fields=[id_field, *fields], limit=16384, **self.read_kwargs(None)
+            )
+            out.extend(rows)
+            if len(rows) < 16384:
+                return out
+            last = max(row[id_field] for row in rows)
+
+    async def count(self) -> int:
+        rows = await self.call("query", self.name, filter="", output_fields=["count(*)"], **self.read_kwargs(None))
+        return int(rows[0]["count(*)"])
+
+
+def _entity_bytes(entity: dict[str, Any]) -> int:
+    size = 64
+    for value in entity.values():
+        size += getattr(value, "nbytes", None) or (len(value) * 4 if isinstance(value, list) else len(str(value)))
+    return size
+
+
+class MilvusStore:
+    """A ragtide collection in Milvus: chunks with their document's identity and version.
+
+    ``uri`` is a Milvus Lite file (``./ragtide.db``), a server (``http://host:19530``)
+    or a Zilliz Cloud endpoint with ``token``. One client per store, reused.
+    """
+
+    def __init__(self, uri: str = "./ragtide.db", collection: str = "ragtide", **options: Any) -> None:
+        self._milvus = MilvusCollection(uri, collection, **options)
+        self.uri = uri
+        self.collection = collection
+        self._opened: CollectionInfo | None = None
+        self._open_lock: asyncio.Lock | None = None
+
     async def collections(self) -> list[str]:
-        client = await self._connect()
-        return sorted(await self._call(client.list_collections))
+        return sorted(await self._milvus.call("list_collections"))
 
     async def info(self) -> CollectionInfo | None:
         """The collection's model, dimension and counts; None if it does not exist."""
-        client = await self._connect()
-        if not await self._call(client.has_collection, self.collection):
+        if not await self._milvus.exists():
             return None
-        model, dim = await self._describe(client)
-        states = await self.documents()
-        rows = await self._call(
-            client.query, self.collection, filter="", output_fields=["count(*)"], **self._read_kwargs(None)
-        )
-        return CollectionInfo(self.collection, model, dim, int(rows[0]["count(*)"]), len(states))
+        model, dim = await self._describe()
+        documents = await self.documents()
+        return CollectionInfo(self.collection, model, dim, await self._milvus.count(), len(documents))
 
-    async def _describe(self, client) -> tuple[str, int]:
-        desc = await self._call(client.describe_collection, self.collection)
+    async def _describe(self) -> tuple[str, int]:
+        desc = await self._milvus.call("describe_collection", self.collection)
         try:
             meta = json.loads(desc.get("description") or "")
             return str(meta["model"]), int(meta["dim"])
@@ -232,14 +382,12 @@ class MilvusStore:
 
     async def open(self, model: str, dim: int, *, create: bool = True) -> CollectionInfo:
         """Create the collection for ``model`` or check that it was built with it."""
-        if self._opened is not None:
-            self._check_model(self._opened, model, dim)
-            return self._opened
-        if self._open_lock is None:
-            self._open_lock = asyncio.Lock()
-        async with self._open_lock:
-            if self._opened is None:
-                self._opened = await self._open(model, dim, create)
+        if self._opened is None:
+            if self._open_lock is None:
+                self._open_lock = asyncio.Lock()
+            async with self._open_lock:
+                if self._opened is None:
+                    self._opened = await self._open(model, dim, create)
         self._check_model(self._opened, model, dim)
         return self._opened
 
@@ -251,19 +399,18 @@ class MilvusStore:
             )
 
     async def _open(self, model: str, dim: int, create: bool) -> CollectionInfo:
-        client = await self._connect()
-        if await self._call(client.has_collection, self.collection):
-            found = CollectionInfo(self.collection, *await self._describe(client))
+        if await self._milvus.exists():
+            found = CollectionInfo(self.collection, *await self._describe())
             self._check_model(found, model, dim)
-            if not self._lite:
-                await self._call(client.load_collection, self.collection)
+            if not self._milvus.lite:
+                await self._milvus.call("load_collection", self.collection)
             return found
         if not create:
             raise StoreError(f"collection {self.collection!r} does not exist at {self.uri}; ingest documents first")
-        await self._create(client, model, dim)
+        await self._create(model, dim)
         return CollectionInfo(self.collection, model, dim)
 
-    async def _create(self, client, model: str, dim: int) -> None:
+    async def _create(self, model: str, dim: int) -> None:
         from pymilvus import AsyncMilvusClient, DataType
 
         description = json.dumps({"ragtide": _SCHEMA_VERSION, "model": model, "dim": dim})
@@ -281,62 +428,26 @@ class MilvusStore:
         schema.add_field("metadata", DataType.JSON)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
         index = AsyncMilvusClient.prepare_index_params()
-        index.add_index("vector", metric_type="COSINE", **self._index())
+        index.add_index("vector", metric_type="COSINE", **self._milvus.index())
         try:
-            await self._call(
-                client.create_collection, self.collection, schema=schema, index_params=index, consistency_level="Session"
+            await self._milvus.call(
+                "create_collection", self.collection, schema=schema, index_params=index, consistency_level="Session"
             )
-        except Exception as e:
-            if await self._call(client.has_collection, self.collection):  # another process won the race
+        except StoreError:
+            if await self._milvus.exists():  # another process won the race
                 return
-            raise StoreError(f"cannot create collection {self.collection!r} at {self.uri}: {_reason(e)}") from None
-
-    def _index(self) -> dict[str, Any]:
-        if self._lite:
-            return {"index_type": "FLAT"}  # Milvus Lite searches exactly; it has no graph index
-        if "zilliz" in self.uri:
-            return {"index_type": "AUTOINDEX"}
-        return {"index_type": "HNSW", "params": {"M": 16, "efConstruction": 200}}
-
-    def _search_params(self, top_k: int) -> dict[str, Any]:
-        if self._lite or "zilliz" in self.uri:
-            return {}
-        return {"params": {"ef": max(64, top_k)}}
+            raise
 
     async def close(self) -> None:
-        await self._writer.drain()
-        for batcher in self._searchers.values():
-            await batcher.drain()
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.close()
-
-    # -- writes --------------------------------------------------------------------
+        await self._milvus.close()
 
     async def write(self, rows: Sequence[Row]) -> None:
         """Upsert rows; concurrent writes share requests. Returns once Milvus acknowledged."""
-        if not rows:
-            return
-        await asyncio.gather(*(self._writer.submit(row) for row in rows))
-
-    async def _upsert_many(self, rows: list[Row]) -> list[None]:
-        client = await self._connect()
-        seq = self._next_seq()
-        entities = [row.to_entity() for row in rows]
-        # Upsert, not insert: chunk ids are content hashes, and a retried or repeated
-        # write must not leave duplicate rows.
-        await self._call(client.upsert, self.collection, entities, timeout=self._timeout)
-        if self._strong_after is not None and seq > self._strong_after:
-            self._strong_after = None
-        return [None] * len(rows)
-
-    def _next_seq(self) -> int:
-        self._op_seq += 1
-        return self._op_seq
+        await self._milvus.upsert([row.to_entity() for row in rows], [row.nbytes for row in rows])
 
     async def delete_stale(self, doc_id: str, doc_hash: str) -> None:
         """Remove the rows of ``doc_id`` that belong to any other version than ``doc_hash``."""
-        await self._delete(f"doc_id == {quote(doc_id)} and doc_hash != {quote(doc_hash)}")
+        await self._milvus.delete(f"doc_id == {quote(doc_id)} and doc_hash != {quote(doc_hash)}")
 
     async def delete_docs(self, doc_ids: Sequence[str]) -> int:
         """Remove every row of these documents. Returns how many documents had rows."""
@@ -344,128 +455,37 @@ class MilvusStore:
             return 0
         present = await self.doc_states(doc_ids)
         for i in range(0, len(doc_ids), 500):
-            part = doc_ids[i : i + 500]
-            await self._delete(f"doc_id in [{', '.join(quote(d) for d in part)}]")
+            await self._milvus.delete(f"doc_id in [{', '.join(quote(d) for d in doc_ids[i : i + 500])}]")
         return len(present)
 
-    async def _delete(self, expr: str) -> None:
-        client = await self._connect()
-        await self._writer.drain()  # deletes must not overtake writes queued before them
-        await self._call(client.delete, self.collection, filter=expr, timeout=self._timeout)
-        self._strong_after = self._next_seq()
-
-    # -- reads ---------------------------------------------------------------------
-
-    def _read_kwargs(self, consistency: str | None) -> dict[str, Any]:
-        level = consistency or self.consistency
-        if level not in CONSISTENCY_LEVELS:
-            raise ConfigError(f"consistency: {level!r} is not one of {', '.join(CONSISTENCY_LEVELS)}")
-        if level == "Session" and self._strong_after is not None:
-            level = "Strong"
-        return {"consistency_level": level, "timeout": self._timeout}
-
     async def search(
-        self,
-        vector: np.ndarray,
-        top_k: int,
-        *,
-        filter: str = "",
-        consistency: str | None = None,
+        self, vector: np.ndarray, top_k: int, *, filter: str = "", consistency: str | None = None
     ) -> list[Source]:
         """The ``top_k`` nearest chunks to ``vector``; concurrent calls share one request."""
-        if top_k < 1:
-            raise ConfigError(f"top_k: must be at least 1, got {top_k}")
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
         if self._opened is not None and vector.shape[0] != self._opened.dim:
             raise ConfigError(f"query vector has {vector.shape[0]} dimensions, collection {self.collection!r} has {self._opened.dim}")
-        level = self._read_kwargs(consistency)["consistency_level"]
-        key = _SearchKey(top_k, filter, level, tuple(OUTPUT_FIELDS))
-        batcher = self._searchers.get(key)
-        if batcher is None:
-            if len(self._searchers) > 256:  # bound the cache under many distinct filters
-                self._searchers = {k: b for k, b in self._searchers.items() if b._tasks or b._pending}
-            batcher = self._searchers[key] = Batcher(
-                lambda vectors, key=key: self._search_many(vectors, key),
-                max_items=max(1, min(1024, 16384 // top_k)),
-                max_bytes=4 << 20,
-                max_delay=self._max_delay,
-                max_in_flight=4,
-                size=lambda v: v.nbytes,
-            )
-        return await batcher.submit(vector)
-
-    async def _search_many(self, vectors: list[np.ndarray], key: _SearchKey) -> list[list[Source]]:
-        client = await self._connect()
-        results = await self._call(
-            client.search,
-            self.collection,
-            data=vectors,
-            filter=key.filter,
-            limit=key.top_k,
-            output_fields=list(key.output_fields),
-            search_params=self._search_params(key.top_k),
-            consistency_level=key.consistency,
-            timeout=self._timeout,
-        )
-        return [[_to_source(hit) for hit in hits] for hits in results]
+        hits = await self._milvus.search(vector, top_k, filter=filter, output_fields=OUTPUT_FIELDS, consistency=consistency)
+        return [_to_source(hit) for hit in hits]
 
     async def doc_states(self, doc_ids: Sequence[str]) -> dict[str, DocState]:
         """For each document present, the version it holds and whether all its chunks are there."""
-        client = await self._connect()
         counts: dict[tuple[str, str], list[int]] = {}
         for i in range(0, len(doc_ids), 200):
-            part = doc_ids[i : i + 200]
-            rows = await self._query_all(
-                client, f"doc_id in [{', '.join(quote(d) for d in part)}]", ["doc_id", "doc_hash", "n_chunks"]
-            )
-            for row in rows:
+            expr = f"doc_id in [{', '.join(quote(d) for d in doc_ids[i : i + 200])}]"
+            for row in await self._milvus.query_all(expr, ["doc_id", "doc_hash", "n_chunks"]):
                 entry = counts.setdefault((row["doc_id"], row["doc_hash"]), [0, int(row["n_chunks"])])
                 entry[0] += 1
         states: dict[str, DocState] = {}
         for (doc_id, doc_hash), (n, expected) in counts.items():
-            state = DocState(doc_hash, n, expected)
-            old = states.get(doc_id)
             # Several versions mean an interrupted update: report it as incomplete.
-            states[doc_id] = state if old is None else DocState(doc_hash, -1, expected)
+            states[doc_id] = DocState(doc_hash, n, expected) if doc_id not in states else DocState(doc_hash, -1, expected)
         return states
 
     async def documents(self, filter: str = "") -> dict[str, str]:
         """doc_id -> source of every document in the collection (or matching ``filter``)."""
-        client = await self._connect()
         expr = "chunk_index == 0" + (f" and ({filter})" if filter else "")
-        rows = await self._query_all(client, expr, ["doc_id", "source"])
-        return {row["doc_id"]: row["source"] for row in rows}
-
-    async def _query_all(self, client, expr: str, fields: list[str]) -> list[dict[str, Any]]:
-        # Milvus caps offset + limit at 16384 per query; page by primary key instead.
-        out: list[dict[str, Any]] = []
-        last = ""
-        while True:
-            page_expr = f"({expr}) and id > {quote(last)}" if last else expr
-            rows = await self._call(
-                client.query, self.collection, filter=page_expr, output_fields=["id", *fields], limit=16384, **self._read_kwargs(None)
-            )
-            out.extend(rows)
-            if len(rows) < 16384:
-                return out
-            last = max(row["id"] for row in rows)
-
-    # -- errors --------------------------------------------------------------------
-
-    async def _call(self, fn, *args, **kwargs):
-        """Call pymilvus, retrying transient failures with bounded, jittered backoff."""
-        attempts = 4
-        for attempt in range(attempts):
-            try:
-                return await fn(*args, **kwargs)
-            except (ConfigError, StoreError):
-                raise
-            except Exception as e:
-                if attempt + 1 < attempts and _transient(e):
-                    await asyncio.sleep(0.2 * 2**attempt * (1 + random.random()))
-                    continue
-                name = getattr(fn, "__name__", "request")
-                raise StoreError(f"Milvus {name} on {self.collection!r} at {self.uri} failed: {_reason(e)}") from e
+        return {row["doc_id"]: row["source"] for row in await self._milvus.query_all(expr, ["doc_id", "source"])}
 
 
 def _to_source(hit: dict[str, Any]) -> Source:
