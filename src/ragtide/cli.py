@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -45,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     _add_store_options(p)
     p.add_argument("--top-k", type=int, help="passages to retrieve (default 5)")
-    p.add_argument("--filter", help='Milvus filter expression, e.g. \'source like "%%.pdf"\'')
+    p.add_argument("--filter", help='Milvus filter expression, e.g. \'metadata["type"] == "pdf"\' or \'source like "/home/me/papers/%%"\'')
     p.add_argument("--consistency", choices=["Strong", "Session", "Bounded", "Eventually"])
     p.add_argument("--llm-base-url", help="OpenAI-compatible endpoint (env RAGTIDE_LLM_BASE_URL)")
     p.add_argument("--llm-model", help="model name at that endpoint (env RAGTIDE_LLM_MODEL)")
@@ -80,6 +81,8 @@ def _settings(args: argparse.Namespace, *names: str) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # pymilvus logs every failed RPC with a traceback; the CLI reports it in one line instead.
+    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = _parser().parse_args(argv)
