@@ -6,9 +6,9 @@ Change one import and the tutorial's code runs unchanged::
 
     vector_store = MilvusVectorStore(uri="http://localhost:19530", dim=768, overwrite=True,
                                      similarity_metric="COSINE", consistency_level="Strong")
-    await asyncio.gather(*(vector_store.async_add([node]) for node in nodes))  # one upsert, not 1000
+    await asyncio.gather(*(vector_store.async_add([node]) for node in nodes))  # one insert, not 1000
 
-Concurrent ``async_add`` calls become one upsert and concurrent ``aquery`` calls one
+Concurrent ``async_add`` calls become one insert and concurrent ``aquery`` calls one
 multi-vector search; hits never carry their vectors. It needs ``llama-index-core``
 only (``pip install ragtide[llama-index]``), not ``llama-index-vector-stores-milvus``,
 which pins pymilvus < 3.
@@ -69,7 +69,11 @@ class MilvusVectorStore(BasePydanticVectorStore):
         if self.similarity_metric.upper() not in _METRICS:
             raise ConfigError(f"similarity_metric: {self.similarity_metric!r} is not one of {', '.join(_METRICS)}")
         self._runner = LoopThread("ragtide-llama-index")
-        self._milvus = MilvusCollection(self.uri, self.collection_name, token=self.token, consistency=self.consistency_level)
+        # Insert, as LlamaIndex's own store does: node ids are the caller's, and adding a
+        # node twice is the caller's choice to make.
+        self._milvus = MilvusCollection(
+            self.uri, self.collection_name, token=self.token, consistency=self.consistency_level, write="insert"
+        )
         self._runner.run(self._setup())
 
     @property
@@ -127,7 +131,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
                 "metadata": metadata,
                 self.embedding_field: node.get_embedding(),
             })
-        await self._milvus.upsert(entities)
+        await self._milvus.write(entities)
         return [node.node_id for node in nodes]
 
     def delete(self, ref_doc_id: str, **kwargs: Any) -> None:

@@ -145,11 +145,15 @@ class MilvusCollection:
         connect_timeout: float = 15.0,
         max_batch_bytes: int = 2 << 20,
         max_delay: float = 0.003,
+        write: str = "upsert",
     ) -> None:
         if consistency not in CONSISTENCY_LEVELS:
             raise ConfigError(f"consistency: {consistency!r} is not one of {', '.join(CONSISTENCY_LEVELS)}")
+        if write not in ("upsert", "insert"):
+            raise ConfigError(f"write: {write!r} is not 'upsert' or 'insert'")
         self.uri = uri
         self.name = name
+        self._write = write
         self.consistency = consistency
         self.lite = is_lite(uri)
         self._token = token
@@ -160,7 +164,7 @@ class MilvusCollection:
         # Milvus Lite applies writes one at a time; queueing them here keeps
         # concurrent writers from tripping over each other.
         self._writer: Batcher[tuple[dict[str, Any], int], None] = Batcher(
-            self._upsert_many,
+            self._write_many,
             max_items=4096,
             max_bytes=max_batch_bytes,
             max_delay=max_delay,
@@ -228,19 +232,17 @@ class MilvusCollection:
 
     # -- writes --------------------------------------------------------------------
 
-    async def upsert(self, entities: Sequence[dict[str, Any]], sizes: Sequence[int] | None = None) -> None:
-        """Upsert entities; concurrent calls share requests. Returns once Milvus acknowledged."""
+    async def write(self, entities: Sequence[dict[str, Any]], sizes: Sequence[int] | None = None) -> None:
+        """Write entities; concurrent calls share requests. Returns once Milvus acknowledged."""
         if not entities:
             return
         sizes = sizes or [_entity_bytes(e) for e in entities]
         await asyncio.gather(*(self._writer.submit((e, n)) for e, n in zip(entities, sizes)))
 
-    async def _upsert_many(self, entries: list[tuple[dict[str, Any], int]]) -> list[None]:
+    async def _write_many(self, entries: list[tuple[dict[str, Any], int]]) -> list[None]:
         self._op_seq += 1
         seq = self._op_seq
-        # Upsert, not insert: ids are content-derived, and a retried or repeated write
-        # must not leave duplicate rows.
-        await self.call("upsert", self.name, [e for e, _ in entries], timeout=self._timeout)
+        await self.call(self._write, self.name, [e for e, _ in entries], timeout=self._timeout)
         if self._strong_after is not None and seq > self._strong_after:
             self._strong_after = None
         return [None] * len(entries)
@@ -353,7 +355,9 @@ class MilvusStore:
     """
 
     def __init__(self, uri: str = "./ragtide.db", collection: str = "ragtide", **options: Any) -> None:
-        self._milvus = MilvusCollection(uri, collection, **options)
+        # Upsert, not insert: chunk ids are content hashes, and a retried or repeated
+        # write must not leave duplicate rows.
+        self._milvus = MilvusCollection(uri, collection, write="upsert", **options)
         self.uri = uri
         self.collection = collection
         self._opened: CollectionInfo | None = None
@@ -443,7 +447,7 @@ class MilvusStore:
 
     async def write(self, rows: Sequence[Row]) -> None:
         """Upsert rows; concurrent writes share requests. Returns once Milvus acknowledged."""
-        await self._milvus.upsert([row.to_entity() for row in rows], [row.nbytes for row in rows])
+        await self._milvus.write([row.to_entity() for row in rows], [row.nbytes for row in rows])
 
     async def delete_stale(self, doc_id: str, doc_hash: str) -> None:
         """Remove the rows of ``doc_id`` that belong to any other version than ``doc_hash``."""
