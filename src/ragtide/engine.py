@@ -115,8 +115,8 @@ class RAG:
             if self._embedder is None:
                 model = self.settings.embed_model
                 if not model:
-                    info = await self.store().info() if isinstance(self.store(), MilvusStore) else None
-                    model = info.model if info else DEFAULT_MODEL
+                    stored = await self.store().stored_model()
+                    model = stored[0] if stored else DEFAULT_MODEL
                 s = self.settings
                 self._embedder = await asyncio.to_thread(
                     Embedder, model, device=s.embed_device, batch_size=s.embed_batch_size
@@ -148,10 +148,17 @@ class RAG:
         """
         return await self._runner.arun(self._ingest(list(paths), include, exclude, prune, on_progress))
 
-    def ingest(self, paths: Iterable[Input], **kwargs: Any) -> IngestReport:
+    def ingest(
+        self,
+        paths: Iterable[Input],
+        *,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        prune: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> IngestReport:
         """Sync twin of :meth:`aingest`."""
-        return self._runner.run(self._ingest(list(paths), kwargs.get("include", ()), kwargs.get("exclude", ()),
-                                             kwargs.get("prune", False), kwargs.get("on_progress")))
+        return self._runner.run(self._ingest(list(paths), include, exclude, prune, on_progress))
 
     async def _ingest(self, paths, include, exclude, prune, on_progress) -> IngestReport:
         store, embedder = await self._open(create=True)
@@ -167,9 +174,11 @@ class RAG:
         """The passages most similar to ``question``, best first."""
         return await self._runner.arun(self._retrieve(question, top_k, filter, consistency))
 
-    def retrieve(self, question: str, **kwargs: Any) -> list[Source]:
+    def retrieve(
+        self, question: str, *, top_k: int | None = None, filter: str | None = None, consistency: str | None = None
+    ) -> list[Source]:
         """Sync twin of :meth:`aretrieve`."""
-        return self._runner.run(self._retrieve(question, kwargs.get("top_k"), kwargs.get("filter"), kwargs.get("consistency")))
+        return self._runner.run(self._retrieve(question, top_k, filter, consistency))
 
     async def _retrieve(self, question, top_k, filter, consistency) -> list[Source]:
         if not question or not question.strip():
@@ -199,9 +208,17 @@ class RAG:
                 pass
         return answer
 
-    def query(self, question: str, *, stream: bool = False, **kwargs: Any) -> Answer:
+    def query(
+        self,
+        question: str,
+        *,
+        top_k: int | None = None,
+        filter: str | None = None,
+        consistency: str | None = None,
+        stream: bool = False,
+    ) -> Answer:
         """Sync twin of :meth:`aquery`."""
-        answer = self._runner.run(self._query(question, kwargs.get("top_k"), kwargs.get("filter"), kwargs.get("consistency")))
+        answer = self._runner.run(self._query(question, top_k, filter, consistency))
         if not stream:
             for _ in answer:
                 pass
