@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 demo: venv
 	rm -rf .demo
 	$(BIN)/ragtide ingest docs --uri .demo/ragtide.db
-	$(BIN)/ragtide query "How do I use ragtide with an LLM server such as vLLM or Ollama?" --uri .demo/ragtide.db
+	$(BIN)/ragtide query "What happens when I ingest the same files again?" --uri .demo/ragtide.db
 	$(BIN)/ragtide status --uri .demo/ragtide.db
 
 milvus-up: venv
