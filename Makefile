@@ -7,7 +7,7 @@ MILVUS_DATA ?= .milvus
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv demo test test-fast milvus-up milvus-down bench clean
+.PHONY: venv demo test test-fast milvus-up milvus-down bench-tutorial clean
 
 venv: $(VENV)/.installed
 
@@ -40,5 +40,17 @@ test: venv
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not server"
 
+# LlamaIndex's own Milvus store pins pymilvus < 3, so it gets a virtualenv of its own.
+.venv-llamaindex/.installed:
+	$(PYTHON) -m venv .venv-llamaindex
+	.venv-llamaindex/bin/pip install -q llama-index-core llama-index-vector-stores-milvus
+	touch $@
+
+# The tutorial's benchmark, ragtide's drop-in against LlamaIndex's store, on the test server.
+bench-tutorial: venv .venv-llamaindex/.installed
+	$(MAKE) milvus-up
+	$(BIN)/python benchmarks/tutorial.py --uri http://127.0.0.1:$(MILVUS_PORT) --repeat 3; \
+	  status=$$?; $(MAKE) milvus-down; exit $$status
+
 clean:
-	rm -rf $(VENV) .demo $(MILVUS_DATA) *.egg-info src/*.egg-info
+	rm -rf $(VENV) .venv-llamaindex .demo $(MILVUS_DATA) *.egg-info src/*.egg-info
