@@ -23,10 +23,6 @@ class LoopThread:
         self._thread = threading.Thread(target=self._loop.run_forever, name=f"{name}-loop", daemon=True)
         self._thread.start()
 
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        return self._loop
-
     def _on_loop(self) -> bool:
         try:
             return asyncio.get_running_loop() is self._loop

@@ -54,10 +54,6 @@ class Answer:
         cited = sorted({n for n in cited_numbers(self.text) if 1 <= n <= len(self.sources)})
         return [(n, self.sources[n - 1]) for n in cited]
 
-    @property
-    def complete(self) -> bool:
-        return self._tokens is None
-
     async def __aiter__(self) -> AsyncIterator[str]:
         if self._tokens is None:
             if self.text:

@@ -73,6 +73,8 @@ class _Pending:
 
     doc: Document
     action: str  # "added" or "updated"
+    content_hash: str
+    chunks: int  # how many chunks this version has
     remaining: int
     error: str | None = None
 
@@ -193,9 +195,10 @@ class Pipeline:
             if not chunks:
                 self._finish(doc.key, "failed", "no text to index")
                 continue
-            pending = _Pending(doc, "added" if state is None else "updated", len(chunks))
+            action = "added" if state is None else "updated"
+            pending = _Pending(doc, action, content_hash, len(chunks), remaining=len(chunks))
             for chunk in chunks:
-                await out.put((pending, content_hash, len(chunks), chunk))
+                await out.put((pending, chunk))
         await out.put(None)
 
     async def _embed_stage(self, inp: asyncio.Queue) -> None:
@@ -214,17 +217,17 @@ class Pipeline:
                     finished = True
                     break
                 batch.append(item)
-            batch = [entry for entry in batch if entry[0].error is None]
+            batch = [(pending, chunk) for pending, chunk in batch if pending.error is None]
             if not batch:
                 continue
             try:
-                vectors = await self._embedder.embed([entry[3].text for entry in batch])
+                vectors = await self._embedder.embed([chunk.text for _, chunk in batch])
             except RagtideError as e:
-                for pending, *_ in batch:
+                for pending, _ in batch:
                     self._fail(pending, str(e))
                 continue
-            rows = [Row(chunk, vector, content_hash, n) for (_, content_hash, n, chunk), vector in zip(batch, vectors)]
-            task = asyncio.create_task(self._write([entry[0] for entry in batch], rows))
+            rows = [Row(chunk, vector, pending.content_hash, pending.chunks) for (pending, chunk), vector in zip(batch, vectors)]
+            task = asyncio.create_task(self._write([pending for pending, _ in batch], rows))
             writes.add(task)
             task.add_done_callback(writes.discard)
             if len(writes) >= 4:  # bound the rows held in memory awaiting Milvus
@@ -251,7 +254,7 @@ class Pipeline:
         doc = pending.doc
         try:
             if pending.action == "updated":
-                await self._store.delete_stale(doc.doc_id, doc.content_hash)
+                await self._store.delete_stale(doc.doc_id, pending.content_hash)
         except RagtideError as e:
             self._finish(doc.key, "failed", str(e))
             return
