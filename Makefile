@@ -7,7 +7,7 @@ MILVUS_DATA ?= .milvus
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv demo test test-fast milvus-up milvus-down bench-tutorial clean
+.PHONY: venv demo test test-fast milvus-up milvus-down bench-tutorial bench-ingest bench-query bench-scale clean
 
 venv: $(VENV)/.installed
 
@@ -41,15 +41,31 @@ test-fast: venv
 	$(BIN)/python -m pytest -q -m "not server"
 
 # LlamaIndex's own Milvus store pins pymilvus < 3, so it gets a virtualenv of its own.
-.venv-llamaindex/.installed:
+.venv-llamaindex/.installed: benchmarks/requirements-llamaindex.txt
 	$(PYTHON) -m venv .venv-llamaindex
-	.venv-llamaindex/bin/pip install -q llama-index-core llama-index-vector-stores-milvus
+	.venv-llamaindex/bin/pip install -q torch==2.13.0
+	.venv-llamaindex/bin/pip install -q -r benchmarks/requirements-llamaindex.txt
 	touch $@
 
-# The tutorial's benchmark, ragtide's drop-in against LlamaIndex's store, on the test server.
+# Benchmarks run on the test server (started and always stopped here); none is part of `make test`.
 bench-tutorial: venv .venv-llamaindex/.installed
 	$(MAKE) milvus-up
 	$(BIN)/python benchmarks/tutorial.py --uri http://127.0.0.1:$(MILVUS_PORT) --repeat 3; \
+	  status=$$?; $(MAKE) milvus-down; exit $$status
+
+bench-ingest: venv .venv-llamaindex/.installed
+	$(MAKE) milvus-up
+	$(BIN)/python benchmarks/ingest.py --uri http://127.0.0.1:$(MILVUS_PORT) --repeat 3; \
+	  status=$$?; $(MAKE) milvus-down; exit $$status
+
+bench-query: venv
+	$(MAKE) milvus-up
+	$(BIN)/python benchmarks/query.py --uri http://127.0.0.1:$(MILVUS_PORT); \
+	  status=$$?; $(MAKE) milvus-down; exit $$status
+
+bench-scale: venv
+	$(MAKE) milvus-up
+	$(BIN)/python benchmarks/scale.py --uri http://127.0.0.1:$(MILVUS_PORT) --rows 200000; \
 	  status=$$?; $(MAKE) milvus-down; exit $$status
 
 clean:

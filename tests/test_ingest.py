@@ -1,11 +1,13 @@
 """Ingestion against real Milvus (Lite and server): counts, idempotence, updates, prune, bad input."""
 
+import asyncio
 import shutil
 
 import pytest
 
 from conftest import ESSAY, UBER
-from ragtide import RAG
+from ragtide import RAG, Chunker, MilvusStore, StoreError
+from ragtide.ingest import Pipeline
 from ragtide.cli import main as cli
 
 
@@ -55,6 +57,31 @@ def test_prune_deletes_documents_whose_files_are_gone(rag, tmp_path):
     assert (report.unchanged, report.deleted) == (1, 1)
     assert rag.status().documents == 1
     assert [h.source for h in rag.retrieve("spring tides", top_k=5)] == [str(folder / "keep.md")]
+
+
+def test_new_collection_is_embedded_into_while_it_is_created(backend, collection, embedder, tmp_path):
+    """A brand-new collection is created while the first chunks are embedded; if creating
+    it fails, the ingest stops with that error rather than going on embedding."""
+    doc = tmp_path / "a.txt"
+    doc.write_text(ESSAY.read_text()[:5000])
+    with RAG(uri=backend, collection=collection, embedder=embedder) as rag:
+        report = rag.ingest([doc])
+        assert report.added == 1 and rag.status().chunks == report.chunks
+
+    async def cannot_create():
+        await asyncio.sleep(0.05)
+        raise StoreError("Milvus create_collection on 'x' failed: quota exceeded")
+
+    async def run():
+        store = MilvusStore(backend, collection + "_x")
+        pipeline = Pipeline(store, embedder, Chunker(embedder), creating=asyncio.create_task(cannot_create()))
+        try:
+            return await pipeline.run([ESSAY, UBER])
+        finally:
+            await store.close()
+
+    with pytest.raises(StoreError, match="quota exceeded"):
+        asyncio.run(run())
 
 
 def test_delete_by_path(rag, tmp_path):

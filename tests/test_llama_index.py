@@ -79,6 +79,37 @@ def test_gathered_adds_and_queries_each_get_their_own(store):
     assert again == [r.ids for r in results[:20]]
 
 
+def test_sync_calls_from_many_threads_with_session_reads(backend):
+    """Sync add/query from threads: a lone call skips the queue, concurrent ones share it;
+    either way every node lands once and Session reads see the caller's own writes and deletes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    name = new_collection()
+    vs = MilvusVectorStore(uri=backend, dim=8, collection_name=name, similarity_metric="COSINE", overwrite=True)
+    try:
+        nodes = _nodes(120)
+        vs.add(nodes[:1])  # creates the collection
+        hit = vs.query(VectorStoreQuery(query_embedding=nodes[0].embedding, similarity_top_k=1))
+        assert hit.ids == ["n0"]  # Session: a lone sync write is visible to the next sync read
+
+        def add_then_find(node):
+            vs.add([node])
+            return vs.query(VectorStoreQuery(query_embedding=node.embedding, similarity_top_k=1)).ids
+
+        with ThreadPoolExecutor(16) as pool:
+            found = list(pool.map(add_then_find, nodes[1:]))
+        assert found == [[n.node_id] for n in nodes[1:]]
+        everything = vs.query(VectorStoreQuery(query_embedding=nodes[0].embedding, similarity_top_k=200))
+        assert sorted(everything.ids) == sorted(n.node_id for n in nodes)  # each exactly once
+        vs.delete_nodes(node_ids=["n0"])
+        assert vs.query(VectorStoreQuery(query_embedding=nodes[0].embedding, similarity_top_k=1)).ids != ["n0"]
+        vs.add([nodes[0]])  # a write after a delete restores Session reads; still sees its own write
+        assert vs.query(VectorStoreQuery(query_embedding=nodes[0].embedding, similarity_top_k=1)).ids == ["n0"]
+    finally:
+        vs.close()
+        drop(backend, name)
+
+
 def test_filters_and_deletes(store):
     nodes = _nodes(20)
     store.add(nodes)

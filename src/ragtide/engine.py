@@ -161,9 +161,17 @@ class RAG:
         return self._runner.run(self._ingest(list(paths), include, exclude, prune, on_progress))
 
     async def _ingest(self, paths, include, exclude, prune, on_progress) -> IngestReport:
-        store, embedder = await self._open(create=True)
+        embedder = await self.embedder()
         chunker = Chunker(embedder, self.settings.chunk_tokens, self.settings.chunk_overlap)
-        pipeline = Pipeline(store, embedder, chunker, on_progress=on_progress)
+        store = self.store()
+        creating = None
+        if await store.stored_model() is None:
+            # Creating a collection on a server takes seconds (schema, index, load):
+            # parse and embed meanwhile; the pipeline writes nothing before it exists.
+            creating = asyncio.create_task(store.open(embedder.name, embedder.dim, create=True))
+        else:
+            await store.open(embedder.name, embedder.dim, create=True)
+        pipeline = Pipeline(store, embedder, chunker, on_progress=on_progress, creating=creating)
         return await pipeline.run(paths, include=include, exclude=exclude, prune=prune)
 
     # -- retrieval and answers -------------------------------------------------------

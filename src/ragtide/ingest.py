@@ -80,7 +80,11 @@ class _Pending:
 
 
 class Pipeline:
-    """One ingest run. Use :meth:`run`; the engine builds it."""
+    """One ingest run. Use :meth:`run`; the engine builds it.
+
+    ``creating`` is the task creating a brand-new collection, if that is what the run
+    writes to: its documents are all new, and writes wait until it exists.
+    """
 
     def __init__(
         self,
@@ -89,8 +93,10 @@ class Pipeline:
         chunker: Chunker,
         *,
         on_progress: ProgressCallback | None = None,
+        creating: asyncio.Task | None = None,
     ) -> None:
         self._store = store
+        self._creating = creating
         self._embedder = embedder
         self._chunker = chunker
         self._on_progress = on_progress or (lambda _: None)
@@ -129,11 +135,16 @@ class Pipeline:
             asyncio.create_task(self._chunk_stage(loaded, chunked)),
             asyncio.create_task(self._embed_stage(chunked)),
         ]
+        # If the collection cannot be made, stop at once; but never cut its creation short,
+        # which could leave it without its index.
+        creating = [asyncio.shield(self._creating)] if self._creating is not None else []
         try:
-            await asyncio.gather(*stages)
+            await asyncio.gather(*stages, *creating)
         finally:
             for task in stages:
                 task.cancel()
+            if self._creating is not None:
+                await asyncio.gather(*creating, return_exceptions=True)
         if prune:
             report.deleted = await self._prune(paths, {str(p) for p in found.files})
         report.seconds = time.perf_counter() - started
@@ -183,7 +194,7 @@ class Pipeline:
                 continue
             doc: Document = item
             try:
-                state = (await self._store.doc_states([doc.doc_id])).get(doc.doc_id)
+                state = None if self._creating else (await self._store.doc_states([doc.doc_id])).get(doc.doc_id)
                 content_hash = doc.content_hash
                 if state is not None and state.doc_hash == content_hash and state.complete:
                     self._finish(doc.key, "unchanged")
@@ -237,6 +248,8 @@ class Pipeline:
 
     async def _write(self, owners: list[_Pending], rows: list[Row]) -> None:
         try:
+            if self._creating is not None:
+                await self._creating
             await self._store.write(rows)
         except RagtideError as e:
             for pending in owners:

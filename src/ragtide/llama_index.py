@@ -111,7 +111,9 @@ class MilvusVectorStore(BasePydanticVectorStore):
     # -- writes ----------------------------------------------------------------------
 
     def add(self, nodes: List[BaseNode], **kwargs: Any) -> List[str]:
-        return self._runner.run(self._add(nodes))
+        if not (self._ready and nodes and self._milvus.write_now(self._entities(nodes))):
+            return self._runner.run(self._add(nodes))
+        return [node.node_id for node in nodes]
 
     async def async_add(self, nodes: List[BaseNode], **kwargs: Any) -> List[str]:
         return await self._runner.arun(self._add(nodes))
@@ -121,9 +123,15 @@ class MilvusVectorStore(BasePydanticVectorStore):
             return []
         if not self._ready:
             await self._create(len(nodes[0].get_embedding()))
+        await self._milvus.write(self._entities(nodes))
+        return [node.node_id for node in nodes]
+
+    def _entities(self, nodes: List[BaseNode]) -> List[dict]:
         entities = []
         for node in nodes:
-            metadata = node_to_metadata_dict(node, remove_text=True, flat_metadata=self.flat_metadata)
+            # A copy without the vector: node_to_metadata_dict would serialise it only to drop it.
+            bare = node.model_copy(update={"embedding": None})
+            metadata = node_to_metadata_dict(bare, remove_text=True, flat_metadata=self.flat_metadata)
             entities.append({
                 self.id_field: node.node_id,
                 self.doc_id_field: node.ref_doc_id or "None",
@@ -131,8 +139,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
                 "metadata": metadata,
                 self.embedding_field: node.get_embedding(),
             })
-        await self._milvus.write(entities)
-        return [node.node_id for node in nodes]
+        return entities
 
     def delete(self, ref_doc_id: str, **kwargs: Any) -> None:
         self._runner.run(self._delete(f"{self.doc_id_field} == {quote(ref_doc_id)}"))
@@ -165,26 +172,37 @@ class MilvusVectorStore(BasePydanticVectorStore):
     # -- reads -----------------------------------------------------------------------
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        search = self._search(query)
+        if search is not None:
+            hits = self._milvus.search_now(query.query_embedding, query.similarity_top_k, **search)
+            if hits is not None:
+                return self._result(hits)
         return self._runner.run(self._query(query))
 
     async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         return await self._runner.arun(self._query(query))
 
     async def _query(self, query: VectorStoreQuery) -> VectorStoreQueryResult:
+        search = self._search(query)
+        if search is None:
+            return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
+        return self._result(await self._milvus.search(query.query_embedding, query.similarity_top_k, **search))
+
+    def _search(self, query: VectorStoreQuery) -> Optional[dict]:
+        """The search options for ``query``; None when there is nothing to search yet."""
         if query.mode != VectorStoreQueryMode.DEFAULT:
             raise ConfigError(f"query mode {query.mode.value!r}: only dense vector search is supported")
         if query.query_embedding is None:
             raise ConfigError("query_embedding: required")
         if not self._ready:
-            return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
-        expr = self._expr(query.filters, node_ids=query.node_ids, doc_ids=query.doc_ids)
-        hits = await self._milvus.search(
-            query.query_embedding,
-            query.similarity_top_k,
-            filter=expr,
-            output_fields=[self.text_key, self.doc_id_field, "metadata"],
-            anns_field=self.embedding_field,
-        )
+            return None
+        return {
+            "filter": self._expr(query.filters, node_ids=query.node_ids, doc_ids=query.doc_ids),
+            "output_fields": [self.text_key, self.doc_id_field, "metadata"],
+            "anns_field": self.embedding_field,
+        }
+
+    def _result(self, hits: List[dict]) -> VectorStoreQueryResult:
         nodes, similarities, ids = [], [], []
         for hit in hits:
             entity = hit.get("entity", {})

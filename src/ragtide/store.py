@@ -9,8 +9,11 @@ concurrent searches with the same parameters into one multi-vector search (see
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, Sequence
@@ -162,6 +165,8 @@ class MilvusCollection:
         self._connect_timeout = connect_timeout
         self._max_delay = max_delay
         self._client = None
+        self._sync_client = None
+        self._blocking = threading.Lock()  # one blocking call at a time skips the queue
         # Milvus Lite applies writes one at a time; queueing them here keeps
         # concurrent writers from tripping over each other.
         self._writer: Batcher[tuple[dict[str, Any], int], None] = Batcher(
@@ -178,20 +183,12 @@ class MilvusCollection:
         # a delete we read Strong until a later write restores a real timestamp.
         self._op_seq = 0
         self._strong_after: int | None = None
+        self._seq_lock = threading.Lock()
 
     async def client(self):
         if self._client is not None:
             return self._client
-        import warnings
-
-        # milvus-lite 2.5 imports pkg_resources, whose deprecation notice means nothing to a user.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from pymilvus import AsyncMilvusClient
-
-            if self.lite:
-                import milvus_lite  # noqa: F401
-
+        AsyncMilvusClient = _import_pymilvus(self.lite).AsyncMilvusClient
         if self.lite:
             Path(self.uri).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -210,15 +207,67 @@ class MilvusCollection:
     async def call(self, method: str, *args, **kwargs):
         """Call ``AsyncMilvusClient.<method>``, retrying transient failures with bounded, jittered backoff."""
         fn = getattr(await self.client(), method)
-        attempts = 4
-        for attempt in range(attempts):
+        for attempt in itertools.count():
             try:
                 return await fn(*args, **kwargs)
             except Exception as e:
-                if attempt + 1 < attempts and _transient(e):
-                    await asyncio.sleep(0.2 * 2**attempt * (1 + random.random()))
-                    continue
-                raise StoreError(f"Milvus {method} on {self.name!r} at {self.uri} failed: {_reason(e)}") from e
+                delay = _backoff(attempt, e)
+                if delay is None:
+                    raise self._failed(method, e) from e
+                await asyncio.sleep(delay)
+
+    def _failed(self, method: str, error: Exception) -> StoreError:
+        return StoreError(f"Milvus {method} on {self.name!r} at {self.uri} failed: {_reason(error)}")
+
+    # -- blocking fast path ----------------------------------------------------------
+    # A sync caller's one-at-a-time request gains nothing from the batchers, yet pays two
+    # thread hops and grpc.aio's overhead (~0.4 ms a call). When nothing else is under
+    # way it goes straight to Milvus on the caller's thread through a sync client, which
+    # shares pymilvus's session timestamps with the async one. Concurrent callers, and
+    # every write on Milvus Lite (whose writes must stay serialised), take the batchers.
+
+    def _blocking_client(self):
+        if self._sync_client is None:
+            MilvusClient = _import_pymilvus(self.lite).MilvusClient
+            try:
+                self._sync_client = MilvusClient(uri=self.uri, token=self._token, timeout=self._connect_timeout)
+            except Exception as e:
+                raise StoreError(f"cannot open Milvus at {self.uri}: {_reason(e)}") from None
+        return self._sync_client
+
+    def _call_blocking(self, method: str, *args, **kwargs):
+        fn = getattr(self._blocking_client(), method)
+        for attempt in itertools.count():
+            try:
+                return fn(*args, **kwargs)
+            except Exception as e:
+                delay = _backoff(attempt, e)
+                if delay is None:
+                    raise self._failed(method, e) from e
+                time.sleep(delay)
+
+    def write_now(self, entities: Sequence[dict[str, Any]]) -> bool:
+        """Write from a blocking caller's thread if the write can skip the queue; else return False."""
+        if self.lite or self._writer.busy or not self._blocking.acquire(blocking=False):
+            return False
+        try:
+            seq = self._next_seq()
+            self._call_blocking(self._write, self.name, list(entities), timeout=self._timeout)
+            self._wrote(seq)
+        finally:
+            self._blocking.release()
+        return True
+
+    def search_now(self, vector: np.ndarray, limit: int, **options: Any) -> list[dict[str, Any]] | None:
+        """:meth:`search` from a blocking caller's thread, or None if it should queue with the others."""
+        key, params = self._search_key(limit, **options)
+        batcher = self._searchers.get(key)
+        if self.lite or (batcher is not None and batcher.busy) or not self._blocking.acquire(blocking=False):
+            return None
+        try:
+            return self._call_blocking("search", self.name, data=[_as_vector(vector)], **self._search_kwargs(key, params))[0]
+        finally:
+            self._blocking.release()
 
     async def exists(self) -> bool:
         return bool(await self.call("has_collection", self.name))
@@ -230,6 +279,9 @@ class MilvusCollection:
         if self._client is not None:
             client, self._client = self._client, None
             await client.close()
+        if self._sync_client is not None:
+            sync_client, self._sync_client = self._sync_client, None
+            sync_client.close()
 
     # -- writes --------------------------------------------------------------------
 
@@ -238,21 +290,31 @@ class MilvusCollection:
         if not entities:
             return
         sizes = sizes or [_entity_bytes(e) for e in entities]
+        if len(entities) == 1:  # the common drop-in case: skip gather's extra task
+            await self._writer.submit((entities[0], sizes[0]))
+            return
         await asyncio.gather(*(self._writer.submit((e, n)) for e, n in zip(entities, sizes)))
 
     async def _write_many(self, entries: list[tuple[dict[str, Any], int]]) -> list[None]:
-        self._op_seq += 1
-        seq = self._op_seq
+        seq = self._next_seq()
         await self.call(self._write, self.name, [e for e, _ in entries], timeout=self._timeout)
-        if self._strong_after is not None and seq > self._strong_after:
-            self._strong_after = None
+        self._wrote(seq)
         return [None] * len(entries)
 
     async def delete(self, expr: str) -> None:
         await self._writer.drain()  # deletes must not overtake writes queued before them
         await self.call("delete", self.name, filter=expr, timeout=self._timeout)
-        self._op_seq += 1
-        self._strong_after = self._op_seq
+        self._strong_after = self._next_seq()
+
+    def _next_seq(self) -> int:
+        with self._seq_lock:  # the blocking fast path writes from callers' threads
+            self._op_seq += 1
+            return self._op_seq
+
+    def _wrote(self, seq: int) -> None:
+        with self._seq_lock:
+            if self._strong_after is not None and seq > self._strong_after:
+                self._strong_after = None
 
     # -- reads ---------------------------------------------------------------------
 
@@ -276,11 +338,7 @@ class MilvusCollection:
         search_params: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """The ``limit`` nearest entities to ``vector``; concurrent calls share one request."""
-        if limit < 1:
-            raise ConfigError(f"top_k: must be at least 1, got {limit}")
-        level = self.read_kwargs(consistency)["consistency_level"]
-        params = search_params if search_params is not None else self.search_params(limit)
-        key = _SearchKey(limit, filter, level, tuple(output_fields), anns_field, json.dumps(params, sort_keys=True))
+        key, params = self._search_key(limit, filter, output_fields, consistency, anns_field, search_params)
         batcher = self._searchers.get(key)
         if batcher is None:
             if len(self._searchers) > 256:  # bound the cache under many distinct filters
@@ -293,21 +351,37 @@ class MilvusCollection:
                 max_in_flight=4,
                 size=lambda v: v.nbytes,
             )
-        return await batcher.submit(np.asarray(vector, dtype=np.float32).reshape(-1))
+        return await batcher.submit(_as_vector(vector))
+
+    def _search_key(
+        self,
+        limit: int,
+        filter: str = "",
+        output_fields: Sequence[str] = (),
+        consistency: str | None = None,
+        anns_field: str = "",
+        search_params: dict[str, Any] | None = None,
+    ) -> tuple[_SearchKey, dict[str, Any]]:
+        if limit < 1:
+            raise ConfigError(f"top_k: must be at least 1, got {limit}")
+        level = self.read_kwargs(consistency)["consistency_level"]
+        params = search_params if search_params is not None else self.search_params(limit)
+        key = _SearchKey(limit, filter, level, tuple(output_fields), anns_field, json.dumps(params, sort_keys=True))
+        return key, params
+
+    def _search_kwargs(self, key: _SearchKey, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "filter": key.filter,
+            "limit": key.limit,
+            "output_fields": list(key.output_fields),
+            "search_params": params,
+            "anns_field": key.anns_field or None,
+            "consistency_level": key.consistency,
+            "timeout": self._timeout,
+        }
 
     async def _search_many(self, vectors: list[np.ndarray], key: _SearchKey, params: dict[str, Any]):
-        return await self.call(
-            "search",
-            self.name,
-            data=vectors,
-            filter=key.filter,
-            limit=key.limit,
-            output_fields=list(key.output_fields),
-            search_params=params,
-            anns_field=key.anns_field or None,
-            consistency_level=key.consistency,
-            timeout=self._timeout,
-        )
+        return await self.call("search", self.name, data=vectors, **self._search_kwargs(key, params))
 
     def index(self) -> dict[str, Any]:
         """The vector index suited to the backend."""
@@ -509,6 +583,30 @@ def _to_source(hit: dict[str, Any]) -> Source:
         chunk_index=int(entity.get("chunk_index", 0)),
         metadata=entity.get("metadata") or {},
     )
+
+
+def _import_pymilvus(lite: bool):
+    import warnings
+
+    # milvus-lite 2.5 imports pkg_resources, whose deprecation notice means nothing to a user.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pymilvus
+
+        if lite:
+            import milvus_lite  # noqa: F401
+    return pymilvus
+
+
+def _as_vector(vector: Any) -> np.ndarray:
+    return np.asarray(vector, dtype=np.float32).reshape(-1)
+
+
+def _backoff(attempt: int, error: Exception) -> float | None:
+    """Seconds to wait before retrying a failed call, or None to give up."""
+    if attempt < 3 and _transient(error):
+        return 0.2 * 2**attempt * (1 + random.random())
+    return None
 
 
 def _transient(error: Exception) -> bool:
