@@ -141,3 +141,25 @@ def test_unreachable_server_is_a_clear_error():
 
     with pytest.raises(StoreError, match="127.0.0.1:9"):
         run(main())
+
+
+def test_long_and_non_ascii_text_round_trips(backend, collection):
+    """Text reaches Milvus whole (up to the VARCHAR byte limit, clipped on a character
+    boundary beyond it) whatever the shortcuts taken on the way."""
+    long = "Gezeiten — ebb & flow, 潮汐. " * 1500  # ~52,000 bytes of UTF-8
+    too_long = "é" * 40000  # 80,000 bytes: over Milvus's 65,535
+    rows = _rows(2)
+    rows[0].chunk = Chunk(id="long", doc_id="d", source="/x/ü.txt", text=long, index=0, start=0, end=len(long))
+    rows[1].chunk = Chunk(id="huge", doc_id="d", source="/x/ü.txt", text=too_long, index=1, start=0, end=len(too_long))
+
+    async def main():
+        store = await _open(backend, collection)
+        await store.write(rows)
+        hits = {h.id: h for h in await store.search(rows[0].vector, 2)}
+        hits.update({h.id: h for h in await store.search(rows[1].vector, 2)})
+        await store.close()
+        return hits
+
+    hits = run(main())
+    assert hits["long"].text == long and hits["long"].source == "/x/ü.txt"
+    assert hits["huge"].text == "é" * (65535 // 2)

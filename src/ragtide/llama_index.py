@@ -34,7 +34,7 @@ from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_
 
 from ._loop import LoopThread
 from .errors import ConfigError
-from .store import MilvusCollection, quote
+from .store import MilvusCollection, quote, varchar
 
 _METRICS = ("IP", "L2", "COSINE")
 
@@ -75,6 +75,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
             self.uri, self.collection_name, token=self.token, consistency=self.consistency_level, write="insert"
         )
         self._runner.run(self._setup())
+        self._milvus.connect_blocking()  # as LlamaIndex's store does: the first sync call pays no connect
 
     @property
     def client(self) -> Any:
@@ -135,7 +136,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
             entities.append({
                 self.id_field: node.node_id,
                 self.doc_id_field: node.ref_doc_id or "None",
-                self.text_key: node.get_content(),
+                self.text_key: varchar(node.get_content()),
                 "metadata": metadata,
                 self.embedding_field: node.get_embedding(),
             })
