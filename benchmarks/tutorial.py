@@ -7,7 +7,9 @@ alternating, each in its own virtualenv (LlamaIndex's pins pymilvus < 3):
     python benchmarks/tutorial.py --uri http://127.0.0.1:19531 --repeat 3
     python benchmarks/tutorial.py --uri /tmp/bench/lite.db --repeat 1 --n 100 1000
 
-Prints a table of medians with ratios and a final JSON line. Sequential Strong queries
+Each timed phase starts after a full garbage collection, so that neither side pays
+for the garbage of the setup before it (a full collection here costs ~0.1 s, as
+much as a whole phase). Prints a table of medians with ratios and a final JSON line. Sequential Strong queries
 cost ~0.2 s each on a server, so `sync query` runs at most --sync-query-max calls.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import statistics
@@ -51,6 +54,7 @@ def worker(impl: str, uri: str, sizes: list[int], sync_query_max: int) -> dict:
                                      id_field="id", similarity_metric="COSINE", consistency_level="Strong", overwrite=True)
 
         store = make()
+        gc.collect()
         t = time.perf_counter()
         for node in nodes:
             store.add([node])
@@ -61,9 +65,11 @@ def worker(impl: str, uri: str, sizes: list[int], sync_query_max: int) -> dict:
         async def gathered():
             # One event loop for both phases, as in the notebook: LlamaIndex's store binds
             # its async client to the first loop it sees.
+            gc.collect()
             t = time.perf_counter()
             await asyncio.gather(*(store.async_add([node]) for node in nodes))
             out[f"async add|{n}"] = time.perf_counter() - t
+            gc.collect()
             t = time.perf_counter()
             results = await asyncio.gather(*(store.aquery(q) for q in queries))
             out[f"async query|{n}"] = time.perf_counter() - t
@@ -72,6 +78,7 @@ def worker(impl: str, uri: str, sizes: list[int], sync_query_max: int) -> dict:
         asyncio.run(gathered())
 
         m = min(n, sync_query_max)
+        gc.collect()
         t = time.perf_counter()
         for q in queries[:m]:
             assert len(store.query(q).ids) == 3

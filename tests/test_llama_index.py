@@ -79,6 +79,28 @@ def test_gathered_adds_and_queries_each_get_their_own(store):
     assert again == [r.ids for r in results[:20]]
 
 
+def test_racing_first_adds_create_the_collection_once(backend):
+    """Without ``dim`` the first add creates the collection; a gathered crowd of first
+    adds, one node or several each, must create it once and all land."""
+    name = new_collection()
+    vs = MilvusVectorStore(uri=backend, collection_name=name, similarity_metric="COSINE", consistency_level="Strong")
+    try:
+        nodes = _nodes(90)
+
+        async def main():
+            singles = [vs.async_add([node]) for node in nodes[:60]]
+            triples = [vs.async_add(nodes[i:i + 3]) for i in range(60, 90, 3)]
+            return await asyncio.gather(*singles, *triples)
+
+        ids = asyncio.run(main())
+        assert [i for group in ids for i in group] == [n.node_id for n in nodes]
+        everything = vs.query(VectorStoreQuery(query_embedding=nodes[0].embedding, similarity_top_k=100))
+        assert sorted(everything.ids) == sorted(n.node_id for n in nodes)
+    finally:
+        vs.close()
+        drop(backend, name)
+
+
 def test_sync_calls_from_many_threads_with_session_reads(backend):
     """Sync add/query from threads: a lone call skips the queue, concurrent ones share it;
     either way every node lands once and Session reads see the caller's own writes and deletes."""

@@ -72,3 +72,62 @@ def test_a_fresh_asyncio_run_per_call_works(runner):
     # LlamaIndex's sync paths call asyncio.run each time; the private loop outlives them.
     for i in range(3):
         assert asyncio.run(runner.arun(_where(i)))[0] == i
+
+
+class _Slots:
+    """A stand-in for a batcher: futures of the private loop, settled later, in one go."""
+
+    def __init__(self):
+        self.futures = {}
+
+    def start(self, i, *, fail=False):
+        if i == "raise":
+            raise KeyError("refused before any future")
+        future = asyncio.get_running_loop().create_future()
+        self.futures[i] = (future, fail, threading.current_thread().name)
+        if len(self.futures) == 1:
+            asyncio.get_running_loop().call_later(0.05, self.settle)
+        return future
+
+    def settle(self):
+        for i, (future, fail, _) in self.futures.items():
+            if not future.done():
+                future.set_exception(ValueError(f"bad {i}")) if fail else future.set_result(i * 10)
+        self.futures = {}
+
+
+def test_submitted_slots_each_get_their_own_answer(runner):
+    slots = _Slots()
+    threads = []
+
+    def start(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return slots.start(*args, **kwargs)
+
+    async def main():
+        calls = [runner.asubmit(start, i, fail=(i == 7)) for i in range(300)] + [runner.asubmit(start, "raise")]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    *results, refused = asyncio.run(main())
+    assert results[:7] == [i * 10 for i in range(7)] and results[8:] == [i * 10 for i in range(8, 300)]
+    assert isinstance(results[7], ValueError) and str(results[7]) == "bad 7"
+    assert isinstance(refused, KeyError)
+    assert set(threads) == {"test-loop"}
+    assert asyncio.run(runner.asubmit(start, 3)) == 30  # a fresh caller loop
+
+
+def test_cancelling_a_submitter_cancels_its_slot_only(runner):
+    slots = _Slots()
+
+    async def main():
+        tasks = [asyncio.ensure_future(runner.asubmit(slots.start, i)) for i in range(5)]
+        while len(slots.futures) < 5:
+            await asyncio.sleep(0.001)
+        mine = slots.futures[2][0]
+        tasks[2].cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        return results, mine
+
+    results, slot = asyncio.run(main())
+    assert isinstance(results[2], asyncio.CancelledError) and slot.cancelled()
+    assert [results[i] for i in (0, 1, 3, 4)] == [0, 10, 30, 40]

@@ -163,3 +163,115 @@ def test_long_and_non_ascii_text_round_trips(backend, collection):
     hits = run(main())
     assert hits["long"].text == long and hits["long"].source == "/x/ü.txt"
     assert hits["huge"].text == "é" * (65535 // 2)
+
+
+def _count_pymilvus_row_conversions(monkeypatch):
+    from pymilvus.client.prepare import Prepare
+
+    calls = []
+    for name in ("row_insert_param", "row_upsert_param"):
+        original = getattr(Prepare, name).__func__
+
+        def counting(cls, *args, _original=original, **kwargs):
+            calls.append(args[0])
+            return _original(cls, *args, **kwargs)
+
+        monkeypatch.setattr(Prepare, name, classmethod(counting))
+    return calls
+
+
+def test_writes_skip_pymilvus_row_conversion_and_each_is_read_at_once(backend, collection, monkeypatch):
+    """ragtide builds its plain rows' requests itself (see ragtide._wire) yet keeps
+    pymilvus's session timestamp: a Session search right after each write sees it."""
+    conversions = _count_pymilvus_row_conversions(monkeypatch)
+
+    async def main():
+        store = await _open(backend, collection, consistency="Session")
+        rows = _rows(15)
+        seen = []
+        for row in rows:
+            await store.write([row])
+            seen.append((await store.search(row.vector, 1))[0].id)
+        await asyncio.gather(*(store.write([r]) for r in _rows(200, doc="e", seed=2)))
+        info = await store.info()
+        await store.close()
+        return rows, seen, info
+
+    rows, seen, info = run(main())
+    assert seen == [r.chunk.id for r in rows]
+    assert info.chunks == 215
+    assert conversions == []
+
+
+def test_rows_or_schemas_beyond_the_column_path_still_write(backend, collection, monkeypatch):
+    from pymilvus import DataType, MilvusClient
+
+    from ragtide.store import MilvusCollection
+
+    conversions = _count_pymilvus_row_conversions(monkeypatch)
+    client = MilvusClient(uri=backend)
+
+    def recreate(dim, dynamic):
+        if client.has_collection(collection):
+            client.drop_collection(collection)
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=dynamic)
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        index = MilvusClient.prepare_index_params()
+        index.add_index("vector", metric_type="COSINE", index_type="FLAT")
+        client.create_collection(collection, schema=schema, index_params=index)
+
+    def row(id, dim, **extra):
+        return {"id": id, "vector": np.ones(dim, dtype=np.float32), **extra}
+
+    async def main():
+        milvus = MilvusCollection(backend, collection, consistency="Strong")
+        converted = []
+        recreate(DIM, dynamic=False)
+        await milvus.write([row("plain", DIM)])
+        converted.append(len(conversions))
+        # Recreated under the writer's feet, by someone else: wider, with dynamic fields.
+        recreate(DIM * 2, dynamic=True)
+        await milvus.write([row("dynamic", DIM * 2, colour="red")])
+        converted.append(len(conversions))
+        # And again: plain once more.
+        recreate(DIM * 2, dynamic=False)
+        await milvus.write([row("wider", DIM * 2)])
+        converted.append(len(conversions))
+        results = await asyncio.gather(
+            milvus.write([row("good", DIM * 2)]),
+            milvus.write([row("bad", DIM * 2, colour="red")]),
+            return_exceptions=True,
+        )
+        ids = sorted(r["id"] for r in await milvus.query_all("", ["id"]))
+        await milvus.close()
+        return converted, results, ids
+
+    converted, (good, bad), ids = run(main())
+    client.close()
+    assert converted == [0, 1, 1]  # only the dynamic row needed pymilvus's row conversion
+    assert good is None
+    assert isinstance(bad, StoreError) and "colour" in str(bad)  # pymilvus's own message names the field
+    assert ids == ["good", "wider"]
+
+
+def test_a_pymilvus_without_the_internals_used_still_writes(backend, collection, monkeypatch):
+    """Should a pymilvus release move what the column path relies on, writes go pymilvus's way."""
+    from ragtide import _wire
+
+    def moved(handler, kind):
+        raise AttributeError("'AsyncGrpcHandler' object has no attribute '_async_stub'")
+
+    monkeypatch.setattr(_wire, "rpc", moved)
+    conversions = _count_pymilvus_row_conversions(monkeypatch)
+
+    async def main():
+        store = await _open(backend, collection)
+        await store.write(_rows(30))
+        await store.write(_rows(5, doc="e"))
+        info = await store.info()
+        await store.close()
+        return info
+
+    assert run(main()).chunks == 35
+    assert len(conversions) == 2

@@ -11,20 +11,26 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import AsyncIterator, Coroutine, Iterator, TypeVar
+from typing import AsyncIterator, Callable, Coroutine, Iterator, TypeVar
 
 T = TypeVar("T")
 _DONE = object()
 
 
 class _Call:
-    """One coroutine handed from a caller's loop to the private loop."""
+    """One piece of work handed from a caller's loop to the private loop.
 
-    __slots__ = ("coro", "caller", "done", "task", "cancelled")
+    Either a coroutine, run as a task, or ``start(*args)``, a plain function that
+    returns a future of the private loop (a batcher's slot): no task, no coroutine.
+    """
 
-    def __init__(self, coro: Coroutine, caller: asyncio.AbstractEventLoop, done: asyncio.Future) -> None:
-        self.coro, self.caller, self.done = coro, caller, done
-        self.task: asyncio.Task | None = None
+    __slots__ = ("coro", "start", "args", "kwargs", "caller", "done", "future", "cancelled")
+
+    def __init__(self, coro: Coroutine | None, start: Callable[..., asyncio.Future] | None, args: tuple,
+                 kwargs: dict, caller: asyncio.AbstractEventLoop) -> None:
+        self.coro, self.start, self.args, self.kwargs = coro, start, args, kwargs
+        self.caller, self.done = caller, caller.create_future()
+        self.future: asyncio.Future | None = None
         self.cancelled = False
 
 
@@ -33,10 +39,13 @@ class LoopThread:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=f"{name}-loop", daemon=True)
         self._thread.start()
-        # Calls made in one tick of a caller's loop cross to the private loop together:
-        # one wake-up for a thousand gathered calls instead of a thousand.
+        # Calls made in one tick of a caller's loop cross to the private loop together,
+        # and their answers cross back together: one wake-up each way for a thousand
+        # gathered calls instead of a thousand.
         self._inbox: list[_Call] = []
-        self._inbox_lock = threading.Lock()
+        self._outboxes: dict[asyncio.AbstractEventLoop, list[_Call]] = {}
+        self._lock = threading.Lock()
+        self._running: dict[asyncio.Future, _Call] = {}  # private loop only
 
     def _on_loop(self) -> bool:
         try:
@@ -55,9 +64,20 @@ class LoopThread:
         """Await ``coro`` on the private loop from any loop; cancelling the caller cancels it."""
         if self._on_loop():
             return await coro
-        caller = asyncio.get_running_loop()
-        call = _Call(coro, caller, caller.create_future())
-        with self._inbox_lock:
+        return await self._hand_over(_Call(coro, None, (), {}, asyncio.get_running_loop()))
+
+    async def asubmit(self, start: Callable[..., asyncio.Future[T]], *args: object, **kwargs: object) -> T:
+        """Await the future that ``start(*args, **kwargs)``, called on the private loop, returns.
+
+        For work that is already a future there (a slot in a batch): cheaper than
+        :meth:`arun` by a task and a coroutine per call.
+        """
+        if self._on_loop():
+            return await start(*args, **kwargs)
+        return await self._hand_over(_Call(None, start, args, kwargs, asyncio.get_running_loop()))
+
+    async def _hand_over(self, call: _Call):
+        with self._lock:
             self._inbox.append(call)
             wake = len(self._inbox) == 1
         if wake:
@@ -70,14 +90,50 @@ class LoopThread:
             raise
 
     def _start_calls(self) -> None:
-        with self._inbox_lock:
+        with self._lock:
             calls, self._inbox = self._inbox, []
         for call in calls:
             if call.cancelled:
-                call.coro.close()
+                if call.coro is not None:
+                    call.coro.close()
                 continue
-            call.task = self._loop.create_task(call.coro)
-            call.task.add_done_callback(lambda task, call=call: _reply(call))
+            if call.coro is not None:
+                future = self._loop.create_task(call.coro)
+            else:
+                try:
+                    future = call.start(*call.args, **call.kwargs)
+                except Exception as error:
+                    future = self._loop.create_future()
+                    future.set_exception(error)
+            call.future = future
+            self._running[future] = call
+            future.add_done_callback(self._finished)
+
+    def _finished(self, future: asyncio.Future) -> None:
+        call = self._running.pop(future)
+        if not future.cancelled():
+            future.exception()  # retrieved here, so a caller that left does not leave it "never retrieved"
+        if call.caller.is_closed():  # nobody is waiting
+            return
+        with self._lock:
+            box = self._outboxes.get(call.caller)
+            if box is None:
+                box = self._outboxes[call.caller] = []
+            box.append(call)
+            wake = len(box) == 1
+        if wake:
+            try:
+                call.caller.call_soon_threadsafe(self._answer, call.caller)
+            except RuntimeError:  # the caller's loop has closed: nobody is waiting
+                with self._lock:
+                    self._outboxes.pop(call.caller, None)
+
+    def _answer(self, caller: asyncio.AbstractEventLoop) -> None:
+        """On a caller's loop: settle every call answered since the last wake-up."""
+        with self._lock:
+            calls = self._outboxes.pop(caller, [])
+        for call in calls:
+            _settle(call.done, call.future)
 
     async def aiter(self, agen: AsyncIterator[T]) -> AsyncIterator[T]:
         """Consume an async iterator that lives on the private loop from the caller's loop."""
@@ -109,28 +165,19 @@ class LoopThread:
 
 def _cancel(call: _Call) -> None:
     call.cancelled = True
-    if call.task is not None:
-        call.task.cancel()
+    if call.future is not None:
+        call.future.cancel()
 
 
-def _reply(call: _Call) -> None:
-    if not call.task.cancelled():
-        call.task.exception()  # retrieved here, so a caller that left does not leave it "never retrieved"
-    try:
-        call.caller.call_soon_threadsafe(_settle, call.done, call.task)
-    except RuntimeError:  # the caller's loop has closed: nobody is waiting
-        pass
-
-
-def _settle(done: asyncio.Future, task: asyncio.Task) -> None:
+def _settle(done: asyncio.Future, future: asyncio.Future) -> None:
     if done.done():
         return
-    if task.cancelled():
+    if future.cancelled():
         done.cancel()
-    elif task.exception() is not None:
-        done.set_exception(task.exception())
+    elif future.exception() is not None:
+        done.set_exception(future.exception())
     else:
-        done.set_result(task.result())
+        done.set_result(future.result())
 
 
 async def _next(agen: AsyncIterator[T]) -> object:

@@ -56,6 +56,10 @@ class Batcher(Generic[T, R]):
         return bool(self._pending or self._tasks)
 
     async def submit(self, item: T) -> R:
+        return await self.enqueue(item)
+
+    def enqueue(self, item: T) -> asyncio.Future[R]:
+        """:meth:`submit` without the coroutine: the future of ``item``'s result."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
         size = self._size(item)
@@ -70,7 +74,7 @@ class Batcher(Generic[T, R]):
                 self._timer = loop.call_soon(self.flush)  # idle: send now, with this tick's items
         elif self._timer is None:
             self._timer = loop.call_later(self._max_delay, self.flush)
-        return await future
+        return future
 
     def flush(self) -> None:
         """Send what is pending as soon as a slot is free."""

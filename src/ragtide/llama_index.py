@@ -16,6 +16,7 @@ which pins pymilvus < 3.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, List, Optional
 
@@ -57,9 +58,9 @@ class MilvusVectorStore(BasePydanticVectorStore):
     consistency_level: str = "Session"
     overwrite: bool = False
 
-    _runner: LoopThread = PrivateAttr()
-    _milvus: MilvusCollection = PrivateAttr()
-    _ready: bool = PrivateAttr(default=False)
+    # Each read of a pydantic private attribute costs ~2 us (a failed lookup, then
+    # pydantic's __getattr__), so the work lives in a plain object read once per call.
+    _core: "_Core" = PrivateAttr()
 
     def __init__(self, **data: Any) -> None:
         unknown = set(data) - set(type(self).model_fields)
@@ -68,30 +69,82 @@ class MilvusVectorStore(BasePydanticVectorStore):
         super().__init__(**data)
         if self.similarity_metric.upper() not in _METRICS:
             raise ConfigError(f"similarity_metric: {self.similarity_metric!r} is not one of {', '.join(_METRICS)}")
-        self._runner = LoopThread("ragtide-llama-index")
-        # Insert, as LlamaIndex's own store does: node ids are the caller's, and adding a
-        # node twice is the caller's choice to make.
-        self._milvus = MilvusCollection(
-            self.uri, self.collection_name, token=self.token, consistency=self.consistency_level, write="insert"
-        )
-        self._runner.run(self._setup())
-        self._milvus.connect_blocking()  # as LlamaIndex's store does: the first sync call pays no connect
+        self._core = _Core(self)
 
     @property
     def client(self) -> Any:
-        return self._milvus
+        return self._core.milvus
 
-    async def _setup(self) -> None:
-        exists = await self._milvus.exists()
-        if exists and self.overwrite:
-            await self._milvus.call("drop_collection", self.collection_name)
+    def add(self, nodes: List[BaseNode], **kwargs: Any) -> List[str]:
+        return self._core.add(nodes)
+
+    async def async_add(self, nodes: List[BaseNode], **kwargs: Any) -> List[str]:
+        return await self._core.aadd(nodes)
+
+    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        return self._core.query(query)
+
+    async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        return await self._core.aquery(query)
+
+    def delete(self, ref_doc_id: str, **kwargs: Any) -> None:
+        self._core.runner.run(self._core.delete_doc(ref_doc_id))
+
+    async def adelete(self, ref_doc_id: str, **kwargs: Any) -> None:
+        await self._core.runner.arun(self._core.delete_doc(ref_doc_id))
+
+    def delete_nodes(self, node_ids: Optional[List[str]] = None, filters: Optional[MetadataFilters] = None, **kwargs: Any) -> None:
+        self._core.runner.run(self._core.delete(self._core.expr(filters, node_ids=node_ids)))
+
+    async def adelete_nodes(self, node_ids: Optional[List[str]] = None, filters: Optional[MetadataFilters] = None, **kwargs: Any) -> None:
+        await self._core.runner.arun(self._core.delete(self._core.expr(filters, node_ids=node_ids)))
+
+    def clear(self) -> None:
+        self._core.runner.run(self._core.clear())
+
+    async def aclear(self) -> None:
+        await self._core.runner.arun(self._core.clear())
+
+    def close(self) -> None:
+        self._core.close()
+
+
+class _Core:
+    """The drop-in's state and work.
+
+    Async calls convert nodes and hits on the caller's loop and hand ragtide's loop only
+    a batch slot (:meth:`LoopThread.asubmit`): a gathered thousand costs that loop no
+    task or coroutine per call, only the merged requests.
+    """
+
+    def __init__(self, config: MilvusVectorStore) -> None:
+        self.metric, self.consistency = config.similarity_metric.upper(), config.consistency_level
+        self.id_field, self.doc_id_field, self.text_key = config.id_field, config.doc_id_field, config.text_key
+        self.embedding_field, self.flat_metadata = config.embedding_field, config.flat_metadata
+        self.output_fields = [self.text_key, self.doc_id_field, "metadata"]
+        self.runner = LoopThread("ragtide-llama-index")
+        # Insert, as LlamaIndex's own store does: node ids are the caller's, and adding a
+        # node twice is the caller's choice to make.
+        self.milvus = MilvusCollection(
+            config.uri, config.collection_name, token=config.token, consistency=config.consistency_level, write="insert"
+        )
+        self.ready = False
+        self._creating: Optional[asyncio.Future] = None  # on ragtide's loop
+        self.runner.run(self._setup(config.overwrite, config.dim))
+        self.milvus.connect_blocking()  # as LlamaIndex's store does: the first sync call pays no connect
+
+    async def _setup(self, overwrite: bool, dim: Optional[int]) -> None:
+        exists = await self.milvus.exists()
+        if exists and overwrite:
+            await self.milvus.call("drop_collection", self.milvus.name)
             exists = False
         if exists:
-            if not self._milvus.lite:
-                await self._milvus.call("load_collection", self.collection_name)
-            self._ready = True
-        elif self.dim:
-            await self._create(self.dim)
+            if not self.milvus.lite:
+                await self.milvus.call("load_collection", self.milvus.name)
+            await self.milvus.prepare_writes()
+            self.ready = True
+        elif dim:
+            await self._create(dim)
 
     async def _create(self, dim: int) -> None:
         from pymilvus import AsyncMilvusClient, DataType
@@ -103,31 +156,40 @@ class MilvusVectorStore(BasePydanticVectorStore):
         schema.add_field("metadata", DataType.JSON)
         schema.add_field(self.embedding_field, DataType.FLOAT_VECTOR, dim=dim)
         index = AsyncMilvusClient.prepare_index_params()
-        index.add_index(self.embedding_field, metric_type=self.similarity_metric.upper(), **self._milvus.index())
-        await self._milvus.call(
-            "create_collection", self.collection_name, schema=schema, index_params=index, consistency_level=self.consistency_level
+        index.add_index(self.embedding_field, metric_type=self.metric, **self.milvus.index())
+        await self.milvus.call(
+            "create_collection", self.milvus.name, schema=schema, index_params=index, consistency_level=self.consistency
         )
-        self._ready = True
+        await self.milvus.prepare_writes()
+        self.ready = True
+
+    async def _ensure_collection(self, dim: int) -> None:
+        """Create the collection once, however many first adds race for it."""
+        if self._creating is None:
+            self._creating = asyncio.ensure_future(self._create(dim))
+        try:
+            await asyncio.shield(self._creating)
+        except Exception:
+            self._creating = None  # the next add tries again
+            raise
 
     # -- writes ----------------------------------------------------------------------
 
-    def add(self, nodes: List[BaseNode], **kwargs: Any) -> List[str]:
-        if not (self._ready and nodes and self._milvus.write_now(self._entities(nodes))):
-            return self._runner.run(self._add(nodes))
+    def add(self, nodes: List[BaseNode]) -> List[str]:
+        if not (self.ready and nodes and self.milvus.write_now(self.entities(nodes))):
+            return self.runner.run(self.aadd(nodes))
         return [node.node_id for node in nodes]
 
-    async def async_add(self, nodes: List[BaseNode], **kwargs: Any) -> List[str]:
-        return await self._runner.arun(self._add(nodes))
-
-    async def _add(self, nodes: List[BaseNode]) -> List[str]:
+    async def aadd(self, nodes: List[BaseNode]) -> List[str]:
         if not nodes:
             return []
-        if not self._ready:
-            await self._create(len(nodes[0].get_embedding()))
-        await self._milvus.write(self._entities(nodes))
+        if not self.ready:
+            await self.runner.arun(self._ensure_collection(len(nodes[0].get_embedding())))
+        entities = self.entities(nodes)
+        await self.runner.asubmit(self.milvus.write_soon, entities, [self.weight(e) for e in entities])
         return [node.node_id for node in nodes]
 
-    def _entities(self, nodes: List[BaseNode]) -> List[dict]:
+    def entities(self, nodes: List[BaseNode]) -> List[dict]:
         entities = []
         for node in nodes:
             # A copy without the vector: node_to_metadata_dict would serialise it only to drop it.
@@ -142,68 +204,59 @@ class MilvusVectorStore(BasePydanticVectorStore):
             })
         return entities
 
-    def delete(self, ref_doc_id: str, **kwargs: Any) -> None:
-        self._runner.run(self._delete(f"{self.doc_id_field} == {quote(ref_doc_id)}"))
+    def weight(self, entity: dict) -> int:
+        """Roughly what an entity adds to a request, for the batch size bound."""
+        node = entity["metadata"].get("_node_content", "")
+        return 256 + 4 * len(entity[self.embedding_field]) + len(entity[self.text_key]) + len(node)
 
-    async def adelete(self, ref_doc_id: str, **kwargs: Any) -> None:
-        await self._runner.arun(self._delete(f"{self.doc_id_field} == {quote(ref_doc_id)}"))
+    async def delete_doc(self, ref_doc_id: str) -> None:
+        await self.delete(f"{self.doc_id_field} == {quote(ref_doc_id)}")
 
-    def delete_nodes(self, node_ids: Optional[List[str]] = None, filters: Optional[MetadataFilters] = None, **kwargs: Any) -> None:
-        self._runner.run(self._delete(self._expr(filters, node_ids=node_ids)))
+    async def delete(self, expr: str) -> None:
+        if self.ready and expr:
+            await self.milvus.delete(expr)
 
-    async def adelete_nodes(self, node_ids: Optional[List[str]] = None, filters: Optional[MetadataFilters] = None, **kwargs: Any) -> None:
-        await self._runner.arun(self._delete(self._expr(filters, node_ids=node_ids)))
-
-    async def _delete(self, expr: str) -> None:
-        if self._ready and expr:
-            await self._milvus.delete(expr)
-
-    def clear(self) -> None:
-        self._runner.run(self._clear())
-
-    async def aclear(self) -> None:
-        await self._runner.arun(self._clear())
-
-    async def _clear(self) -> None:
-        await self._milvus.close()
-        if await self._milvus.exists():
-            await self._milvus.call("drop_collection", self.collection_name)
-        self._ready = False
+    async def clear(self) -> None:
+        await self.milvus.close()
+        if await self.milvus.exists():
+            await self.milvus.call("drop_collection", self.milvus.name)
+        self.ready = False
+        self._creating = None
 
     # -- reads -----------------------------------------------------------------------
 
-    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
-        search = self._search(query)
-        if search is not None:
-            hits = self._milvus.search_now(query.query_embedding, query.similarity_top_k, **search)
-            if hits is not None:
-                return self._result(hits)
-        return self._runner.run(self._query(query))
-
-    async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
-        return await self._runner.arun(self._query(query))
-
-    async def _query(self, query: VectorStoreQuery) -> VectorStoreQueryResult:
-        search = self._search(query)
+    def query(self, query: VectorStoreQuery) -> VectorStoreQueryResult:
+        search = self.search_options(query)
         if search is None:
             return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
-        return self._result(await self._milvus.search(query.query_embedding, query.similarity_top_k, **search))
+        vector, top_k = query.query_embedding, query.similarity_top_k
+        hits = self.milvus.search_now(vector, top_k, **search)
+        if hits is None:  # others are searching: share their requests
+            hits = self.runner.run(self.milvus.search(vector, top_k, **search))
+        return self.result(hits)
 
-    def _search(self, query: VectorStoreQuery) -> Optional[dict]:
+    async def aquery(self, query: VectorStoreQuery) -> VectorStoreQueryResult:
+        search = self.search_options(query)
+        if search is None:
+            return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
+        hits = await self.runner.asubmit(self.milvus.search_soon, query.query_embedding, query.similarity_top_k, **search)
+        return self.result(hits)
+
+    def search_options(self, query: VectorStoreQuery) -> Optional[dict]:
         """The search options for ``query``; None when there is nothing to search yet."""
         if query.mode != VectorStoreQueryMode.DEFAULT:
             raise ConfigError(f"query mode {query.mode.value!r}: only dense vector search is supported")
         if query.query_embedding is None:
             raise ConfigError("query_embedding: required")
-        if not self._ready:
+        if not self.ready:
             return None
         return {
-            "filter": self._expr(query.filters, node_ids=query.node_ids, doc_ids=query.doc_ids),
-            "output_fields": [self.text_key, self.doc_id_field, "metadata"],
+            "filter": self.expr(query.filters, node_ids=query.node_ids, doc_ids=query.doc_ids),
+            "output_fields": self.output_fields,
             "anns_field": self.embedding_field,
         }
 
-    def _result(self, hits: List[dict]) -> VectorStoreQueryResult:
+    def result(self, hits: List[dict]) -> VectorStoreQueryResult:
         nodes, similarities, ids = [], [], []
         for hit in hits:
             entity = hit.get("entity", {})
@@ -218,9 +271,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
             ids.append(str(hit["id"]))
         return VectorStoreQueryResult(nodes=nodes, similarities=similarities, ids=ids)
 
-    # -- filters ---------------------------------------------------------------------
-
-    def _expr(self, filters: Optional[MetadataFilters], *, node_ids=None, doc_ids=None) -> str:
+    def expr(self, filters: Optional[MetadataFilters], *, node_ids=None, doc_ids=None) -> str:
         parts = []
         if node_ids:
             parts.append(f"{self.id_field} in [{', '.join(quote(i) for i in node_ids)}]")
@@ -231,8 +282,8 @@ class MilvusVectorStore(BasePydanticVectorStore):
         return " and ".join(parts)
 
     def close(self) -> None:
-        self._runner.run(self._milvus.close())
-        self._runner.close()
+        self.runner.run(self.milvus.close())
+        self.runner.close()
 
 
 def _filters_expr(filters: MetadataFilters) -> str:

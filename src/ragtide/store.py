@@ -20,6 +20,7 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
+from . import _wire
 from .batching import Batcher
 from .documents import Chunk, Source
 from .errors import ConfigError, StoreError
@@ -182,6 +183,7 @@ class MilvusCollection:
         self._client = None
         self._sync_client = None
         self._blocking = threading.Lock()  # one blocking call at a time skips the queue
+        self._fields: list[dict[str, Any]] | bool | None = None  # see _send_rows
         # Milvus Lite applies writes one at a time; queueing them here keeps
         # concurrent writers from tripping over each other.
         self._writer: Batcher[tuple[dict[str, Any], int], None] = Batcher(
@@ -221,14 +223,18 @@ class MilvusCollection:
 
     async def call(self, method: str, *args, **kwargs):
         """Call ``AsyncMilvusClient.<method>``, retrying transient failures with bounded, jittered backoff."""
-        fn = getattr(await self.client(), method)
+        if method in ("create_collection", "drop_collection"):
+            self._fields = None
+        return await self._retrying(method, getattr(await self.client(), method), *args, **kwargs)
+
+    async def _retrying(self, label: str, fn, *args, **kwargs):
         for attempt in itertools.count():
             try:
                 return await fn(*args, **kwargs)
             except Exception as e:
                 delay = _backoff(attempt, e)
                 if delay is None:
-                    raise self._failed(method, e) from e
+                    raise self._failed(label, e) from e
                 await asyncio.sleep(delay)
 
     def _failed(self, method: str, error: Exception) -> StoreError:
@@ -256,14 +262,16 @@ class MilvusCollection:
         return self._sync_client
 
     def _call_blocking(self, method: str, *args, **kwargs):
-        fn = getattr(self._blocking_client(), method)
+        return self._retrying_blocking(method, getattr(self._blocking_client(), method), *args, **kwargs)
+
+    def _retrying_blocking(self, label: str, fn, *args, **kwargs):
         for attempt in itertools.count():
             try:
                 return fn(*args, **kwargs)
             except Exception as e:
                 delay = _backoff(attempt, e)
                 if delay is None:
-                    raise self._failed(method, e) from e
+                    raise self._failed(label, e) from e
                 time.sleep(delay)
 
     def write_now(self, entities: Sequence[dict[str, Any]]) -> bool:
@@ -272,7 +280,7 @@ class MilvusCollection:
             return False
         try:
             seq = self._next_seq()
-            self._call_blocking(self._write, self.name, list(entities), timeout=self._timeout)
+            self._retrying_blocking(self._write, self._send_rows_blocking, list(entities))
             self._wrote(seq)
         finally:
             self._blocking.release()
@@ -307,19 +315,95 @@ class MilvusCollection:
 
     async def write(self, entities: Sequence[dict[str, Any]], sizes: Sequence[int] | None = None) -> None:
         """Write entities; concurrent calls share requests. Returns once Milvus acknowledged."""
-        if not entities:
-            return
+        await self.write_soon(entities, sizes)
+
+    def write_soon(self, entities: Sequence[dict[str, Any]], sizes: Sequence[int] | None = None) -> asyncio.Future:
+        """:meth:`write` as a future, without a coroutine per call; call it on the store's loop."""
         sizes = sizes or [_entity_bytes(e) for e in entities]
-        if len(entities) == 1:  # the common drop-in case: skip gather's extra task
-            await self._writer.submit((entities[0], sizes[0]))
-            return
-        await asyncio.gather(*(self._writer.submit((e, n)) for e, n in zip(entities, sizes)))
+        if len(entities) == 1:  # the common drop-in case
+            return self._writer.enqueue((entities[0], sizes[0]))
+        return asyncio.gather(*(self._writer.enqueue((e, n)) for e, n in zip(entities, sizes)))
 
     async def _write_many(self, entries: list[tuple[dict[str, Any], int]]) -> list[None]:
         seq = self._next_seq()
-        await self.call(self._write, self.name, [e for e, _ in entries], timeout=self._timeout)
+        await self._retrying(self._write, self._send_rows, [e for e, _ in entries])
         self._wrote(seq)
         return [None] * len(entries)
+
+    # Rows go out as a request built by ragtide._wire when the collection's schema is a
+    # plain one, through the stub of pymilvus's own connection and with pymilvus's own
+    # bookkeeping (the session timestamp); otherwise, or when the rows do not fit, or
+    # Milvus refuses the request, through pymilvus's public insert/upsert, whose checks
+    # and messages then apply.
+
+    async def prepare_writes(self) -> None:
+        """Learn the collection's schema now rather than on the first write."""
+        self._learn(await self.call("describe_collection", self.name, timeout=self._timeout))
+
+    def _learn(self, description: dict[str, Any]) -> None:
+        self._fields = _wire.plain_fields(description) or False
+
+    async def _send_rows(self, rows: list[dict[str, Any]]) -> None:
+        client = await self.client()
+        if self._fields is None:
+            self._learn(await client.describe_collection(self.name, timeout=self._timeout))
+        request = self._encoded(rows)
+        if request is not None:
+            try:
+                handler = await client._get_connection()
+                response = await _wire.rpc(handler, self._write)(request, timeout=self._timeout)
+            except Exception as e:
+                if self._column_path_failed(e):
+                    raise
+            else:
+                if self._accepted(response, handler):
+                    return
+        await getattr(client, self._write)(self.name, rows, timeout=self._timeout)
+
+    def _send_rows_blocking(self, rows: list[dict[str, Any]]) -> None:
+        client = self._blocking_client()
+        if self._fields is None:
+            self._learn(client.describe_collection(self.name, timeout=self._timeout))
+        request = self._encoded(rows)
+        if request is not None:
+            try:
+                handler = client._get_connection()
+                response = _wire.rpc(handler, self._write)(request, timeout=self._timeout)
+            except Exception as e:
+                if self._column_path_failed(e):
+                    raise
+            else:
+                if self._accepted(response, handler):
+                    return
+        getattr(client, self._write)(self.name, rows, timeout=self._timeout)
+
+    def _encoded(self, rows: list[dict[str, Any]]):
+        if not self._fields:  # None: not known yet; False: not a plain schema
+            return None
+        try:
+            return _wire.encode(self._write, self.name, rows, self._fields)
+        except _wire.Unsupported:
+            self._fields = None  # look again next time: the collection may have changed
+            return None
+
+    def _accepted(self, response: Any, handler: Any) -> bool:
+        if _wire.accepted(response):
+            _wire.note_write(self.name, response, handler)
+            return True
+        self._fields = None  # refused (a stale schema?): pymilvus's way says why
+        return False
+
+    def _column_path_failed(self, error: Exception) -> bool:
+        """Whether to raise ``error`` (to be retried) rather than send the rows pymilvus's way.
+
+        Only errors before Milvus accepted the rows come here, so sending them again
+        cannot write them twice.
+        """
+        if _transient(error):
+            return True
+        # pymilvus's internals moved (a newer release): its public path from now on.
+        self._fields = False if isinstance(error, AttributeError) else None
+        return False
 
     async def delete(self, expr: str) -> None:
         await self._writer.drain()  # deletes must not overtake writes queued before them
@@ -358,7 +442,12 @@ class MilvusCollection:
         search_params: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """The ``limit`` nearest entities to ``vector``; concurrent calls share one request."""
-        key, params = self._search_key(limit, filter, output_fields, consistency, anns_field, search_params)
+        return await self.search_soon(vector, limit, filter=filter, output_fields=output_fields, consistency=consistency,
+                                      anns_field=anns_field, search_params=search_params)
+
+    def search_soon(self, vector: np.ndarray, limit: int, **options: Any) -> asyncio.Future:
+        """:meth:`search` as a future, without a coroutine per call; call it on the store's loop."""
+        key, params = self._search_key(limit, **options)
         batcher = self._searchers.get(key)
         if batcher is None:
             if len(self._searchers) > 256:  # bound the cache under many distinct filters
@@ -371,7 +460,7 @@ class MilvusCollection:
                 max_in_flight=4,
                 size=lambda v: v.nbytes,
             )
-        return await batcher.submit(_as_vector(vector))
+        return batcher.enqueue(_as_vector(vector))
 
     def _search_key(
         self,
