@@ -176,8 +176,11 @@ class _Core:
     # -- writes ----------------------------------------------------------------------
 
     def add(self, nodes: List[BaseNode]) -> List[str]:
-        if not (self.ready and nodes and self.milvus.write_now(self.entities(nodes))):
+        if not (self.ready and nodes):
             return self.runner.run(self.aadd(nodes))
+        entities = self.entities(nodes)
+        if not self.milvus.write_now(entities):  # others are writing (or Lite): share their requests
+            self.runner.run(self.milvus.write(entities, [self.weight(e) for e in entities]))
         return [node.node_id for node in nodes]
 
     async def aadd(self, nodes: List[BaseNode]) -> List[str]:

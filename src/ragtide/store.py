@@ -223,8 +223,6 @@ class MilvusCollection:
 
     async def call(self, method: str, *args, **kwargs):
         """Call ``AsyncMilvusClient.<method>``, retrying transient failures with bounded, jittered backoff."""
-        if method in ("create_collection", "drop_collection"):
-            self._fields = None
         return await self._retrying(method, getattr(await self.client(), method), *args, **kwargs)
 
     async def _retrying(self, label: str, fn, *args, **kwargs):
