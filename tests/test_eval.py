@@ -53,7 +53,7 @@ def test_beir_loader_handles_crlf_and_titles(tmp_path):
 
 def test_eval_end_to_end(tmp_path, capsys):
     root = _beir(tmp_path)
-    status = cli(["eval", "beir", str(root), "--uri", str(tmp_path / "e.db"), "--json", "--top-k", "10"])
+    status = cli(["eval", "beir", str(root), "--uri", str(tmp_path / "e.db"), "--json", "--top-k", "10", "--mode", "dense"])
     assert status == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result["metrics"]) >= {"ndcg@10", "mrr@10", "recall@100", "hit@5"}

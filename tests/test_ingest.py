@@ -140,3 +140,67 @@ def test_unreachable_milvus_is_one_clear_line(tmp_path, capsys):
     assert cli(["ingest", str(doc), "--uri", "http://127.0.0.1:9"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: cannot") and "127.0.0.1:9" in err[0]
+
+
+def test_many_concurrent_documents_are_stored_whole(backend, collection, embedder, tmp_path):
+    """Each stored document's chunks cover its whole text (1,200 essay slices once lost
+    text to a tokenizer shared between chunking and the model)."""
+    from pymilvus import MilvusClient
+
+    text = ESSAY.read_text()
+    folder = tmp_path / "slices"
+    folder.mkdir()
+    lengths = {}
+    for i in range(160):
+        piece = text[i * 61 : i * 61 + 1800]
+        path = folder / f"s{i:04d}.txt"
+        path.write_text(piece)
+        lengths[str(path)] = piece
+    with RAG(uri=backend, collection=collection, embedder=embedder) as rag:
+        report = rag.ingest([folder])
+    assert report.added == 160 and report.ok
+    client = MilvusClient(uri=backend)
+    try:
+        rows = client.query(collection, filter="", output_fields=["source", "start", "end"], limit=16384,
+                            consistency_level="Strong")
+    finally:
+        client.close()
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for row in rows:
+        spans.setdefault(row["source"], []).append((row["start"], row["end"]))
+    assert set(spans) == set(lengths)
+    for source, piece in lengths.items():
+        reached = 0
+        for s, e in sorted(spans[source]):
+            assert not piece[reached:s].strip(), f"{source}: characters {reached}-{s} not stored"
+            reached = max(reached, e)
+        assert not piece[reached:].strip(), f"{source}: stored only up to {reached} of {len(piece)}"
+
+
+def test_changed_chunk_settings_rechunk_unchanged_files(rag, tmp_path):
+    doc = tmp_path / "a.txt"
+    doc.write_text(ESSAY.read_text()[:6000])
+    first = rag.ingest([doc])
+    again = rag.ingest([doc])
+    assert (first.added, again.unchanged) == (1, 1)
+    rag.settings = rag.settings.replace(chunk_tokens=64)
+    smaller = rag.ingest([doc])
+    assert smaller.updated == 1 and smaller.chunks > first.chunks
+    assert rag.status().chunks == smaller.chunks
+
+
+def test_progress_names_each_file_its_outcome_and_its_chunks(rag, tmp_path):
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "big.txt").write_text(ESSAY.read_text() * 3)  # more chunks than one embedding batch
+    (folder / "small.md").write_text("# Tides\n\nThe tide turns twice a day.\n")
+    (folder / "empty.txt").write_text("")
+    events = []
+    rag.ingest([folder], on_progress=events.append)
+    files = {e.path.rsplit("/", 1)[-1]: e for e in events if e.kind == "file"}
+    assert files["big.txt"].outcome == "added" and files["big.txt"].file_chunks_done == files["big.txt"].file_chunks_total > 150
+    assert files["small.md"].outcome == "added" and files["small.md"].file_chunks_total == 1
+    assert files["empty.txt"].outcome == "failed" and "empty" in files["empty.txt"].reason
+    partial = [e for e in events if e.kind == "chunks" and e.path.endswith("big.txt")]
+    assert partial and all(e.file_chunks_done < e.file_chunks_total for e in partial)  # progress within the file
+    assert [e.file_chunks_done for e in partial] == sorted(e.file_chunks_done for e in partial)

@@ -85,8 +85,40 @@ def test_discover_walks_filters_and_skips(tmp_path):
     found = discover([tmp_path, tmp_path / "missing"])
     assert [p.name for p in found.files] == ["one.txt", "two.md", "b.html"] or sorted(p.name for p in found.files) == ["b.html", "one.txt", "two.md"]
     assert [p.name for p in found.skipped] == ["image.png"]
-    assert found.missing == [str(tmp_path / "missing")]
+    assert found.problems == {str(tmp_path / "missing"): "no such file or directory"}
     only_md = discover([tmp_path], include=["*.md"])
     assert [p.name for p in only_md.files] == ["two.md"]
     no_a = discover([tmp_path], exclude=["a/*"])
     assert [p.name for p in no_a.files] == ["b.html"]
+
+
+def test_symlink_loops_and_broken_links_are_named_and_the_rest_found(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "a.txt").symlink_to("b.txt")
+    (d / "b.txt").symlink_to("a.txt")
+    (d / "dangling.md").symlink_to("nowhere.md")
+    (d / "ok.txt").write_text("hi")
+    (d / "link.txt").symlink_to("ok.txt")
+    found = discover([d, d / "a.txt", tmp_path / "missing"])
+    assert [p.name for p in found.files] == ["ok.txt"]  # the link to it is the same file
+    assert found.problems[str(d / "a.txt")].startswith("symbolic link loop")
+    assert found.problems[str(d / "b.txt")].startswith("symbolic link loop")
+    assert found.problems[str(d / "dangling.md")] == "broken symbolic link (its target 'nowhere.md' does not exist)"
+    assert found.problems[str(tmp_path / "missing")] == "no such file or directory"
+
+
+def test_unreadable_folder_is_named(tmp_path):
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root reads every folder")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "x.txt").write_text("x")
+    locked.chmod(0)
+    try:
+        found = discover([tmp_path])
+    finally:
+        locked.chmod(0o755)
+    assert "cannot read folder" in found.problems[str(locked)]

@@ -257,7 +257,7 @@ def test_rows_or_schemas_beyond_the_column_path_still_write(backend, collection,
 
 def test_a_pymilvus_without_the_internals_used_still_writes(backend, collection, monkeypatch):
     """Should a pymilvus release move what the column path relies on, writes go pymilvus's way."""
-    from ragtide import _wire
+    from ragtide.store import _wire
 
     def moved(handler, kind):
         raise AttributeError("'AsyncGrpcHandler' object has no attribute '_async_stub'")

@@ -5,7 +5,7 @@ import pytest
 from pymilvus import DataType
 from pymilvus.client.prepare import Prepare
 
-from ragtide._wire import Unsupported, encode, plain_fields
+from ragtide.store._wire import Unsupported, encode, plain_fields
 from ragtide.store import varchar
 
 FIELDS = [
@@ -70,9 +70,20 @@ def test_a_missing_field_is_left_to_pymilvus():
         encode("insert", "c", rows, FIELDS)
 
 
+def test_fields_a_function_fills_are_left_out_as_pymilvus_does():
+    """ragtide's hybrid collections: Milvus computes the BM25 sparse vector from the text."""
+    sparse = {"name": "sparse", "type": DataType.SPARSE_FLOAT_VECTOR, "params": {}, "is_function_output": True}
+    functions = [{"name": "bm25", "type": 1, "input_field_names": ["text"], "output_field_names": ["sparse"]}]
+    schema = {"fields": FIELDS + [sparse], "functions": functions}
+    assert plain_fields(schema) == FIELDS
+    rows = _rows()
+    theirs = Prepare.row_upsert_param("c", rows, "", FIELDS + [sparse], [])
+    ours = encode("upsert", "c", rows, plain_fields(schema))
+    assert ours.SerializeToString(deterministic=True) == theirs.SerializeToString(deterministic=True)
+
+
 @pytest.mark.parametrize("change", [
     {"enable_dynamic_field": True},
-    {"functions": [{"name": "bm25"}]},
     {"fields": FIELDS + [{"name": "s", "type": DataType.SPARSE_FLOAT_VECTOR, "params": {}}]},
     {"fields": FIELDS + [{"name": "opt", "type": DataType.INT64, "params": {}, "nullable": True}]},
     {"fields": [{**FIELDS[0], "type": DataType.INT64, "auto_id": True}] + FIELDS[1:]},

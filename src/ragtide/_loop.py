@@ -10,11 +10,13 @@ each time (as LlamaIndex does) without orphaning connections.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from typing import AsyncIterator, Callable, Coroutine, Iterator, TypeVar
 
 T = TypeVar("T")
 _DONE = object()
+_WIND_DOWN_S = 10.0  # how long cancelled work may take to finish (one embedding batch, one RPC)
 
 
 class _Call:
@@ -54,11 +56,22 @@ class LoopThread:
             return False
 
     def run(self, coro: Coroutine[object, object, T]) -> T:
-        """Run ``coro`` on the private loop and block until it finishes."""
+        """Run ``coro`` on the private loop and block until it finishes.
+
+        If the wait is interrupted (Ctrl-C), the work is cancelled and allowed to wind
+        down before the interruption goes on, so nothing is left running half-done.
+        """
         if self._on_loop():
             coro.close()
             raise RuntimeError("a sync ragtide method was called from ragtide's own loop; await the async one")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result()
+        except BaseException:
+            if not future.done():
+                future.cancel()  # cancels the task on the private loop
+                concurrent.futures.wait([future], timeout=_WIND_DOWN_S)
+            raise
 
     async def arun(self, coro: Coroutine[object, object, T]) -> T:
         """Await ``coro`` on the private loop from any loop; cancelling the caller cancels it."""
@@ -156,11 +169,26 @@ class LoopThread:
             yield item  # type: ignore[misc]
 
     def close(self) -> None:
+        """Cancel what is still running on the private loop, let it wind down, stop the loop."""
         if self._loop.is_closed():
             return
+        try:
+            asyncio.run_coroutine_threadsafe(_wind_down(), self._loop).result(timeout=_WIND_DOWN_S * 2)
+        except Exception:  # a task that ignores cancellation must not hang the caller
+            pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
+
+
+async def _wind_down() -> None:
+    current = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not current]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=_WIND_DOWN_S)
+    await asyncio.get_running_loop().shutdown_asyncgens()
 
 
 def _cancel(call: _Call) -> None:

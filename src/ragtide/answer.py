@@ -45,6 +45,8 @@ class Answer:
     mode: str = "extractive"  # "llm" or "extractive"
     error: str | None = None  # why the LLM failed, if it did (the text is then extractive)
     timings: dict[str, float] = field(default_factory=dict)
+    retrieval: str = "dense"  # how the passages were found: "dense", "lexical" or "hybrid"
+    notes: list[str] = field(default_factory=list)  # e.g. why retrieval was dense only
     _tokens: AsyncIterator[str] | None = field(default=None, repr=False, compare=False)
     _runner: "LoopThread | None" = field(default=None, repr=False, compare=False)
 
@@ -80,6 +82,7 @@ class Answer:
             "sources": [s.to_dict() for s in self.sources],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "mode": self.mode,
+            "retrieval": {"mode": self.retrieval, "notes": list(self.notes)},
         }
         if self.error:
             out["error"] = self.error

@@ -17,15 +17,40 @@ from typing import Any, Sequence
 from .engine import RAG
 from .errors import RagtideError
 from .ingest import IngestReport, Progress
+from .settings import MAX_HITS
 
 EXIT_FAILED_FILES = 1
 EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def _count(low: int, high: int):
+    """An argparse type: an integer in [low, high], refused with the limit named."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value:,} is out of range: {low} to {high:,}")
+        return value
+
+    return parse
 
 
 def _add_store_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--uri", help="Milvus Lite file, server URL or Zilliz URI (env RAGTIDE_URI; default ./ragtide.db)")
     p.add_argument("--token", help="Milvus token (env RAGTIDE_TOKEN)")
     p.add_argument("--collection", help="collection name (env RAGTIDE_COLLECTION; default ragtide)")
+
+
+def _add_retrieval_options(p: argparse.ArgumentParser, top_k_help: str = "passages to retrieve (default 5)") -> None:
+    p.add_argument("--top-k", type=_count(1, MAX_HITS), help=top_k_help)
+    p.add_argument("--mode", choices=["dense", "lexical", "hybrid"],
+                   help="retrieval: dense vectors, BM25 full text, or both fused (default: hybrid where the collection has a full-text index)")
+    p.add_argument("--rerank", dest="rerank_model", metavar="MODEL",
+                   help="rerank the fused candidates with this sentence-transformers CrossEncoder (env RAGTIDE_RERANK_MODEL)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,16 +61,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", help="files or directories (.txt .md .html .htm .pdf)")
     _add_store_options(p)
     p.add_argument("--embed-model", help="sentence-transformers model name or path (env RAGTIDE_EMBED_MODEL)")
-    p.add_argument("--chunk-tokens", type=int, help="chunk size in model tokens (default: the model's limit)")
-    p.add_argument("--overlap", type=int, dest="chunk_overlap", help="tokens shared by consecutive chunks (default 32)")
+    p.add_argument("--chunk-tokens", type=_count(1, 100_000), help="chunk size in model tokens (default: the model's limit)")
+    p.add_argument("--overlap", type=_count(0, 100_000), dest="chunk_overlap", help="tokens shared by consecutive chunks (default 32)")
     p.add_argument("--include", action="append", default=[], metavar="GLOB", help="only files matching (repeatable)")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip files matching (repeatable)")
     p.add_argument("--prune", action="store_true", help="delete documents whose files are gone")
+    p.add_argument("--max-file-mb", type=float, help="refuse larger files (env RAGTIDE_MAX_FILE_MB; default 100)")
 
     p = sub.add_parser("query", help="answer a question from the ingested documents")
     p.add_argument("question")
     _add_store_options(p)
-    p.add_argument("--top-k", type=int, help="passages to retrieve (default 5)")
+    _add_retrieval_options(p)
     p.add_argument("--filter", help='Milvus filter expression, e.g. \'metadata["type"] == "pdf"\' or \'source like "/home/me/papers/%%"\'')
     p.add_argument("--consistency", choices=["Strong", "Session", "Bounded", "Eventually"])
     p.add_argument("--llm-base-url", help="OpenAI-compatible endpoint (env RAGTIDE_LLM_BASE_URL)")
@@ -67,9 +93,10 @@ def _parser() -> argparse.ArgumentParser:
         e.add_argument("path")
         _add_store_options(e)
         e.add_argument("--embed-model")
-        e.add_argument("--chunk-tokens", type=int)
-        e.add_argument("--overlap", type=int, dest="chunk_overlap")
-        e.add_argument("--top-k", type=int, default=100, help="hits per query (default 100)")
+        e.add_argument("--chunk-tokens", type=_count(1, 100_000))
+        e.add_argument("--overlap", type=_count(0, 100_000), dest="chunk_overlap")
+        _add_retrieval_options(e, "documents ranked per query (default 100)")
+        e.set_defaults(top_k=100)
         e.add_argument("--json", action="store_true")
         if name == "beir":
             e.add_argument("--split", default="test")
@@ -80,27 +107,43 @@ def _settings(args: argparse.Namespace, *names: str) -> dict[str, Any]:
     return {n: getattr(args, n, None) for n in ("uri", "token", "collection", *names)}
 
 
+def _quiet_libraries() -> None:
+    """pymilvus logs every failed RPC with a traceback, and milvus-lite its own errors; the
+    CLI reports each failure in one line instead. pymilvus configures its loggers when it
+    is imported, so they are quietened after that."""
+    from .store.lite import import_pymilvus
+
+    import_pymilvus(lite=False)
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("pymilvus"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    logging.getLogger().addHandler(logging.NullHandler())  # milvus-lite logs to the root logger
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    # pymilvus logs every failed RPC with a traceback; the CLI reports it in one line instead.
-    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # milvus-lite's server logs a refused request on the terminal too (glog, ERROR and up);
+    # ragtide already reports it in one line.
+    os.environ.setdefault("LOG_LEVEL", "FATAL")
     args = _parser().parse_args(argv)
     try:
-        return {"ingest": _ingest, "query": _query, "status": _status, "delete": _delete, "eval": _eval}[args.command](args)
+        _quiet_libraries()
+        command = {"ingest": _ingest, "query": _query, "status": _status, "delete": _delete, "eval": _eval}[args.command]
+        return command(args)
     except RagtideError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        print("interrupted; what was acknowledged is stored, and the next run completes the rest", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _ingest(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     console = Console(stderr=True)
-    with RAG(**_settings(args, "embed_model", "chunk_tokens", "chunk_overlap")) as rag:
+    with RAG(**_settings(args, "embed_model", "chunk_tokens", "chunk_overlap", "max_file_mb")) as rag:
         with _ProgressView(console) as view:
             report = rag.ingest(args.paths, include=args.include, exclude=args.exclude, prune=args.prune, on_progress=view.update)
         _print_report(report)
@@ -108,13 +151,18 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 class _ProgressView:
-    """Rich bars on a terminal; one plain line per finished file otherwise."""
+    """Rich bars on a terminal, with one bar per large file in progress; plain lines otherwise."""
+
+    _LARGE = 512  # chunks: a file worth its own progress
+    _EVERY_S = 10.0  # plain lines about a large file, at most this often
 
     def __init__(self, console) -> None:
         self._console = console
         self._live = console.is_terminal
         self._progress = None
         self._started = time.perf_counter()
+        self._file_tasks: dict[str, Any] = {}
+        self._last_line: dict[str, float] = {}
 
     def __enter__(self) -> "_ProgressView":
         if self._live:
@@ -126,7 +174,7 @@ class _ProgressView:
             )
             self._progress.start()
             self._files = self._progress.add_task("files", total=None, rate="")
-            self._chunks = self._progress.add_task("chunks", total=None, rate="")
+            self._chunks = self._progress.add_task("chunks written", total=None, rate="")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -138,9 +186,32 @@ class _ProgressView:
         if self._progress is not None:
             self._progress.update(self._files, total=event.files_total, completed=event.files_done)
             self._progress.update(self._chunks, completed=event.chunks_done, rate=f"{rate:.0f} chunks/s")
+            self._update_file_bar(event)
         elif event.kind == "file":
-            print(f"[{event.files_done}/{event.files_total}] {_show(event.path)} ({event.chunks_done} chunks, {rate:.0f}/s)",
-                  file=sys.stderr, flush=True)
+            chunks = f", {event.file_chunks_total:,} chunks" if event.file_chunks_total else ""
+            outcome = event.outcome + (f": {_one_line(event.reason)}" if event.reason else "")
+            print(f"[{event.files_done}/{event.files_total}] {_show(event.path)}: {outcome}{chunks} "
+                  f"(run: {event.chunks_done:,} chunks written, {rate:.0f}/s)", file=sys.stderr, flush=True)
+        elif event.kind in ("chunked", "chunks") and event.file_chunks_total >= self._LARGE:
+            now = time.perf_counter()
+            if now - self._last_line.get(event.path, 0.0) >= self._EVERY_S:
+                self._last_line[event.path] = now
+                print(f"      {_show(event.path)}: {event.file_chunks_done:,} of {event.file_chunks_total:,} chunks written",
+                      file=sys.stderr, flush=True)
+
+    def _update_file_bar(self, event: Progress) -> None:
+        if event.file_chunks_total < self._LARGE:
+            return
+        task = self._file_tasks.get(event.path)
+        if event.kind == "file":
+            if task is not None:
+                self._progress.remove_task(self._file_tasks.pop(event.path))
+            return
+        if task is None:
+            name = _show(event.path)
+            task = self._file_tasks[event.path] = self._progress.add_task(
+                f"  {name if len(name) <= 40 else '...' + name[-37:]}", total=event.file_chunks_total, rate="")
+        self._progress.update(task, completed=event.file_chunks_done)
 
 
 def _print_report(report: IngestReport) -> None:
@@ -153,17 +224,26 @@ def _print_report(report: IngestReport) -> None:
 
 
 def _show(path: str) -> str:
-    """A path relative to the working directory when it lies below it."""
+    """A path relative to the working directory when it lies below it, on one line."""
     try:
-        return str(Path(path).relative_to(Path.cwd()))
+        shown = str(Path(path).relative_to(Path.cwd()))
     except ValueError:
-        return path
+        shown = path
+    return _one_line(shown)
+
+
+def _one_line(text: str) -> str:
+    """Control characters (a newline in a file name) shown escaped, never printed raw."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def _query(args: argparse.Namespace) -> int:
-    with RAG(**_settings(args, "llm_base_url", "llm_model")) as rag:
+    with RAG(**_settings(args, "llm_base_url", "llm_model", "rerank_model")) as rag:
         live = sys.stdout.isatty() and not args.json
-        answer = rag.query(args.question, top_k=args.top_k, filter=args.filter, consistency=args.consistency, stream=live)
+        answer = rag.query(args.question, top_k=args.top_k, filter=args.filter, consistency=args.consistency,
+                           mode=args.mode, stream=live)
         if args.json:
             print(json.dumps(answer.to_dict(), ensure_ascii=False))
         else:
@@ -175,6 +255,9 @@ def _query(args: argparse.Namespace) -> int:
             for n, source in enumerate(answer.sources, 1):
                 page = f", page {source.page}" if source.page is not None else ""
                 print(f"  [{n}] {_show(source.source)}{page}  (score {source.score:.3f})")
+            print(f"Retrieval: {answer.retrieval}")
+            for note in answer.notes:
+                print(f"note: {note}", file=sys.stderr)
         if answer.error:
             print(f"warning: {answer.error}; answered from the passages instead", file=sys.stderr)
             return EXIT_FAILED_FILES
@@ -185,12 +268,23 @@ def _status(args: argparse.Namespace) -> int:
     with RAG(**_settings(args)) as rag:
         info = rag.status()
         names = rag.collections()
-    print(f"Milvus: {rag.settings.uri}")
+    uri = rag.settings.uri
+    print(f"Milvus: {uri}")
+    if not names and not rag._database_exists():
+        print(f"no Milvus Lite database at {uri} (nothing ingested there yet)")
+        return 0
     print(f"collections: {', '.join(names) if names else '(none)'}")
     if info is None:
         print(f"collection {rag.settings.collection!r}: does not exist (ingest documents first)")
         return 0
     print(f"collection {info.name!r}: {info.documents} documents, {info.chunks} chunks, model {info.model} ({info.dim}-d)")
+    print(f"retrieval: {', '.join(info.modes)}" + (" (hybrid by default)" if info.lexical else ""))
+    if info.note:
+        print(f"note: {info.note}")
+    if info.incomplete:
+        print(f"{len(info.incomplete)} document(s) only partly stored (not counted above; searches may see part of them):")
+        for source, what in sorted(info.incomplete.items()):
+            print(f"  {_show(source)}: {what}")
     return 0
 
 

@@ -84,6 +84,8 @@ class Source:
     page: int | None = None
     chunk_index: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
+    start: int = 0  # character offsets of the passage in its document's text
+    end: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {

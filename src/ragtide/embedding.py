@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -54,6 +53,27 @@ def _quiet_libraries() -> None:
         pass
 
 
+class _SpanTokenizer:
+    """Token offsets from a private copy of the model's tokenizer.
+
+    The model's own fast tokenizer is mutable: every ``encode`` resets its truncation
+    and padding. Measuring chunks with it while the model encodes in another thread
+    silently truncated documents (chunks covering only part of their text). The copy
+    made here is configured once, never truncates and is only read afterwards, which
+    the Rust tokenizer allows from several threads at once.
+    """
+
+    def __init__(self, tokenizer) -> None:
+        from tokenizers import Tokenizer
+
+        self._tokenizer = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+        self._tokenizer.no_truncation()
+        self._tokenizer.no_padding()
+
+    def __call__(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        return [e.offsets for e in self._tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+
+
 class Embedder:
     """A sentence-transformers model with async, batched, normalised (COSINE-ready) encoding.
 
@@ -77,14 +97,16 @@ class Embedder:
                 "present in the Hugging Face cache (HF_HOME)."
             ) from None
         tokenizer = self._model.tokenizer
+        if not getattr(tokenizer, "backend_tokenizer", None):
+            raise EmbeddingError(f"embedding model {model!r} has no fast tokenizer; ragtide needs one to measure chunks")
         special = tokenizer.num_special_tokens_to_add(pair=False)
         self.max_tokens = int(self._model.max_seq_length) - special
         self.dim = int(self._model.get_embedding_dimension())
-        self._tokenizer = tokenizer
+        self._spans = _SpanTokenizer(tokenizer)
         self._has_query_prompt = "query" in (self._model.prompts or {})
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragtide-embed")
-        self._tokenizer_lock = threading.Lock()
         self._busy_seconds = 0.0
+        self._closed = False
         self._query_batchers: dict[asyncio.AbstractEventLoop, Batcher[str, np.ndarray]] = {}
 
     @property
@@ -93,33 +115,42 @@ class Embedder:
         return self._busy_seconds
 
     def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
-        # Fast tokenizers are not safe to call from two threads at once.
-        with self._tokenizer_lock:
-            enc = self._tokenizer(
-                list(texts),
-                add_special_tokens=False,
-                return_offsets_mapping=True,
-                return_attention_mask=False,
-                return_token_type_ids=False,
-                verbose=False,
-            )
-        return [[tuple(span) for span in spans] for spans in enc["offset_mapping"]]
+        """Character (start, end) of each token of each text, special tokens excluded.
+
+        Safe to call from any thread while the model encodes in its own.
+        """
+        return self._spans(texts)
 
     def encode(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray:
-        """Encode synchronously; rows are unit length, float32."""
+        """Encode synchronously; rows are unit length, float32.
+
+        Texts are encoded longest first, ``batch_size`` at a time (so each batch pads to
+        similar lengths), and :meth:`close` is honoured between batches.
+        """
         start = time.perf_counter()
+        texts = list(texts)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         try:
-            if query and self._has_query_prompt:
-                vectors = self._model.encode_query(list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True)
-            else:
-                vectors = self._model.encode(
-                    list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-                )
+            for i in range(0, len(order), self.batch_size):
+                if self._closed:
+                    raise EmbeddingError(f"embedding model {self.name!r} was closed")
+                picked = order[i : i + self.batch_size]
+                out[picked] = self._encode_batch([texts[j] for j in picked], query)
+        except EmbeddingError:
+            raise
         except Exception as e:
             raise EmbeddingError(f"embedding model {self.name!r} failed: {e}") from e
         finally:
             self._busy_seconds += time.perf_counter() - start
-        return np.asarray(vectors, dtype=np.float32)
+        return out
+
+    def _encode_batch(self, texts: list[str], query: bool) -> np.ndarray:
+        if query and self._has_query_prompt:
+            return self._model.encode_query(texts, batch_size=len(texts), normalize_embeddings=True, convert_to_numpy=True)
+        return self._model.encode(
+            texts, batch_size=len(texts), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
 
     async def embed(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray:
         """Encode in the worker thread, without blocking the event loop."""
@@ -142,4 +173,6 @@ class Embedder:
         return list(await self.embed(texts, query=True))
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Stop encoding: queued work is dropped, a running call stops after its current batch."""
+        self._closed = True
+        self._executor.shutdown(wait=True, cancel_futures=True)

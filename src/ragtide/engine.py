@@ -19,12 +19,13 @@ from .answer import Answer, build_messages, extractive_answer
 from .chunking import Chunker
 from .documents import Source, digest
 from .embedding import Embedder
-from .errors import ConfigError, LLMError
+from .errors import ConfigError, LLMError, StoreError
 from .ingest import Input, IngestReport, Pipeline, ProgressCallback
 from .llm import LLM
-from .retrieve import Retriever
+from .rerank import Reranker
+from .retrieve import Retrieval, Retriever
 from .settings import DEFAULT_MODEL, Settings
-from .store import CollectionInfo, MilvusStore, Store
+from .store import CollectionInfo, Fusion, MilvusStore, Store, is_lite
 
 
 class RAG:
@@ -61,6 +62,8 @@ class RAG:
         self._owns_embedder = embedder is None
         self._owns_store = store is None
         self._llm: LLM | None = None
+        self._reranker: Reranker | None = None
+        self._retriever: Retriever | None = None
         self._embedder_lock: asyncio.Lock | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -95,6 +98,8 @@ class RAG:
     def _shutdown(self) -> None:
         if self._embedder is not None and self._owns_embedder:
             self._embedder.close()
+        if self._reranker is not None:
+            self._reranker.close()
         self._runner.close()
 
     # -- parts, built on the private loop when first needed --------------------------
@@ -102,8 +107,16 @@ class RAG:
     def store(self) -> Store:
         if self._store is None:
             s = self.settings
-            self._store = MilvusStore(s.uri, s.collection, token=s.token, consistency=s.consistency)
+            self._store = MilvusStore(s.uri, s.collection, token=s.token, consistency=s.consistency, retry_s=s.retry_s)
         return self._store
+
+    def _database_exists(self) -> bool:
+        """False for a Milvus Lite file that is not there: reading must not create it."""
+        return self._store is not None or not is_lite(self.settings.uri) or Path(self.settings.uri).expanduser().exists()
+
+    def _require_database(self) -> None:
+        if not self._database_exists():
+            raise StoreError(f"no Milvus Lite database at {self.settings.uri}; ingest documents into it first")
 
     async def embedder(self) -> Embedder:
         """The embedding model: the one asked for, else the collection's, else the default."""
@@ -124,10 +137,24 @@ class RAG:
         return self._embedder
 
     async def _open(self, *, create: bool) -> tuple[Store, Embedder]:
+        if not create:
+            self._require_database()
         embedder = await self.embedder()
         store = self.store()
         await store.open(embedder.name, embedder.dim, create=create)
         return store, embedder
+
+    async def retriever(self) -> Retriever:
+        """The retriever on the collection, with its fusion and reranking settings."""
+        if self._retriever is None:
+            store, embedder = await self._open(create=False)
+            collection = await store.open(embedder.name, embedder.dim, create=False)
+            s = self.settings
+            if s.rerank_model and self._reranker is None:
+                self._reranker = await asyncio.to_thread(Reranker, s.rerank_model, pool=s.rerank_pool, device=s.embed_device)
+            self._retriever = Retriever(store, embedder, collection, fusion=Fusion(s.fusion_candidates, s.fusion_k),
+                                        reranker=self._reranker)
+        return self._retriever
 
     # -- ingest ----------------------------------------------------------------------
 
@@ -171,29 +198,47 @@ class RAG:
             creating = asyncio.create_task(store.open(embedder.name, embedder.dim, create=True))
         else:
             await store.open(embedder.name, embedder.dim, create=True)
-        pipeline = Pipeline(store, embedder, chunker, on_progress=on_progress, creating=creating)
+        max_bytes = int(self.settings.max_file_mb * 1024 * 1024)
+        pipeline = Pipeline(store, embedder, chunker, on_progress=on_progress, creating=creating, max_file_bytes=max_bytes)
         return await pipeline.run(paths, include=include, exclude=exclude, prune=prune)
 
     # -- retrieval and answers -------------------------------------------------------
 
     async def aretrieve(
-        self, question: str, *, top_k: int | None = None, filter: str | None = None, consistency: str | None = None
+        self,
+        question: str,
+        *,
+        top_k: int | None = None,
+        filter: str | None = None,
+        consistency: str | None = None,
+        mode: str | None = None,
     ) -> list[Source]:
-        """The passages most similar to ``question``, best first."""
-        return await self._runner.arun(self._retrieve(question, top_k, filter, consistency))
+        """The passages that best answer ``question``, best first.
+
+        ``mode`` is "dense", "lexical" (BM25) or "hybrid"; by default hybrid where the
+        collection has a full-text index, else dense.
+        """
+        return (await self._runner.arun(self._retrieve(question, top_k, filter, consistency, mode))).sources
 
     def retrieve(
-        self, question: str, *, top_k: int | None = None, filter: str | None = None, consistency: str | None = None
+        self,
+        question: str,
+        *,
+        top_k: int | None = None,
+        filter: str | None = None,
+        consistency: str | None = None,
+        mode: str | None = None,
     ) -> list[Source]:
         """Sync twin of :meth:`aretrieve`."""
-        return self._runner.run(self._retrieve(question, top_k, filter, consistency))
+        return self._runner.run(self._retrieve(question, top_k, filter, consistency, mode)).sources
 
-    async def _retrieve(self, question, top_k, filter, consistency) -> list[Source]:
+    async def _retrieve(self, question, top_k, filter, consistency, mode) -> Retrieval:
         if not question or not question.strip():
             raise ConfigError("question: must not be empty")
-        store, embedder = await self._open(create=False)
-        k = top_k or self.settings.top_k
-        return await Retriever(store, embedder).retrieve(question, k, filter=filter or "", consistency=consistency)
+        retriever = await self.retriever()
+        k = top_k if top_k is not None else self.settings.top_k
+        return await retriever.retrieve(question, k, mode=mode or self.settings.mode or None, filter=filter or "",
+                                        consistency=consistency)
 
     async def aquery(
         self,
@@ -202,15 +247,16 @@ class RAG:
         top_k: int | None = None,
         filter: str | None = None,
         consistency: str | None = None,
+        mode: str | None = None,
         stream: bool = False,
     ) -> Answer:
         """Answer ``question`` from the collection.
 
         With an LLM configured (``llm_base_url``/``llm_model``) the LLM writes the answer;
-        otherwise the best sentences of the passages are stitched into one. With
+        otherwise the sentences of the passages that answer it are quoted, cited. With
         ``stream=True`` the answer comes back at once, its text arriving as you iterate it.
         """
-        answer = await self._runner.arun(self._query(question, top_k, filter, consistency))
+        answer = await self._runner.arun(self._query(question, top_k, filter, consistency, mode))
         if not stream:
             async for _ in answer:
                 pass
@@ -223,19 +269,21 @@ class RAG:
         top_k: int | None = None,
         filter: str | None = None,
         consistency: str | None = None,
+        mode: str | None = None,
         stream: bool = False,
     ) -> Answer:
         """Sync twin of :meth:`aquery`."""
-        answer = self._runner.run(self._query(question, top_k, filter, consistency))
+        answer = self._runner.run(self._query(question, top_k, filter, consistency, mode))
         if not stream:
             for _ in answer:
                 pass
         return answer
 
-    async def _query(self, question, top_k, filter, consistency) -> Answer:
+    async def _query(self, question, top_k, filter, consistency, mode) -> Answer:
         started = time.perf_counter()
-        sources = await self._retrieve(question, top_k, filter, consistency)
-        answer = Answer(question, sources, timings={"retrieve": time.perf_counter() - started})
+        found = await self._retrieve(question, top_k, filter, consistency, mode)
+        answer = Answer(question, found.sources, timings={"retrieve": time.perf_counter() - started},
+                        retrieval=found.mode, notes=[found.note] if found.note else [])
         answer._runner = self._runner
         answer._tokens = self._generate(answer, started)
         return answer
@@ -292,17 +340,24 @@ class RAG:
         return await store.delete_docs(sorted(ids))
 
     async def astatus(self) -> CollectionInfo | None:
-        """The collection's model, dimension, chunk and document counts (None if it does not exist)."""
-        return await self._runner.arun(self.store().info())
+        """The collection's model, dimension, counts, retrieval modes and partly stored
+        documents (None if it, or the Milvus Lite file, does not exist)."""
+        return await self._runner.arun(self._status())
 
     def status(self) -> CollectionInfo | None:
         """Sync twin of :meth:`astatus`."""
-        return self._runner.run(self.store().info())
+        return self._runner.run(self._status())
+
+    async def _status(self) -> CollectionInfo | None:
+        return await self.store().info() if self._database_exists() else None
 
     async def acollections(self) -> list[str]:
         """Names of the collections at this URI."""
-        return await self._runner.arun(self.store().collections())
+        return await self._runner.arun(self._collections())
 
     def collections(self) -> list[str]:
         """Sync twin of :meth:`acollections`."""
-        return self._runner.run(self.store().collections())
+        return self._runner.run(self._collections())
+
+    async def _collections(self) -> list[str]:
+        return await self.store().collections() if self._database_exists() else []

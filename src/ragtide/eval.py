@@ -118,7 +118,7 @@ def _jsonl(path: Path):
                     raise ConfigError(f"{path}:{n}: not valid JSON") from None
 
 
-async def run_benchmark(rag, bench: Benchmark, top_k: int = 100) -> dict[str, Any]:
+async def run_benchmark(rag, bench: Benchmark, top_k: int = 100, mode: str | None = None) -> dict[str, Any]:
     """Ingest the corpus as documents, ask every query, score documents by their best chunk."""
     docs = [Document(key=doc_id, text=text, pages=(Page(None, 0, len(text)),)) for doc_id, text in bench.corpus.items() if text.strip()]
     started = time.perf_counter()
@@ -128,7 +128,7 @@ async def run_benchmark(rag, bench: Benchmark, top_k: int = 100) -> dict[str, An
     chunk_k = min(top_k * 3, 1024)
     started = time.perf_counter()
     qids = list(bench.queries)
-    hits = await asyncio.gather(*(rag.aretrieve(bench.queries[q], top_k=chunk_k) for q in qids))
+    hits = await asyncio.gather(*(rag.aretrieve(bench.queries[q], top_k=chunk_k, mode=mode) for q in qids))
     search_seconds = time.perf_counter() - started
     run: dict[str, dict[str, float]] = {}
     for qid, sources in zip(qids, hits):
@@ -140,6 +140,7 @@ async def run_benchmark(rag, bench: Benchmark, top_k: int = 100) -> dict[str, An
     metrics = evaluate({q: bench.qrels[q] for q in qids}, run)
     return {
         "dataset": bench.name,
+        "mode": mode or (await rag.astatus()).default_mode,
         "metrics": {k: round(v, 4) for k, v in metrics.items()},
         "corpus_size": len(docs),
         "queries": len(qids),
@@ -156,8 +157,8 @@ def run_eval(args) -> dict[str, Any]:
     bench = load_beir(args.path, args.split) if args.format == "beir" else load_llamaindex(args.path)
     collection = args.collection or f"eval_{''.join(c if c.isalnum() else '_' for c in bench.name)}"
     with RAG(uri=args.uri, token=args.token, collection=collection, embed_model=args.embed_model,
-             chunk_tokens=args.chunk_tokens, chunk_overlap=args.chunk_overlap) as rag:
-        result = asyncio.run(run_benchmark(rag, bench, args.top_k))
+             chunk_tokens=args.chunk_tokens, chunk_overlap=args.chunk_overlap, rerank_model=args.rerank_model) as rag:
+        result = asyncio.run(run_benchmark(rag, bench, args.top_k, args.mode))
         info = rag.status()
         s = rag.settings
     result["model"] = info.model if info else s.embed_model
@@ -165,7 +166,7 @@ def run_eval(args) -> dict[str, Any]:
     result["chunk_overlap"] = s.chunk_overlap
     result["top_k"] = args.top_k
     rows = [f"{bench.name}: {result['corpus_size']} documents ({result['chunks']} chunks embedded this run), "
-            f"{result['queries']} queries, model {result['model']}"]
+            f"{result['queries']} queries, model {result['model']}, retrieval {result['mode']}"]
     rows += [f"  {name:<11} {value:.4f}" for name, value in result["metrics"].items()]
     rows.append(f"  ingest {result['timings']['ingest_s']} s, search {result['timings']['search_s']} s")
     result["table"] = "\n".join(rows)

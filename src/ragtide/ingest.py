@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Union
 
 from .chunking import Chunker
-from .documents import Chunk, Document
+from .documents import Document, digest
 from .embedding import Embedder
 from .errors import LoaderError, RagtideError
 from .loaders import discover, load
@@ -55,25 +55,36 @@ class IngestReport:
 
 @dataclass(frozen=True)
 class Progress:
-    """A progress event: ``kind`` is "start", "file" (a document finished) or "chunks"."""
+    """A progress event.
+
+    ``kind`` is "start"; "chunked" (a document was split: ``file_chunks_total`` is known);
+    "chunks" (some of ``path``'s chunks were written: ``file_chunks_done`` of
+    ``file_chunks_total``); or "file" (``path`` is finished: ``outcome`` is added,
+    updated, unchanged or failed, with ``reason``). ``files_*`` and ``chunks_done``
+    count the whole run.
+    """
 
     kind: str
     files_total: int
     files_done: int
     chunks_done: int
     path: str = ""
+    outcome: str = ""
+    reason: str = ""
+    file_chunks_done: int = 0
+    file_chunks_total: int = 0
 
 
 ProgressCallback = Callable[[Progress], None]
 
 
-@dataclass
+@dataclass(eq=False)  # identity: one per document in flight
 class _Pending:
     """A document whose chunks are on their way to Milvus."""
 
     doc: Document
     action: str  # "added" or "updated"
-    content_hash: str
+    version: str  # the hash its rows record: its content and how it was chunked
     chunks: int  # how many chunks this version has
     remaining: int
     error: str | None = None
@@ -94,8 +105,10 @@ class Pipeline:
         *,
         on_progress: ProgressCallback | None = None,
         creating: asyncio.Task | None = None,
+        max_file_bytes: int | None = None,
     ) -> None:
         self._store = store
+        self._max_file_bytes = max_file_bytes
         self._creating = creating
         self._embedder = embedder
         self._chunker = chunker
@@ -104,6 +117,7 @@ class Pipeline:
         self._files_total = 0
         self._files_done = 0
         self._chunks_done = 0
+        self._partial: list[_Pending] = []
 
     async def run(
         self,
@@ -122,8 +136,7 @@ class Pipeline:
             (docs if isinstance(item, Document) else paths).append(item)
         found = discover(paths, include, exclude)
         report.skipped = [str(p) for p in found.skipped]
-        for missing in found.missing:
-            report.failed[missing] = "no such file or directory"
+        report.failed.update(found.problems)
         work: list[Path | Document] = [*found.files, *docs]
         self._files_total = len(work)
         self._emit("start")
@@ -145,22 +158,27 @@ class Pipeline:
                 task.cancel()
             if self._creating is not None:
                 await asyncio.gather(*creating, return_exceptions=True)
+        await self._remove_partial_writes()
         if prune:
             report.deleted = await self._prune(paths, {str(p) for p in found.files})
         report.seconds = time.perf_counter() - started
         report.embed_seconds = self._embedder.busy_seconds - embed_before
         return report
 
-    def _emit(self, kind: str, path: str = "") -> None:
-        self._on_progress(Progress(kind, self._files_total, self._files_done, self._chunks_done, path))
+    def _emit(self, kind: str, path: str = "", **details: object) -> None:
+        self._on_progress(Progress(kind, self._files_total, self._files_done, self._chunks_done, path, **details))
 
-    def _finish(self, key: str, outcome: str, reason: str = "") -> None:
+    def _finish(self, key: str, outcome: str, reason: str = "", pending: _Pending | None = None) -> None:
         if outcome == "failed":
             self._report.failed[key] = reason
         else:
             setattr(self._report, outcome, getattr(self._report, outcome) + 1)
         self._files_done += 1
-        self._emit("file", key)
+        if pending is None:
+            self._emit("file", key, outcome=outcome, reason=reason)
+        else:
+            done = pending.chunks - pending.remaining
+            self._emit("file", key, outcome=outcome, reason=reason, file_chunks_done=done, file_chunks_total=pending.chunks)
 
     # -- stages --------------------------------------------------------------------
 
@@ -173,7 +191,7 @@ class Pipeline:
                 return item
             async with slots:
                 try:
-                    return await asyncio.to_thread(load, item)
+                    return await asyncio.to_thread(load, item, max_bytes=self._max_file_bytes)
                 except LoaderError as e:
                     return e
 
@@ -195,20 +213,25 @@ class Pipeline:
             doc: Document = item
             try:
                 state = None if self._creating else (await self._store.doc_states([doc.doc_id])).get(doc.doc_id)
-                content_hash = doc.content_hash
-                if state is not None and state.doc_hash == content_hash and state.complete:
+                # The chunking settings are part of the version: a changed --chunk-tokens re-chunks.
+                version = digest(doc.content_hash, self._chunker.fingerprint)
+                if state is not None and state.doc_hash == version and state.complete:
                     self._finish(doc.key, "unchanged")
                     continue
-                chunks = await asyncio.to_thread(self._chunker.split, doc)
+                boundaries = await asyncio.to_thread(self._chunker.boundaries, doc)
             except RagtideError as e:
-                self._finish(doc.key, "failed", str(e))
+                self._finish(doc.key, "failed", _without_key(str(e), doc.key))
                 continue
-            if not chunks:
+            if not boundaries:
                 self._finish(doc.key, "failed", "no text to index")
                 continue
             action = "added" if state is None else "updated"
-            pending = _Pending(doc, action, content_hash, len(chunks), remaining=len(chunks))
-            for chunk in chunks:
+            pending = _Pending(doc, action, version, len(boundaries), remaining=len(boundaries))
+            self._emit("chunked", doc.key, file_chunks_total=pending.chunks)
+            # Made one at a time as the queue takes them: a huge file's chunks never sit in memory at once.
+            for chunk in self._chunker.chunks(doc, boundaries):
+                if pending.error is not None:
+                    break
                 await out.put((pending, chunk))
         await out.put(None)
 
@@ -237,7 +260,7 @@ class Pipeline:
                 for pending, _ in batch:
                     self._fail(pending, str(e))
                 continue
-            rows = [Row(chunk, vector, pending.content_hash, pending.chunks) for (pending, chunk), vector in zip(batch, vectors)]
+            rows = [Row(chunk, vector, pending.version, pending.chunks) for (pending, chunk), vector in zip(batch, vectors)]
             task = asyncio.create_task(self._write([pending for pending, _ in batch], rows))
             writes.add(task)
             task.add_done_callback(writes.discard)
@@ -257,26 +280,43 @@ class Pipeline:
             return
         self._chunks_done += len(rows)
         self._report.chunks += len(rows)
-        self._emit("chunks")
         for pending in owners:
             pending.remaining -= 1
-            if pending.remaining == 0 and pending.error is None:
+        for pending in dict.fromkeys(owners):  # each document once, in order
+            if pending.error is not None:
+                continue
+            if pending.remaining == 0:
                 await self._complete(pending)
+            else:
+                self._emit("chunks", pending.doc.key, file_chunks_done=pending.chunks - pending.remaining,
+                           file_chunks_total=pending.chunks)
 
     async def _complete(self, pending: _Pending) -> None:
         doc = pending.doc
         try:
             if pending.action == "updated":
-                await self._store.delete_stale(doc.doc_id, pending.content_hash)
+                await self._store.delete_stale(doc.doc_id, pending.version)
         except RagtideError as e:
-            self._finish(doc.key, "failed", str(e))
+            self._finish(doc.key, "failed", str(e), pending)
             return
-        self._finish(doc.key, pending.action)
+        self._finish(doc.key, pending.action, pending=pending)
 
     def _fail(self, pending: _Pending, reason: str) -> None:
         if pending.error is None:
             pending.error = reason
-            self._finish(pending.doc.key, "failed", reason)
+            self._finish(pending.doc.key, "failed", reason, pending)
+            if pending.remaining < pending.chunks:
+                self._partial.append(pending)
+
+    async def _remove_partial_writes(self) -> None:
+        """Remove what failed documents wrote of their new version, so the old one (if any)
+        stays whole. Best effort: if Milvus is gone, the next run sees the document as
+        incomplete and redoes it."""
+        for pending in self._partial:
+            try:
+                await self._store.delete_version(pending.doc.doc_id, pending.version)
+            except RagtideError:
+                pass
 
     async def _prune(self, roots: list[str | os.PathLike], present: set[str]) -> int:
         """Delete documents under ``roots`` whose files no longer exist."""
@@ -290,3 +330,9 @@ class Pipeline:
                 gone.append(doc_id)
         return await self._store.delete_docs(gone)
 
+
+
+def _without_key(message: str, key: str) -> str:
+    """The reason alone: reports and progress name the document already."""
+    prefix = f"{key}: "
+    return message[len(prefix):] if message.startswith(prefix) else message

@@ -7,9 +7,11 @@ text with page boundaries. Any problem is a :class:`LoaderError` naming the file
 from __future__ import annotations
 
 import codecs
+import errno
 import fnmatch
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -123,7 +125,9 @@ def load_pdf(path: Path, data: bytes) -> Document:
     try:
         pdf = pypdfium2.PdfDocument(data)
     except pypdfium2.PdfiumError as e:
-        reason = str(e).split(":")[-1].strip() or "cannot be parsed"
+        reason = str(e).split(":")[-1].strip().rstrip(".") or "cannot be parsed"
+        if "password" in reason.lower():
+            raise LoaderError(str(path), "encrypted PDF (it needs a password); decrypt it first") from None
         raise LoaderError(str(path), f"corrupt or unreadable PDF ({reason})") from None
     try:
         parts: list[str] = []
@@ -158,13 +162,21 @@ LOADERS: dict[str, Loader] = {
 }
 
 
-def load(path: str | os.PathLike[str]) -> Document:
-    """Load one file by its extension. Raises :class:`LoaderError` naming the file."""
+def load(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> Document:
+    """Load one file by its extension. Raises :class:`LoaderError` naming the file.
+
+    Files over ``max_bytes`` are refused: what ingesting a file costs in memory grows
+    with its size.
+    """
     p = Path(path)
     loader = LOADERS.get(p.suffix.lower())
     if loader is None:
         raise LoaderError(str(p), f"unsupported file type {p.suffix or '(none)'!r}")
     try:
+        if max_bytes is not None and (size := p.stat().st_size) > max_bytes:
+            raise LoaderError(
+                str(p), f"too large ({size / 2**20:,.0f} MB; the limit is {max_bytes / 2**20:,.0f} MB: "
+                "split the file, or raise --max-file-mb / RAGTIDE_MAX_FILE_MB)")
         data = p.read_bytes()
     except OSError as e:
         raise LoaderError(str(p), f"cannot read ({e.strerror or e})") from None
@@ -185,7 +197,7 @@ class Discovery:
 
     files: list[Path]
     skipped: list[Path]  # files with an extension no loader handles
-    missing: list[str]  # inputs that do not exist
+    problems: dict[str, str]  # inputs or files that cannot be read -> why
 
 
 def discover(
@@ -197,19 +209,21 @@ def discover(
 
     ``include``/``exclude`` are glob patterns matched against the file name and against
     the path relative to the directory given; hidden files and folders are left out.
+    What cannot be read (a missing path, a symbolic link loop or a broken link, an
+    unreadable folder) is named in ``problems`` and the rest is still found.
     """
     include, exclude = list(include), list(exclude)
     files: dict[Path, None] = {}
     skipped: list[Path] = []
-    missing: list[str] = []
+    problems: dict[str, str] = {}
     for given in paths:
         root = Path(given)
-        if root.is_file():
-            candidates: Iterator[tuple[Path, str]] = iter([(root, root.name)])
-        elif root.is_dir():
-            candidates = _walk(root)
+        if root.is_dir():
+            candidates: Iterator[tuple[Path, str]] = _walk(root, problems)
+        elif root.is_file():
+            candidates = iter([(root, root.name)])
         else:
-            missing.append(str(given))
+            problems[str(given)] = _why_unreadable(root)
             continue
         for path, rel in candidates:
             if include and not _matches(path.name, rel, include):
@@ -219,12 +233,47 @@ def discover(
             if path.suffix.lower() not in LOADERS:
                 skipped.append(path)
                 continue
-            files[path.resolve()] = None
-    return Discovery(sorted(files), skipped, missing)
+            try:
+                resolved = path.resolve(strict=True)
+            except (OSError, RuntimeError):
+                problems[str(path)] = _why_unreadable(path)
+                continue
+            if not resolved.is_file():
+                problems[str(path)] = _why_unreadable(path)
+                continue
+            files[resolved] = None
+    return Discovery(sorted(files), skipped, problems)
 
 
-def _walk(root: Path) -> Iterator[tuple[Path, str]]:
-    for dirpath, dirnames, filenames in os.walk(root):
+def _why_unreadable(path: Path) -> str:
+    """Why ``path`` is neither a file nor a folder we can read."""
+    if path.is_symlink():
+        try:
+            path.resolve(strict=True)
+        except RuntimeError:
+            return "symbolic link loop (the link points, through other links, back to itself)"
+        except FileNotFoundError:
+            return f"broken symbolic link (its target {os.readlink(path)!r} does not exist)"
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                return "symbolic link loop (the link points, through other links, back to itself)"
+            return f"cannot follow symbolic link ({e.strerror or e})"
+    if not os.path.lexists(path):
+        return "no such file or directory"
+    try:
+        mode = path.stat().st_mode
+    except OSError as e:
+        return f"cannot read ({e.strerror or e})"
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        return "not a regular file or folder (a socket, pipe or device)"
+    return "cannot read"
+
+
+def _walk(root: Path, problems: dict[str, str]) -> Iterator[tuple[Path, str]]:
+    def unreadable(error: OSError) -> None:
+        problems[str(error.filename)] = f"cannot read folder ({error.strerror or error})"
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.startswith("."):

@@ -11,6 +11,7 @@ from .errors import ConfigError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 CONSISTENCY_LEVELS = ("Strong", "Session", "Bounded", "Eventually")
+MAX_HITS = 16384  # Milvus's limit on hits per search
 
 # Variables that are not RAGTIDE_<FIELD>, by the names users already know.
 _ALIASES = {"llm_api_key": ("RAGTIDE_LLM_API_KEY", "OPENAI_API_KEY")}
@@ -39,8 +40,24 @@ class Settings:
     """Chunk size in the embedding model's tokens; 0 means the model's own limit."""
     chunk_overlap: int = 32
     top_k: int = 5
+    mode: str = ""
+    """Retrieval: ``dense``, ``lexical`` (BM25) or ``hybrid``. Empty: hybrid where the collection
+    has a full-text index, else dense."""
+    fusion_candidates: int = 100
+    """Hits each leg of a hybrid search fetches before fusion (at least top_k)."""
+    fusion_k: int = 60
+    """The k of reciprocal rank fusion: score = sum over legs of 1 / (k + rank)."""
+    rerank_model: str = ""
+    """A sentence-transformers CrossEncoder (name or path) to rerank the fused candidates; empty: off."""
+    rerank_pool: int = 30
+    """How many fused candidates the reranker reads."""
     consistency: str = "Session"
     """Read consistency: Session sees your own writes at a fraction of Strong's cost."""
+    retry_s: float = 60.0
+    """How long to keep retrying Milvus while it is unreachable (restarting, overloaded) before
+    failing; reads give up after at most 10 s."""
+    max_file_mb: float = 100.0
+    """Files larger than this are refused (memory grows with the largest file: about 3x its text)."""
     llm_base_url: str = ""
     """An OpenAI-compatible endpoint. Empty (with no llm_model) answers extractively, offline."""
     llm_model: str = ""
@@ -51,9 +68,18 @@ class Settings:
     def __post_init__(self) -> None:
         if self.consistency not in CONSISTENCY_LEVELS:
             raise ConfigError(f"consistency: {self.consistency!r} is not one of {', '.join(CONSISTENCY_LEVELS)}")
-        for name in ("embed_batch_size", "top_k"):
+        for name in ("embed_batch_size", "top_k", "fusion_candidates", "fusion_k", "rerank_pool"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be at least 1, got {getattr(self, name)}")
+        for name in ("top_k", "fusion_candidates", "rerank_pool"):
+            if getattr(self, name) > MAX_HITS:
+                raise ConfigError(f"{name}: at most {MAX_HITS:,} (Milvus's limit on hits per search), got {getattr(self, name):,}")
+        if self.mode not in ("", "dense", "lexical", "hybrid"):
+            raise ConfigError(f"mode: {self.mode!r} is not one of dense, lexical, hybrid")
+        if self.retry_s < 0:
+            raise ConfigError(f"retry_s: must not be negative, got {self.retry_s}")
+        if self.max_file_mb <= 0:
+            raise ConfigError(f"max_file_mb: must be positive, got {self.max_file_mb}")
         if self.chunk_tokens < 0 or self.chunk_overlap < 0:
             raise ConfigError("chunk_tokens and chunk_overlap must not be negative")
         if self.chunk_tokens and self.chunk_overlap >= self.chunk_tokens:

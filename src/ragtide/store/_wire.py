@@ -38,12 +38,17 @@ class Unsupported(Exception):
 
 
 def plain_fields(schema: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The schema's input fields if :func:`encode` can write them all, else None."""
-    if schema.get("enable_dynamic_field") or schema.get("functions") or schema.get("struct_array_fields"):
+    """The schema's input fields if :func:`encode` can write them all, else None.
+
+    Fields a function fills (a BM25 sparse vector Milvus computes from a text field)
+    are not input fields: pymilvus leaves them out of a write, and so does :func:`encode`.
+    """
+    if schema.get("enable_dynamic_field") or schema.get("struct_array_fields"):
         return None
-    fields = schema.get("fields") or []
+    outputs = {name for f in schema.get("functions") or [] for name in f.get("output_field_names", [])}
+    fields = [f for f in schema.get("fields") or [] if not f.get("is_function_output") and f["name"] not in outputs]
     for f in fields:
-        if f.get("auto_id") or f.get("is_function_output") or f.get("nullable") or f.get("default_value") is not None:
+        if f.get("auto_id") or f.get("nullable") or f.get("default_value") is not None:
             return None
         if f["type"] not in _SCALAR_SLOTS and f["type"] != _FLOAT_VECTOR:
             return None

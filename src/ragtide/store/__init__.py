@@ -1,0 +1,35 @@
+"""The vector store: the :class:`Store` seam and its Milvus implementation.
+
+Rooms, one concept each:
+
+- :mod:`.base`: the ``Store`` protocol and the data crossing it (rows, collection info, fusion).
+- :mod:`.milvus`: :class:`MilvusStore`, a ragtide collection (documents, versions, search modes).
+- :mod:`.schema`: the collection's fields, indexes and the layout recorded in its description.
+- :mod:`.collection`: :class:`MilvusCollection`, coalescing, retrying I/O on one collection,
+  shared with the LlamaIndex drop-in.
+- :mod:`._wire`: write requests built column by column.
+- :mod:`.consistency`, :mod:`.retry`, :mod:`.lite`, :mod:`.values`: read consistency,
+  retry policy and error text, Milvus Lite's quirks, values for expressions and VARCHARs.
+"""
+
+from .base import MODES, CollectionInfo, DocState, Fusion, Row, Store
+from .collection import MAX_TOP_K, MilvusCollection, check_top_k
+from .lite import is_lite
+from .milvus import MilvusStore
+from .values import quote, varchar
+
+__all__ = [
+    "MODES",
+    "MAX_TOP_K",
+    "CollectionInfo",
+    "DocState",
+    "Fusion",
+    "MilvusCollection",
+    "MilvusStore",
+    "Row",
+    "Store",
+    "check_top_k",
+    "is_lite",
+    "quote",
+    "varchar",
+]

@@ -1,0 +1,120 @@
+"""What the engine needs from a vector store, and the data that crosses that seam."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from ..documents import Chunk, Source
+from .values import clip_utf8, varchar
+
+MODES = ("dense", "lexical", "hybrid")
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How a hybrid search merges its dense and full-text legs.
+
+    Each leg fetches ``candidates`` hits (at least top_k), and the lists are fused with
+    reciprocal rank fusion (score = sum of 1 / (k + rank)) or, with ``weights``, by
+    Milvus's weighted sum of normalised scores (dense weight, full-text weight).
+    """
+
+    candidates: int = 100
+    k: int = 60
+    weights: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """What a collection remembers about how it was built, and what it holds."""
+
+    name: str
+    model: str
+    dim: int
+    chunks: int = 0
+    documents: int = 0  # complete documents
+    lexical: bool = False  # has a full-text (BM25) index, so lexical and hybrid retrieval work
+    incomplete: dict[str, str] = field(default_factory=dict)  # source -> what is missing
+    note: str = ""  # why the collection has no full-text index, and how to get one
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        return MODES if self.lexical else ("dense",)
+
+    @property
+    def default_mode(self) -> str:
+        return "hybrid" if self.lexical else "dense"
+
+
+@dataclass(frozen=True)
+class DocState:
+    """What the store holds of one document: its version hash and how many chunks carry it."""
+
+    doc_hash: str
+    chunks: int  # rows carrying doc_hash (-1: rows of several versions)
+    expected: int  # how many chunks that version has
+
+    @property
+    def complete(self) -> bool:
+        return self.chunks == self.expected
+
+
+@dataclass
+class Row:
+    """A chunk with its vector, as written to Milvus."""
+
+    chunk: Chunk
+    vector: np.ndarray
+    doc_hash: str
+    n_chunks: int
+
+    def to_entity(self) -> dict[str, Any]:
+        c = self.chunk
+        return {
+            "id": c.id,
+            "doc_id": c.doc_id,
+            "doc_hash": self.doc_hash,
+            "n_chunks": self.n_chunks,
+            "source": varchar(c.source),
+            "page": -1 if c.page is None else c.page,
+            "chunk_index": c.index,
+            "start": c.start,
+            "end": c.end,
+            "text": varchar(clip_utf8(c.text)),
+            "metadata": c.metadata,
+            "vector": self.vector,
+        }
+
+    @property
+    def nbytes(self) -> int:
+        return self.vector.nbytes + len(self.chunk.text) + 256
+
+
+class Store(Protocol):
+    """What the engine needs from a vector store."""
+
+    async def open(self, model: str, dim: int, *, create: bool = True) -> CollectionInfo: ...
+    async def write(self, rows: Sequence[Row]) -> None: ...
+    async def search(
+        self,
+        vector: np.ndarray | None,
+        top_k: int,
+        *,
+        text: str = "",
+        mode: str = "dense",
+        filter: str = "",
+        consistency: str | None = None,
+        fusion: Fusion = Fusion(),
+    ) -> list[Source]: ...
+    async def doc_states(self, doc_ids: Sequence[str]) -> dict[str, DocState]: ...
+    async def delete_stale(self, doc_id: str, doc_hash: str) -> None: ...
+    async def delete_version(self, doc_id: str, doc_hash: str) -> None: ...
+    async def delete_docs(self, doc_ids: Sequence[str]) -> int: ...
+    async def documents(self, filter: str = "") -> dict[str, str]: ...
+    async def info(self) -> CollectionInfo | None: ...
+    async def stored_model(self) -> tuple[str, int] | None: ...
+    async def collections(self) -> list[str]: ...
+    async def close(self) -> None: ...

@@ -1,0 +1,120 @@
+"""Milvus Lite: a database in one local file, served by a milvus-lite process per file.
+
+Only one process may open a Lite file at a time. milvus-lite enforces that with a lock
+file, but a process that fails to open a locked database deletes the lock file on its
+way out (milvus-lite 2.5.1, ``Server.stop``), after which a third process opens the same
+database a second time. So ragtide looks before it opens: if another process holds the
+lock, it says the database is busy and leaves the lock alone.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+from ..errors import StoreError
+
+
+def is_lite(uri: str) -> bool:
+    return uri.endswith(".db")
+
+
+def import_pymilvus(lite: bool):
+    # milvus-lite 2.5 imports pkg_resources, whose deprecation notice means nothing to a user.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pymilvus
+
+        if lite:
+            import milvus_lite  # noqa: F401
+    return pymilvus
+
+
+def start(uri: str) -> None:
+    """Start this process's milvus-lite server for ``uri`` (pymilvus then finds it running).
+
+    The server writes its errors (a refused filter, say) to the stderr it inherits, where a
+    CLI user would see them after ragtide's own one-line report; it inherits a log file
+    next to the database instead, ``.<name>.log``.
+    """
+    from milvus_lite.server_manager import server_manager_instance
+
+    check_not_busy(uri)
+    db = Path(uri).expanduser().absolute()
+    log = os.open(db.parent / f".{db.name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    saved = os.dup(2)
+    try:
+        os.dup2(log, 2)
+        started = server_manager_instance.start_and_get_uri(str(db))
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(log)
+    if started is None:
+        check_not_busy(uri)
+        raise StoreError(f"cannot start Milvus Lite for {uri}; see {db.parent / f'.{db.name}.log'}")
+
+
+def lock_path(uri: str) -> Path:
+    db = Path(uri).expanduser().absolute()
+    return db.parent / f".{db.name}.lock"
+
+
+def check_not_busy(uri: str) -> None:
+    """Raise :class:`StoreError` if another process has the Lite database at ``uri`` open."""
+    holder = _lock_holder(lock_path(uri))
+    if holder is not None:
+        raise StoreError(
+            f"Milvus Lite database {uri} is busy: process {holder} ({_process_name(holder)}) has it open, and Milvus Lite "
+            "serves one process at a time. Wait for it to finish, or use a Milvus server for concurrent access."
+        )
+
+
+def _lock_holder(path: Path) -> int | None:
+    """The pid of another process holding a POSIX lock on ``path``, read from /proc/locks.
+
+    Opening the lock file to test it would not do: closing it would drop this process's
+    own lock if it holds one. Where /proc/locks does not exist, nothing is reported and
+    milvus-lite's own check applies.
+    """
+    try:
+        inode = path.stat().st_ino
+        locks = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    mine = {os.getpid(), *_children(os.getpid())}
+    for line in locks.splitlines():
+        fields = line.split()
+        # "1: POSIX  ADVISORY  WRITE 12345 fd:01:67890 0 EOF"; blocked waiters are marked "->".
+        if len(fields) < 6 or fields[1] == "->":
+            continue
+        try:
+            pid, where = int(fields[4]), fields[5]
+        except ValueError:
+            continue
+        if where.rsplit(":", 1)[-1] == str(inode) and pid not in mine:
+            return pid
+    return None
+
+
+def _children(pid: int) -> list[int]:
+    """This process's milvus-lite server is its child and holds the lock on its behalf."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    children: list[int] = []
+    for tid in tasks:
+        try:
+            children.extend(int(c) for c in Path(f"/proc/{pid}/task/{tid}/children").read_text().split())
+        except (OSError, ValueError):
+            pass
+    return children
+
+
+def _process_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()[:80] or "?"
+    except OSError:
+        return "?"

@@ -1,0 +1,255 @@
+"""A ragtide collection in Milvus: chunks with their document's identity and version."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..documents import Source
+from ..errors import ConfigError, StoreError
+from . import schema
+from .base import MODES, CollectionInfo, DocState, Fusion, Row
+from .collection import MilvusCollection, check_top_k
+from .values import quote
+
+_BM25 = {"metric_type": "BM25"}
+
+
+class MilvusStore:
+    """A ragtide collection in Milvus.
+
+    ``uri`` is a Milvus Lite file (``./ragtide.db``), a server (``http://host:19530``)
+    or a Zilliz Cloud endpoint with ``token``. One client per store, reused. A new
+    collection gets a full-text (BM25) index where the backend has one (Milvus Lite
+    2.5, Milvus 2.5+, Zilliz Cloud) unless ``lexical=False``.
+    """
+
+    def __init__(
+        self, uri: str = "./ragtide.db", collection: str = "ragtide", *, lexical: bool | None = None, **options: Any
+    ) -> None:
+        # Upsert, not insert: chunk ids are content hashes, and a retried or repeated
+        # write must not leave duplicate rows.
+        self._milvus = MilvusCollection(uri, collection, write="upsert", **options)
+        self.uri = uri
+        self.collection = collection
+        self._lexical = lexical
+        self._layout: schema.Layout | None = None
+        self._note = ""
+        self._open_lock: asyncio.Lock | None = None
+
+    # -- the collection --------------------------------------------------------------
+
+    async def collections(self) -> list[str]:
+        return sorted(await self._milvus.call("list_collections"))
+
+    async def exists(self) -> bool:
+        return await self._milvus.exists()
+
+    async def info(self) -> CollectionInfo | None:
+        """The collection's model, dimension, counts, and the documents only partly stored; None if it does not exist."""
+        if not await self._milvus.exists():
+            return None
+        layout = await self._read_layout()
+        versions: dict[str, dict[str, list[int]]] = {}
+        sources: dict[str, str] = {}
+        rows = await self._milvus.query_all("", ["doc_id", "doc_hash", "n_chunks", "source"])
+        for row in rows:
+            counts = versions.setdefault(row["doc_id"], {}).setdefault(row["doc_hash"], [0, int(row["n_chunks"])])
+            counts[0] += 1
+            sources[row["doc_id"]] = row["source"]
+        incomplete = {}
+        for doc_id, by_hash in versions.items():
+            if len(by_hash) > 1:
+                incomplete[sources[doc_id]] = f"{len(by_hash)} versions mixed (an interrupted update; ingest it again)"
+            else:
+                (have, expected), = by_hash.values()
+                if have != expected:
+                    incomplete[sources[doc_id]] = f"{have} of {expected} chunks (an interrupted ingest; ingest it again)"
+        return CollectionInfo(self.collection, layout.model, layout.dim, len(rows), len(versions) - len(incomplete),
+                              layout.lexical, incomplete, await self._dense_only_note(layout))
+
+    async def stored_model(self) -> tuple[str, int] | None:
+        """The (model, dimension) the collection was built with; None if it does not exist."""
+        if not await self._milvus.exists():
+            return None
+        layout = await self._read_layout()
+        return layout.model, layout.dim
+
+    async def _read_layout(self) -> schema.Layout:
+        desc = await self._milvus.call("describe_collection", self.collection)
+        return schema.Layout.read(desc, self.collection, self.uri)
+
+    async def open(self, model: str, dim: int, *, create: bool = True) -> CollectionInfo:
+        """Create the collection for ``model`` or check that it was built with it."""
+        if self._layout is None:
+            if self._open_lock is None:
+                self._open_lock = asyncio.Lock()
+            async with self._open_lock:
+                if self._layout is None:
+                    self._layout = await self._open(model, dim, create)
+        self._check_model(self._layout, model, dim)
+        layout = self._layout
+        return CollectionInfo(self.collection, layout.model, layout.dim, lexical=layout.lexical, note=self._note)
+
+    def _check_model(self, layout: schema.Layout, model: str, dim: int) -> None:
+        if layout.model != model or layout.dim != dim:
+            raise ConfigError(
+                f"collection {self.collection!r} holds {layout.dim}-d vectors from embedding model {layout.model!r}, "
+                f"not {model!r} ({dim}-d); use that model, or another collection for this one"
+            )
+
+    async def _open(self, model: str, dim: int, create: bool) -> schema.Layout:
+        if await self._milvus.exists():
+            found = await self._read_layout()
+            self._check_model(found, model, dim)
+            if not self._milvus.lite:
+                await self._milvus.call("load_collection", self.collection)
+            self._note = await self._dense_only_note(found)
+            return found
+        if not create:
+            raise StoreError(f"collection {self.collection!r} does not exist at {self.uri}; ingest documents first")
+        lexical, why_not = await self._full_text()
+        if self._lexical is not None:
+            lexical = lexical and self._lexical
+        layout = schema.Layout(model, dim, lexical)
+        self._note = why_not
+        await self._create(layout)
+        return layout
+
+    async def _full_text(self) -> tuple[bool, str]:
+        """Whether the backend computes BM25 itself, and if not, why."""
+        if self._milvus.lite:
+            return True, ""
+        try:
+            version = await self._milvus.call("get_server_version")
+        except StoreError:
+            version = ""
+        if schema.full_text_version(version) is False:
+            return False, (f"dense retrieval only: the Milvus server at {self.uri} is {version}, "
+                           "and full-text (BM25) search needs Milvus 2.5 or later")
+        return True, ""
+
+    async def _dense_only_note(self, layout: schema.Layout) -> str:
+        if layout.lexical:
+            return ""
+        supported, why_not = await self._full_text()
+        if not supported:
+            return why_not
+        return (f"dense retrieval only: collection {self.collection!r} was created without a full-text index; "
+                f"`ragtide rebuild --collection {self.collection}` adds one (no re-embedding), "
+                "or ingest into a new collection")
+
+    async def _create(self, layout: schema.Layout) -> None:
+        fields, index = schema.build(layout, self._milvus.index())
+        try:
+            await self._milvus.call("create_collection", self.collection, schema=fields, index_params=index,
+                                    consistency_level="Session")
+        except StoreError:
+            if await self._milvus.exists():  # another process won the race
+                return
+            raise
+
+    async def close(self) -> None:
+        await self._milvus.close()
+
+    # -- writes ----------------------------------------------------------------------
+
+    async def write(self, rows: Sequence[Row]) -> None:
+        """Upsert rows; concurrent writes share requests. Returns once Milvus acknowledged."""
+        await self._milvus.write([row.to_entity() for row in rows], [row.nbytes for row in rows])
+
+    async def delete_stale(self, doc_id: str, doc_hash: str) -> None:
+        """Remove the rows of ``doc_id`` that belong to any other version than ``doc_hash``."""
+        await self._milvus.delete(f"doc_id == {quote(doc_id)} and doc_hash != {quote(doc_hash)}")
+
+    async def delete_version(self, doc_id: str, doc_hash: str) -> None:
+        """Remove the rows of one version of ``doc_id`` (what a failed ingest wrote of it)."""
+        await self._milvus.delete(f"doc_id == {quote(doc_id)} and doc_hash == {quote(doc_hash)}")
+
+    async def delete_docs(self, doc_ids: Sequence[str]) -> int:
+        """Remove every row of these documents. Returns how many documents had rows."""
+        if not doc_ids:
+            return 0
+        present = await self.doc_states(doc_ids)
+        for i in range(0, len(doc_ids), 500):
+            await self._milvus.delete(f"doc_id in [{', '.join(quote(d) for d in doc_ids[i : i + 500])}]")
+        return len(present)
+
+    # -- reads -----------------------------------------------------------------------
+
+    async def search(
+        self,
+        vector: np.ndarray | None,
+        top_k: int,
+        *,
+        text: str = "",
+        mode: str = "dense",
+        filter: str = "",
+        consistency: str | None = None,
+        fusion: Fusion = Fusion(),
+    ) -> list[Source]:
+        """The ``top_k`` best chunks for ``vector`` (dense), ``text`` (lexical) or both
+        (hybrid); concurrent calls share one request."""
+        check_top_k(top_k)
+        if mode not in MODES:
+            raise ConfigError(f"mode: {mode!r} is not one of {', '.join(MODES)}")
+        if mode != "dense":
+            if self._layout is not None and not self._layout.lexical:
+                raise ConfigError(f"mode {mode!r}: {self._note or 'this collection has no full-text index'}")
+            if not text.strip():
+                raise ConfigError(f"mode {mode!r} needs the question's text")
+        if mode != "lexical":
+            vector = np.asarray(vector, dtype=np.float32).reshape(-1)
+            if self._layout is not None and vector.shape[0] != self._layout.dim:
+                raise ConfigError(
+                    f"query vector has {vector.shape[0]} dimensions, collection {self.collection!r} has {self._layout.dim}")
+        options = dict(filter=filter, output_fields=schema.OUTPUT_FIELDS, consistency=consistency)
+        if mode == "dense":
+            hits = await self._milvus.search(vector, top_k, anns_field=schema.DENSE_FIELD, **options)
+        elif mode == "lexical":
+            hits = await self._milvus.search(text, top_k, anns_field=schema.SPARSE_FIELD, search_params=_BM25, **options)
+        else:
+            legs = [(schema.DENSE_FIELD, vector, self._milvus.search_params(fusion.candidates)),
+                    (schema.SPARSE_FIELD, text, _BM25)]
+            ranker = ("weighted", fusion.weights) if fusion.weights else ("rrf", (fusion.k,))
+            hits = await self._milvus.hybrid_search_soon(
+                legs, top_k, leg_limit=min(max(top_k, fusion.candidates), check_top_k(fusion.candidates)),
+                ranker=ranker, **options)
+        return [_to_source(hit) for hit in hits]
+
+    async def doc_states(self, doc_ids: Sequence[str]) -> dict[str, DocState]:
+        """For each document present, the version it holds and whether all its chunks are there."""
+        counts: dict[tuple[str, str], list[int]] = {}
+        for i in range(0, len(doc_ids), 200):
+            expr = f"doc_id in [{', '.join(quote(d) for d in doc_ids[i : i + 200])}]"
+            for row in await self._milvus.query_all(expr, ["doc_id", "doc_hash", "n_chunks"]):
+                entry = counts.setdefault((row["doc_id"], row["doc_hash"]), [0, int(row["n_chunks"])])
+                entry[0] += 1
+        states: dict[str, DocState] = {}
+        for (doc_id, doc_hash), (n, expected) in counts.items():
+            # Several versions mean an interrupted update: report it as incomplete.
+            states[doc_id] = DocState(doc_hash, n, expected) if doc_id not in states else DocState(doc_hash, -1, expected)
+        return states
+
+    async def documents(self, filter: str = "") -> dict[str, str]:
+        """doc_id -> source of every document in the collection (or matching ``filter``)."""
+        expr = "chunk_index == 0" + (f" and ({filter})" if filter else "")
+        return {row["doc_id"]: row["source"] for row in await self._milvus.query_all(expr, ["doc_id", "source"])}
+
+
+def _to_source(hit: dict[str, Any]) -> Source:
+    entity = hit.get("entity", hit)
+    page = entity.get("page", -1)
+    return Source(
+        id=str(hit.get("id", entity.get("id"))),
+        text=entity.get("text", ""),
+        source=entity.get("source", ""),
+        score=float(hit.get("distance", 0.0)),
+        page=None if page is None or page < 0 else int(page),
+        chunk_index=int(entity.get("chunk_index", 0)),
+        metadata=entity.get("metadata") or {},
+        start=int(entity.get("start", 0)),
+        end=int(entity.get("end", 0)),
+    )
