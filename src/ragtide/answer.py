@@ -1,6 +1,9 @@
-"""Answers: an LLM's, grounded in numbered passages, or an extractive one built offline.
+"""Answers: an LLM's, grounded in numbered passages, or an extractive one built offline
+(:mod:`ragtide.extract`).
 
-Both cite passages as [1], [2], numbered in the order the sources are listed.
+Both cite passages as [1], [2], numbered in the order the sources are listed. Footnote
+markers in the passages ("[13]") are shown to the LLM as "[^13]", so they cannot pass
+for citations.
 """
 
 from __future__ import annotations
@@ -9,14 +12,11 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
 
-import numpy as np
-
-from .chunking import sentence_spans
 from .documents import Source
+from .extract import without_footnotes
 
 if TYPE_CHECKING:
     from ._loop import LoopThread
-    from .embedding import Embedder
 
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
@@ -98,103 +98,9 @@ def build_messages(question: str, sources: list[Source]) -> list[dict[str, str]]
     blocks = []
     for n, source in enumerate(sources, 1):
         where = source.source + (f", page {source.page}" if source.page is not None else "")
-        blocks.append(f"[{n}] ({where})\n{source.text.strip()}")
+        blocks.append(f"[{n}] ({where})\n{without_footnotes(source.text.strip())}")
     passages = "\n\n".join(blocks) or "(no passages were found)"
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": f"Passages:\n\n{passages}\n\nQuestion: {question}"},
     ]
-
-
-@dataclass(frozen=True)
-class _Sentence:
-    source: int  # index into sources
-    start: int
-    text: str
-
-
-async def extractive_answer(
-    question: str, sources: list[Source], embedder: "Embedder", *, max_sentences: int = 3, margin: float = 0.12
-) -> str:
-    """Pick the sentences of the passages that best answer ``question``, in reading order, cited.
-
-    Sentences are scored with the same embedding model that retrieved the passages; the
-    best one and those close to it are kept, so the answer is short when one sentence
-    says it all.
-    """
-    candidates: list[_Sentence] = []
-    for i, source in enumerate(sources):
-        for s, e in sentence_spans(source.text):
-            for start, text in _lines(source.text, s, e):
-                words = len(text.split())
-                # Headings, table rows, code and page furniture are not answers.
-                if words < 4 or len(text) > 800 or not re.search(r"[a-z]", text) or text.count("|") >= 2:
-                    continue
-                candidates.append(_Sentence(i, start, text))
-    if not candidates:
-        if not sources:
-            return "No passage in the collection answers this question."
-        # Only fragments (tables, headings): show the best passage itself, cited.
-        return _cite(" ".join(sources[0].text.split())[:600], 1)
-    q = await embedder.embed_query(question)
-    vectors = await embedder.embed([c.text for c in candidates])
-    # Passage rank breaks near-ties: the retriever already judged the passage as a whole.
-    scores = vectors @ q + np.array([0.05 * sources[c.source].score for c in candidates])
-    order = np.argsort(-scores)
-    best = float(scores[order[0]])
-    chosen: list[_Sentence] = []
-    seen: set[str] = set()
-    for idx in order:
-        if len(chosen) == max_sentences or scores[idx] < best - margin:
-            break
-        sentence = candidates[idx]
-        if sentence.text.lower() in seen:
-            continue
-        seen.add(sentence.text.lower())
-        chosen.append(sentence)
-    chosen.sort(key=lambda c: (c.source, c.start))
-    parts: list[str] = []
-    for k, sentence in enumerate(chosen):
-        parts.append(sentence.text)
-        last_of_source = k + 1 == len(chosen) or chosen[k + 1].source != sentence.source
-        if last_of_source:
-            parts[-1] = _cite(parts[-1], sentence.source + 1)
-    return " ".join(parts)
-
-
-_CODE_OR_TABLE = re.compile(r"^(?: {4}|\t|\s*[|#>]|\s*```)")
-_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
-
-
-def _lines(text: str, start: int, end: int) -> list[tuple[int, str]]:
-    """The prose of a sentence span: table rows, headings and code are dropped, list
-    items stand alone, and wrapped lines are joined back into one sentence."""
-    line_start = text.rfind("\n", 0, start) + 1
-    if not text[line_start:start].strip():
-        start = line_start  # keep the indentation that marks code
-    pieces: list[tuple[int, str]] = []
-    current: list[str] = []
-    current_start = start
-    offset = start
-    for line in text[start:end].split("\n"):
-        structural = _CODE_OR_TABLE.match(line)
-        item = _LIST_ITEM.match(line)
-        if (structural or item) and current:
-            pieces.append((current_start, " ".join(current)))
-            current = []
-        if not structural:
-            if not current:
-                current_start = offset
-            current.append(" ".join(line[item.end() if item else 0 :].split()))
-        offset += len(line) + 1
-    if current:
-        pieces.append((current_start, " ".join(current)))
-    return [(s, t) for s, t in pieces if t]
-
-
-def _cite(sentence: str, n: int) -> str:
-    """Put the citation before the sentence's closing punctuation: "... in 1986 [2]."."""
-    m = re.search(r"[.!?]['\"”’)]*$", sentence)
-    if m:
-        return f"{sentence[: m.start()]} [{n}]{sentence[m.start():]}"
-    return f"{sentence} [{n}]"

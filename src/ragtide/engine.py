@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Iterable, Sequence
 
 from ._loop import LoopThread
-from .answer import Answer, build_messages, extractive_answer
+from .answer import Answer, build_messages
 from .chunking import Chunker
 from .documents import Source, digest
 from .embedding import Embedder
 from .errors import ConfigError, LLMError, StoreError
+from .extract import extractive_answer
 from .ingest import Input, IngestReport, Pipeline, ProgressCallback
 from .llm import LLM
 from .rerank import Reranker
@@ -120,6 +121,11 @@ class RAG:
 
     async def embedder(self) -> Embedder:
         """The embedding model: the one asked for, else the collection's, else the default."""
+        return await self._runner.arun(self._get_embedder())
+
+    async def _get_embedder(self) -> Embedder:
+        # On the private loop: finding the collection's model opens the Milvus client, which
+        # is bound to the loop that first uses it.
         if self._embedder is not None:
             return self._embedder
         if self._embedder_lock is None:
@@ -139,13 +145,12 @@ class RAG:
     async def _open(self, *, create: bool) -> tuple[Store, Embedder]:
         if not create:
             self._require_database()
-        embedder = await self.embedder()
+        embedder = await self._get_embedder()
         store = self.store()
         await store.open(embedder.name, embedder.dim, create=create)
         return store, embedder
 
-    async def retriever(self) -> Retriever:
-        """The retriever on the collection, with its fusion and reranking settings."""
+    async def _get_retriever(self) -> Retriever:
         if self._retriever is None:
             store, embedder = await self._open(create=False)
             collection = await store.open(embedder.name, embedder.dim, create=False)
@@ -188,7 +193,7 @@ class RAG:
         return self._runner.run(self._ingest(list(paths), include, exclude, prune, on_progress))
 
     async def _ingest(self, paths, include, exclude, prune, on_progress) -> IngestReport:
-        embedder = await self.embedder()
+        embedder = await self._get_embedder()
         chunker = Chunker(embedder, self.settings.chunk_tokens, self.settings.chunk_overlap)
         store = self.store()
         creating = None
@@ -235,7 +240,7 @@ class RAG:
     async def _retrieve(self, question, top_k, filter, consistency, mode) -> Retrieval:
         if not question or not question.strip():
             raise ConfigError("question: must not be empty")
-        retriever = await self.retriever()
+        retriever = await self._get_retriever()
         k = top_k if top_k is not None else self.settings.top_k
         return await retriever.retrieve(question, k, mode=mode or self.settings.mode or None, filter=filter or "",
                                         consistency=consistency)
@@ -307,7 +312,7 @@ class RAG:
                 answer.timings["generate"] = time.perf_counter() - generated
                 answer.timings["total"] = time.perf_counter() - started
                 return
-        answer.text = await extractive_answer(answer.question, answer.sources, await self.embedder())
+        answer.text = await extractive_answer(answer.question, answer.sources, await self._get_embedder())
         answer.timings["generate"] = time.perf_counter() - generated
         answer.timings["total"] = time.perf_counter() - started
         yield answer.text

@@ -171,3 +171,63 @@ def run_eval(args) -> dict[str, Any]:
     rows.append(f"  ingest {result['timings']['ingest_s']} s, search {result['timings']['search_s']} s")
     result["table"] = "\n".join(rows)
     return result
+
+
+# -- question answering: does retrieval find the evidence, does the answer hold the fact ----
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question with the evidence a retrieved passage must hold and the facts the answer must hold.
+
+    ``expect`` is a list of groups: every group must be in the answer, any one
+    alternative of a group will do (["$17.5 billion", "17,455"]).
+    """
+
+    q: str
+    evidence: tuple[str, ...]  # where the document states it: any one will do
+    expect: tuple[tuple[str, ...], ...]
+    doc: str = ""
+
+
+def load_questions(path: str | Path) -> list[Question]:
+    """A question set: {"questions": [{"q", "evidence", "expect": [[alternatives]], "doc"?}]}."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+        return [Question(item["q"], _strings(item["evidence"]), tuple(tuple(g) for g in item["expect"]), item.get("doc", ""))
+                for item in data["questions"]]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{p}: not a question set ({type(e).__name__}: {e})") from None
+
+
+def _strings(value: str | list[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def holds(text: str, question: Question) -> bool:
+    """Whether ``text`` holds every expected fact of ``question`` (whitespace-insensitive)."""
+    flat = _squash(text)
+    return all(any(_squash(alt) in flat for alt in group) for group in question.expect)
+
+
+async def run_questions(rag, questions: list[Question], *, top_k: int = 5, mode: str | None = None) -> dict[str, Any]:
+    """Ask every question (concurrently, as users would) and score retrieval and answers."""
+    answers = await asyncio.gather(*(rag.aquery(q.q, top_k=top_k, mode=mode) for q in questions))
+    rows = []
+    for question, answer in zip(questions, answers):
+        found = next((i for i, s in enumerate(answer.sources) if any(_squash(e) in _squash(s.text) for e in question.evidence)), None)
+        rows.append({"q": question.q, "hit": found is not None, "rank": None if found is None else found + 1,
+                     "holds": holds(answer.text, question), "answer": answer.text, "retrieval": answer.retrieval})
+    n = len(rows) or 1
+    return {
+        "questions": len(rows),
+        "mode": rows[0]["retrieval"] if rows else mode,
+        "metrics": {f"hit@{top_k}": round(sum(r["hit"] for r in rows) / n, 4),
+                    "answer_holds_fact": round(sum(r["holds"] for r in rows) / n, 4)},
+        "rows": rows,
+    }

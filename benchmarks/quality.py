@@ -1,0 +1,174 @@
+"""Retrieval and answer quality through ragtide's own ingest and search, per retrieval mode.
+
+    python benchmarks/quality.py                 # SciFact test, Uber val, the dev question set
+    python benchmarks/quality.py --sweep         # also: fusion settings measured on the dev sets
+
+Datasets (``../shared/data``): SciFact (BEIR, test split for the figures, train split for
+choosing fusion settings), LlamaIndex's Uber 10-K retrieval eval (val), and the dev question
+set in ``tests/data/devset.json`` over the essay and the 10-K. Each dataset is ingested once
+into a Milvus Lite file under ``--work`` (default: a fresh temporary folder), then every mode
+asks every query. ``--sweep`` fetches each leg's top 200 once through ragtide's dense and
+lexical search and fuses them offline (reciprocal rank fusion, as Milvus does) for each
+setting, so settings are compared on the same candidates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+from ragtide import RAG
+from ragtide.eval import Benchmark, _ranked, evaluate, load_beir, load_llamaindex, load_questions, run_benchmark, run_questions
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+MODES = ("dense", "lexical", "hybrid")
+
+
+async def benchmark_figures(uri: str, bench: Benchmark, collection: str, modes, top_k: int = 100) -> dict:
+    out = {}
+    async with RAG(uri=uri, collection=collection) as rag:
+        for mode in modes:
+            result = await run_benchmark(rag, bench, top_k, mode)
+            out[mode] = result
+    return out
+
+
+async def devset_figures(uri: str, modes) -> dict:
+    questions = load_questions(ROOT / "tests" / "data" / "devset.json")
+    out = {}
+    async with RAG(uri=uri, collection="devset") as rag:
+        report = await rag.aingest([DATA / "paul_graham_essay.txt", DATA / "uber_2021.pdf"])
+        for mode in modes:
+            result = await run_questions(rag, questions, mode=mode)
+            result["chunks"] = (await rag.astatus()).chunks
+            out[mode] = result
+    return out
+
+
+# -- the sweep ---------------------------------------------------------------------------
+
+
+async def legs(rag, queries: dict[str, str], n: int) -> dict[str, dict[str, list]]:
+    """Each query's dense and lexical top ``n`` chunks (source, id), best first."""
+    qids = list(queries)
+    out: dict[str, dict[str, list]] = {q: {} for q in qids}
+    for mode in ("dense", "lexical"):
+        hits = await asyncio.gather(*(rag.aretrieve(queries[q], top_k=n, mode=mode) for q in qids))
+        for q, sources in zip(qids, hits):
+            out[q][mode] = [(s.source, s.id, s.text) for s in sources]
+    return out
+
+
+def fuse(dense: list, lexical: list, *, k: int, candidates: int, weight: float = 0.5) -> list:
+    """Reciprocal rank fusion of the legs' top ``candidates``; ``weight`` is the dense leg's share."""
+    scores: dict[str, float] = {}
+    items: dict[str, tuple] = {}
+    for leg, w in ((dense, weight), (lexical, 1.0 - weight)):
+        for rank, item in enumerate(leg[:candidates], 1):
+            scores[item[1]] = scores.get(item[1], 0.0) + 2 * w / (k + rank)
+            items[item[1]] = item
+    return [items[i] for i in sorted(scores, key=lambda i: -scores[i])]
+
+
+def doc_run(chunks: list, top_k: int = 100) -> dict[str, float]:
+    scores: dict[str, float] = {}
+    for rank, (source, _, _) in enumerate(chunks):
+        scores.setdefault(source, -rank)
+    return dict(list(scores.items())[:top_k])
+
+
+def hit_rate(rankings: dict[str, list], evidence: dict[str, tuple[str, ...]], k: int = 5) -> float:
+    squash = lambda t: " ".join(t.split())  # noqa: E731
+    found = sum(1 for q, ranked in rankings.items()
+                if any(any(squash(e) in squash(text) for e in evidence[q]) for _, _, text in ranked[:k]))
+    return found / len(rankings)
+
+
+async def sweep(work: Path, grid) -> list[str]:
+    lines = []
+    scifact = load_beir(DATA / "scifact", "train")
+    uber = load_llamaindex(DATA / "uber_2021_retrieval_eval" / "val_dataset.json")
+    questions = load_questions(ROOT / "tests" / "data" / "devset.json")
+    async with RAG(uri=str(work / "scifact.db"), collection="scifact") as rag:
+        await run_benchmark(rag, scifact, 10, "dense")  # ingests (unchanged documents are skipped)
+        scifact_legs = await legs(rag, scifact.queries, 200)
+    async with RAG(uri=str(work / "uber.db"), collection="uber") as rag:
+        await run_benchmark(rag, uber, 10, "dense")
+        uber_legs = await legs(rag, uber.queries, 200)
+    async with RAG(uri=str(work / "devset.db"), collection="devset") as rag:
+        await rag.aingest([DATA / "paul_graham_essay.txt", DATA / "uber_2021.pdf"])
+        dev_queries = {str(i): q.q for i, q in enumerate(questions)}
+        dev_legs = await legs(rag, dev_queries, 200)
+    dev_evidence = {str(i): q.evidence for i, q in enumerate(questions)}
+    lines.append("setting                          scifact-train nDCG@10  uber-val hit@5  devset hit@5")
+    for name, setting in grid:
+        cells = []
+        for legs_, score in ((scifact_legs, lambda r: evaluate(scifact.qrels, {q: doc_run(c) for q, c in r.items()})["ndcg@10"]),
+                             (uber_legs, lambda r: evaluate(uber.qrels, {q: doc_run(c) for q, c in r.items()})["hit@5"]),
+                             (dev_legs, lambda r: hit_rate(r, dev_evidence))):
+            if setting is None:
+                ranked = {q: l[name] for q, l in legs_.items()}
+            else:
+                ranked = {q: fuse(l["dense"], l["lexical"], **setting) for q, l in legs_.items()}
+            cells.append(score(ranked))
+        lines.append(f"{name:<32} {cells[0]:>21.4f}  {cells[1]:>14.4f}  {cells[2]:>12.4f}")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def grid():
+    yield "dense", None
+    yield "lexical", None
+    for candidates in (20, 50, 100, 200):
+        for k in (10, 30, 60, 100):
+            yield f"rrf k={k} candidates={candidates}", {"k": k, "candidates": candidates}
+    for weight in (0.3, 0.4, 0.6):
+        for k in (30, 60):
+            yield f"rrf k={k} c=100 dense weight {weight}", {"k": k, "candidates": 100, "weight": weight}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, help="folder for the Milvus Lite files (kept; default: a temporary one)")
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    parser.add_argument("--sweep", action="store_true", help="also compare fusion settings on the dev sets")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results-quality.txt")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="ragtide-quality-"))
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    lines = [f"# make bench-quality, {time.strftime('%Y-%m-%d')}, {platform.machine()}, Milvus Lite, all-MiniLM-L6-v2", ""]
+    if args.sweep:
+        lines += ["## Fusion settings on the dev sets (SciFact train, Uber val, devset)", ""]
+        lines += asyncio.run(sweep(work, grid())) + [""]
+    scifact = asyncio.run(benchmark_figures(str(work / "scifact.db"), load_beir(DATA / "scifact", "test"), "scifact", args.modes))
+    uber = asyncio.run(benchmark_figures(str(work / "uber.db"),
+                                         load_llamaindex(DATA / "uber_2021_retrieval_eval" / "val_dataset.json"),
+                                         "uber", args.modes))
+    dev = asyncio.run(devset_figures(str(work / "devset.db"), args.modes))
+    lines += ["## Figures", "", "mode     scifact-test nDCG@10  R@100   uber-val hit@5  MRR@10  devset hit@5  answer holds fact"]
+    for mode in args.modes:
+        s, u, d = scifact[mode]["metrics"], uber[mode]["metrics"], dev[mode]["metrics"]
+        lines.append(f"{mode:<8} {s['ndcg@10']:>20.4f}  {s['recall@100']:.4f}  {u['hit@5']:>14.4f}  {u['mrr@10']:.4f}"
+                     f"  {d['hit@5']:>12.4f}  {d['answer_holds_fact']:>17.4f}")
+    lines += ["", f"SciFact chunks: {scifact[args.modes[0]]['chunks'] or 'already ingested'}; "
+              f"devset chunks: {dev[args.modes[0]]['chunks']}; {time.perf_counter() - started:.0f} s in all", ""]
+    lines += ["## Devset answers (" + args.modes[-1] + ")", ""]
+    for row in dev[args.modes[-1]]["rows"]:
+        mark = ("hit " if row["hit"] else "MISS") + (" holds " if row["holds"] else " NOFACT")
+        lines.append(f"{mark} {row['q']}\n      {row['answer'][:300]}")
+    args.out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines[: lines.index('## Devset answers (' + args.modes[-1] + ')')]))
+    print(json.dumps({"scifact": {m: scifact[m]["metrics"] for m in args.modes},
+                      "uber": {m: uber[m]["metrics"] for m in args.modes},
+                      "devset": {m: dev[m]["metrics"] for m in args.modes}}))
+
+
+if __name__ == "__main__":
+    main()

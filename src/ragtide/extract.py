@@ -1,0 +1,289 @@
+"""The offline answer: the sentence (or table row) of the retrieved passages that answers.
+
+A sentence *about* the topic is not an answer; the one that *holds the fact* is. Each
+candidate -- a prose sentence, a list item, or a table row with its column header -- is
+scored on three things, then the best one or two are quoted, cited:
+
+- meaning: cosine similarity to the question, with the model that retrieved the passages;
+- the question's terms: the share of the question's content words (stemmed, weighted by
+  how rare they are among the candidates) that the candidate contains;
+- the kind of answer asked for: "how many / how much / what share" wants a number, "when"
+  a date, "who / which company / what was it called" a name; a candidate holding such a
+  token that the question does not already hold is preferred.
+
+Footnote markers in the source text ("... the summer of 1998. [8]") are dropped from
+quotes, so they cannot be mistaken for citations.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .chunking import sentence_spans
+from .documents import Source
+
+if TYPE_CHECKING:
+    from .embedding import Embedder
+
+# Weights of the three signals, and how close a second candidate must come to be quoted too.
+# Chosen on tests/data/devset.json and held against the 12 original questions (README).
+TERMS_WEIGHT = 0.5
+KIND_WEIGHT = 0.2
+RANK_WEIGHT = 0.04
+SECOND_WITHIN = 0.06
+
+_STOP = frozenset(
+    """a about above after again against all also am an and any are as at be because been before being below between both
+    but by can could did do does doing down during each few for from further had has have having he her here hers him
+    his how i if in into is it its itself just me more most my no nor not now of off on once only or other our ours out
+    over own same she should so some such than that the their theirs them then there these they this those through to
+    too under until up very was we were what when where which while who whom whose why will with would you your yours
+    many much did does get got one ones""".split()
+)
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’&\-]*(?:[.,][0-9]+)*%?")
+_NUMBER = re.compile(r"^\$?\(?\d[\d,]*(?:\.\d+)?\)?%?$")
+_YEAR = re.compile(r"^(1[6-9]|20)\d\d$")
+_MONTH = frozenset("january february march april may june july august september october november december".split())
+_FOOTNOTE = re.compile(r"\s?\[\d{1,3}\](?=\s|$|[.,;:])")
+_CODE = re.compile(r"^(?: {4}|\t|\s*[|#>]|\s*```)")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
+_NUMERIC_CELL = re.compile(r"^[\$\(\)—–\-]*\d[\d,]*(?:\.\d+)?%?\)?$|^[\$%—–\-]$|^\(\d+\)$")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A quotable piece of a passage."""
+
+    source: int  # index into the sources
+    order: int  # position in the passage, for reading order
+    text: str
+    table: bool = False
+
+
+def candidates(sources: list[Source]) -> list[Candidate]:
+    """The sentences, list items and table rows of the passages, in reading order."""
+    out: list[Candidate] = []
+    for i, source in enumerate(sources):
+        prose: list[str] = []
+        header = ""
+        order = 0
+
+        def flush() -> None:
+            nonlocal order
+            text = " ".join(" ".join(prose).split())
+            prose.clear()
+            for s, e in sentence_spans(text):
+                sentence = _strip_footnotes(text[s:e])
+                if _quotable(sentence):
+                    out.append(Candidate(i, order, sentence))
+                    order += 1
+
+        for line in source.text.split("\n"):
+            stripped = line.strip()
+            if not stripped:
+                flush()
+                continue
+            if _is_table_row(stripped):
+                flush()
+                if _is_header(stripped):
+                    header = stripped
+                    continue
+                out.append(Candidate(i, order, _render_row(stripped, header), table=True))
+                order += 1
+                continue
+            if _CODE.match(line):
+                flush()
+                continue
+            item = _LIST_ITEM.match(line)
+            if item:
+                flush()
+                line = line[item.end():]
+            prose.append(line)
+        flush()
+    return out
+
+
+def _quotable(sentence: str) -> bool:
+    # Headings, page furniture and fragments are not answers.
+    return len(sentence.split()) >= 4 and len(sentence) <= 800 and bool(re.search(r"[a-z]", sentence))
+
+
+def _strip_footnotes(text: str) -> str:
+    return _FOOTNOTE.sub("", text).strip()
+
+
+def _cells(line: str) -> list[str]:
+    return line.replace("$ ", "$").replace(" %", "%").split()
+
+
+def _is_table_row(line: str) -> bool:
+    """A line of a table as PDFs give them: a label, then numeric cells ("Trips 5,025 6,368 27 %")."""
+    cells = _cells(line)
+    numeric = sum(1 for c in cells if _NUMERIC_CELL.match(c))
+    if numeric < 2 or len(line) > 220 or line.endswith((".", "?", "!", ":", ",")):
+        return False
+    return numeric >= 0.3 * len(cells) or bool(_NUMERIC_CELL.match(cells[-1]) and _NUMERIC_CELL.match(cells[-2]))
+
+
+def _is_header(line: str) -> bool:
+    """A table's column header: years, and no other figures ("(In millions) 2020 2021")."""
+    cells = [c.strip("()") for c in _cells(line)]
+    numbers = [c for c in cells if re.match(r"^\d", c)]
+    return bool(numbers) and all(_YEAR.match(c) or re.match(r"^Q[1-4]$", c) for c in numbers)
+
+
+def _render_row(row: str, header: str) -> str:
+    """A table row with the years its figures belong to, when the header says: "Trips (2020, 2021): 5,025, 6,368"."""
+    years = [c for c in _cells(header) if _YEAR.match(c.strip("()"))]
+    if not years:
+        return row
+    cells = _cells(row)
+    first = next((k for k, c in enumerate(cells) if _NUMERIC_CELL.match(c)), len(cells))
+    label = " ".join(cells[:first])
+    values = [c for c in cells[first:] if c not in ("$", "%")]
+    if not label or len(values) < len(years):
+        return f"{row} ({header})"
+    unit = " (in millions)" if "in millions" in header.lower() else ""
+    pairs = "; ".join(f"{year}: {value}" for year, value in zip(years, values))
+    rest = " ".join(values[len(years):])
+    return f"{label}{unit}: {pairs}" + (f" (then {rest})" if rest else "")
+
+
+# -- scoring -----------------------------------------------------------------------------
+
+
+class _Stems:
+    """English (Snowball) stems of words, cached for one answer; not shared between threads."""
+
+    def __init__(self) -> None:
+        import snowballstemmer
+
+        self._stemmer = snowballstemmer.stemmer("english")
+        self._cache: dict[str, str] = {}
+
+    def __call__(self, word: str) -> str:
+        w = word.lower().replace("’", "'")
+        stem = self._cache.get(w)
+        if stem is None:
+            stem = self._cache[w] = self._stemmer.stemWord(w[:-2] if w.endswith("'s") else w.strip("'"))
+        return stem
+
+    def terms(self, text: str, drop: frozenset[str] = frozenset()) -> set[str]:
+        return {self(w) for w in _WORD.findall(text) if w.lower() not in _STOP and w.lower() not in drop}
+
+
+_NUMBER_WORDS = (r"revenues?|income|loss|losses|costs?|bookings|ebitda|budget|price|number|count|amount|margin|rate|"
+                 r"expenses?|cash|earnings|profit|sales|funding|valuation|debt|headcount|employees|share|percentage")
+
+
+def answer_kinds(question: str) -> set[str]:
+    """What kinds of token would answer ``question``: number, date, name; empty if any will do."""
+    q = " " + " ".join(question.lower().split()) + " "
+    kinds = set()
+    if re.search(r"\b(how many|how much|how large|how big|how long|how old|what (?:percentage|percent|share|proportion|"
+                 r"fraction|number|amount))\b", q) or re.search(rf"\bwhat (?:was|were|is|are)\b[^?]{{0,40}}\b(?:{_NUMBER_WORDS})\b", q):
+        kinds.add("number")
+    if re.search(r"\b(when|what year|which year|what date)\b", q):
+        kinds.add("date")
+    if re.search(r"\b(who|whom|whose|which|where|called|named|what is the name|what (?:\w+ )?(?:company|language|computer|"
+                 r"country|city|name|school|firm|product))\b", q):
+        kinds.add("name")
+    return kinds
+
+
+# In "which company bought Viaweb", "company" names the kind of answer, not a word the answer holds.
+_KIND_NOUN = re.compile(r"\b(?:which|what)\s+(?:\w+\s+)?(company|companies|firm|language|computer|country|countries|city|"
+                        r"cities|school|schools|year|person|product|name)\b", re.I)
+
+
+def _kinds_held(candidate: str, kinds: set[str], question_words: set[str], stems: _Stems) -> int:
+    """How many of ``kinds`` ``candidate`` holds a token of, not counting the question's own words."""
+    words = _WORD.findall(candidate)
+    novel = [(k, w) for k, w in enumerate(words) if w.lower() not in question_words and stems(w) not in question_words]
+    held = 0
+    if "number" in kinds and any(
+        any(ch.isdigit() for ch in w) and not _YEAR.match(w) and not (k and words[k - 1].lower() in _MONTH)
+        for k, w in novel
+    ):
+        held += 1
+    if "date" in kinds and any(_YEAR.match(w) or w.lower() in _MONTH for _, w in novel):
+        held += 1
+    # A capitalised word that does not start the sentence, or a capitalised acronym.
+    if "name" in kinds and any((k > 0 and w[0].isupper() or w.isupper() and len(w) > 1) and w.lower() not in _STOP
+                               for k, w in novel):
+        held += 1
+    return held
+
+
+def score(question: str, found: list[Candidate], similarity: np.ndarray, sources: list[Source]) -> np.ndarray:
+    """Each candidate's score: meaning + question terms covered + the kind of answer asked for."""
+    stems = _Stems()
+    wanted = stems.terms(question, frozenset(m.lower() for m in _KIND_NOUN.findall(question)))
+    question_words = {w.lower() for w in _WORD.findall(question)} | wanted
+    terms = [stems.terms(c.text) for c in found]
+    n = len(found)
+    df = {t: sum(t in ts for ts in terms) for t in wanted}
+    idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in wanted}
+    total = sum(idf.values()) or 1.0
+    kinds = answer_kinds(question)
+    out = np.empty(n, dtype=np.float32)
+    for k, (candidate, ts) in enumerate(zip(found, terms)):
+        coverage = sum(idf[t] for t in wanted & ts) / total
+        fits = _kinds_held(candidate.text, kinds, question_words, stems) / len(kinds) if kinds else 0.0
+        rank = 1.0 / (1 + candidate.source)
+        out[k] = similarity[k] + TERMS_WEIGHT * coverage + KIND_WEIGHT * fits + RANK_WEIGHT * rank
+    return out
+
+
+async def extractive_answer(question: str, sources: list[Source], embedder: "Embedder", *, max_quotes: int = 2) -> str:
+    """Quote the sentence or table row of the passages that answers ``question``, cited.
+
+    The best candidate is quoted; a second only if it scores nearly as well (within
+    ``SECOND_WITHIN``), so the answer stays a sentence or two.
+    """
+    if not sources:
+        return "No passage in the collection answers this question."
+    found = candidates(sources)
+    if not found:
+        # Only fragments (headings, code): show the best passage itself, cited.
+        return cite(" ".join(_strip_footnotes(sources[0].text).split())[:600], 1)
+    q = await embedder.embed_query(question)
+    vectors = await embedder.embed([c.text for c in found])
+    scores = score(question, found, vectors @ q, sources)
+    order = np.argsort(-scores, kind="stable")
+    best = float(scores[order[0]])
+    chosen: list[Candidate] = []
+    seen: set[str] = set()
+    for idx in order:
+        if len(chosen) == max_quotes or scores[idx] < best - SECOND_WITHIN:
+            break
+        candidate = found[idx]
+        if candidate.text.lower() in seen:
+            continue
+        seen.add(candidate.text.lower())
+        chosen.append(candidate)
+    chosen.sort(key=lambda c: (c.source, c.order))
+    parts: list[str] = []
+    for k, candidate in enumerate(chosen):
+        text = candidate.text if not candidate.table else candidate.text.rstrip(".") + "."
+        last_of_source = k + 1 == len(chosen) or chosen[k + 1].source != candidate.source
+        parts.append(cite(text, candidate.source + 1) if last_of_source else text)
+    return " ".join(parts)
+
+
+def cite(sentence: str, n: int) -> str:
+    """Put the citation before the sentence's closing punctuation: "... in 1986 [2]."."""
+    m = re.search(r"[.!?]['\"”’)]*$", sentence)
+    if m:
+        return f"{sentence[: m.start()]} [{n}]{sentence[m.start():]}"
+    return f"{sentence} [{n}]"
+
+
+def without_footnotes(text: str) -> str:
+    """``text`` with its footnote markers written so they cannot pass for citations: [13] -> [^13]."""
+    return re.sub(r"\[(\d{1,3})\]", r"[^\1]", text)
