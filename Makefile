@@ -7,16 +7,20 @@ MILVUS_DATA ?= .milvus
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv demo test test-fast milvus-up milvus-down bench-tutorial bench-ingest bench-query bench-scale clean
+.PHONY: venv demo test test-fast milvus-up milvus-down bench-tutorial bench-ingest bench-query bench-quality bench-scale clean
 
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
+	@echo "==> creating $(VENV) (first run only: about 3 minutes)"
 	$(PYTHON) -m venv $(VENV)
-	# The CPU build of torch lies on this machine's disk; an unpinned torch pulls a multi-GB CUDA build.
+	@echo "==> installing torch 2.13.0 (CPU build)"
+	@# The CPU build of torch lies on this machine's disk; an unpinned torch pulls a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
+	@echo "==> installing ragtide, pymilvus, milvus-lite, sentence-transformers and the test tools"
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
+	@echo "==> $(VENV) ready"
 
 demo: venv
 	rm -rf .demo
@@ -59,9 +63,16 @@ bench-ingest: venv .venv-llamaindex/.installed
 	  status=$$?; $(MAKE) milvus-down; exit $$status
 
 bench-query: venv
+	rm -rf .bench-query && mkdir -p .bench-query
+	$(BIN)/python benchmarks/query.py --uri .bench-query/query.db | tee benchmarks/results-query-lite.txt
 	$(MAKE) milvus-up
-	$(BIN)/python benchmarks/query.py --uri http://127.0.0.1:$(MILVUS_PORT); \
+	$(BIN)/python benchmarks/query.py --uri http://127.0.0.1:$(MILVUS_PORT) | tee benchmarks/results-query-server.txt; \
 	  status=$$?; $(MAKE) milvus-down; exit $$status
+
+# SciFact, Uber val and the dev question set, per retrieval mode, on Milvus Lite (about 30 minutes on 2 cores).
+bench-quality: venv
+	rm -rf .bench-quality
+	$(BIN)/python benchmarks/quality.py --work .bench-quality --sweep
 
 bench-scale: venv
 	$(MAKE) milvus-up
@@ -69,4 +80,4 @@ bench-scale: venv
 	  status=$$?; $(MAKE) milvus-down; exit $$status
 
 clean:
-	rm -rf $(VENV) .venv-llamaindex .demo $(MILVUS_DATA) *.egg-info src/*.egg-info
+	rm -rf $(VENV) .venv-llamaindex .demo .bench-query .bench-quality $(MILVUS_DATA) *.egg-info src/*.egg-info

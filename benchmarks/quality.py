@@ -122,6 +122,60 @@ async def sweep(work: Path, grid) -> list[str]:
     return lines
 
 
+async def write_slice(work: Path, path: Path, queries: int = 40, neighbours: int = 5) -> None:
+    """The SciFact slice of tests/test_quality.py: the first ``queries`` test queries, every
+    document judged relevant to them, and each leg's top ``neighbours`` documents for them
+    over the full corpus (so the slice holds the documents that compete, not easy ones)."""
+    bench = load_beir(DATA / "scifact", "test")
+    qids = list(bench.queries)[:queries]
+    docs: dict[str, None] = {}
+    async with RAG(uri=str(work / "scifact.db"), collection="scifact") as rag:
+        await run_benchmark(rag, bench, 10, "dense")  # ingests (unchanged documents are skipped)
+        for q in qids:
+            docs.update(dict.fromkeys(d for d, r in bench.qrels[q].items() if r > 0))
+            for mode in ("dense", "lexical"):
+                hits = await rag.aretrieve(bench.queries[q], top_k=30, mode=mode)
+                docs.update(dict.fromkeys(list(doc_run([(s.source, s.id, s.text) for s in hits]))[:neighbours]))
+    path.write_text(json.dumps({"queries": qids, "docs": list(docs)}, indent=0) + "\n")
+    print(f"{path}: {len(qids)} queries, {len(docs)} documents")
+
+
+def analyzers(work: Path, names=("standard", "english")) -> list[str]:
+    """BM25 alone on SciFact test with each Milvus analyzer (no embedding: a bare
+    collection of text and its BM25 vector), scored on whole documents."""
+    from pymilvus import DataType, Function, FunctionType, MilvusClient
+
+    bench = load_beir(DATA / "scifact", "test")
+    lines = ["analyzer   scifact-test nDCG@10 (BM25 alone)"]
+    for name in names:
+        client = MilvusClient(str(work / f"analyzer-{name}.db"))
+        if client.has_collection("bm25"):
+            client.drop_collection("bm25")
+        fields = client.create_schema()
+        fields.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
+        fields.add_field("text", DataType.VARCHAR, max_length=65535, enable_analyzer=True, analyzer_params={"type": name})
+        fields.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        fields.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["text"],
+                                     output_field_names=["sparse"]))
+        index = client.prepare_index_params()
+        index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        client.create_collection("bm25", schema=fields, index_params=index)
+        rows = [{"id": d, "text": t[:60000]} for d, t in bench.corpus.items() if t.strip()]
+        for i in range(0, len(rows), 1000):
+            client.insert("bm25", rows[i:i + 1000])
+        qids = list(bench.queries)
+        run = {}
+        for i in range(0, len(qids), 50):
+            batch = qids[i:i + 50]
+            hits = client.search("bm25", data=[bench.queries[q] for q in batch], anns_field="sparse", limit=100,
+                                 search_params={"metric_type": "BM25"})
+            run.update({q: {h["id"]: h["distance"] for h in hs} for q, hs in zip(batch, hits)})
+        client.close()
+        lines.append(f"{name:<10} {evaluate(bench.qrels, run)['ndcg@10']:.4f}")
+        print(lines[-1], flush=True)
+    return lines
+
+
 def grid():
     yield "dense", None
     yield "lexical", None
@@ -139,12 +193,17 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     parser.add_argument("--sweep", action="store_true", help="also compare fusion settings on the dev sets")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results-quality.txt")
+    parser.add_argument("--write-slice", action="store_true", help="write tests/data/scifact_slice.json and stop")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="ragtide-quality-"))
     work.mkdir(parents=True, exist_ok=True)
+    if args.write_slice:
+        asyncio.run(write_slice(work, ROOT / "tests" / "data" / "scifact_slice.json"))
+        return
     started = time.perf_counter()
     lines = [f"# make bench-quality, {time.strftime('%Y-%m-%d')}, {platform.machine()}, Milvus Lite, all-MiniLM-L6-v2", ""]
     if args.sweep:
+        lines += ["## Milvus's analyzers for BM25", ""] + analyzers(work) + [""]
         lines += ["## Fusion settings on the dev sets (SciFact train, Uber val, devset)", ""]
         lines += asyncio.run(sweep(work, grid())) + [""]
     scifact = asyncio.run(benchmark_figures(str(work / "scifact.db"), load_beir(DATA / "scifact", "test"), "scifact", args.modes))

@@ -47,6 +47,7 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     retrieval: str = "dense"  # how the passages were found: "dense", "lexical" or "hybrid"
     notes: list[str] = field(default_factory=list)  # e.g. why retrieval was dense only
+    reranked_by: str = ""  # the cross-encoder that reordered the passages, if one did
     _tokens: AsyncIterator[str] | None = field(default=None, repr=False, compare=False)
     _runner: "LoopThread | None" = field(default=None, repr=False, compare=False)
 
@@ -82,7 +83,7 @@ class Answer:
             "sources": [s.to_dict() for s in self.sources],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "mode": self.mode,
-            "retrieval": {"mode": self.retrieval, "notes": list(self.notes)},
+            "retrieval": {"mode": self.retrieval, "reranked_by": self.reranked_by or None, "notes": list(self.notes)},
         }
         if self.error:
             out["error"] = self.error

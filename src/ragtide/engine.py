@@ -288,7 +288,7 @@ class RAG:
         started = time.perf_counter()
         found = await self._retrieve(question, top_k, filter, consistency, mode)
         answer = Answer(question, found.sources, timings={"retrieve": time.perf_counter() - started},
-                        retrieval=found.mode, notes=[found.note] if found.note else [])
+                        retrieval=found.mode, notes=[found.note] if found.note else [], reranked_by=found.reranked_by)
         answer._runner = self._runner
         answer._tokens = self._generate(answer, started)
         return answer

@@ -24,7 +24,7 @@ class Retrieval:
     sources: list[Source]
     mode: str  # the mode used: "dense", "lexical" or "hybrid"
     note: str = ""  # why the mode used is not the one asked for, or how to get hybrid
-    reranked: bool = False
+    reranked_by: str = ""  # the cross-encoder that reordered the sources, if one did
 
 
 class Retriever:
@@ -77,4 +77,4 @@ class Retriever:
         )
         if self._reranker is None:
             return Retrieval(sources, mode, note)
-        return Retrieval(await self._reranker.rerank(question, sources, top_k), mode, note, reranked=True)
+        return Retrieval(await self._reranker.rerank(question, sources, top_k), mode, note, self._reranker.name)

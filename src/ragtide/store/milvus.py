@@ -11,7 +11,7 @@ from ..documents import Source
 from ..errors import ConfigError, StoreError
 from . import schema
 from .base import MODES, CollectionInfo, DocState, Fusion, Row
-from .collection import MilvusCollection, check_top_k
+from .collection import MAX_TOP_K, MilvusCollection, check_top_k
 from .values import quote
 
 _BM25 = {"metric_type": "BM25"}
@@ -138,8 +138,8 @@ class MilvusStore:
         if not supported:
             return why_not
         return (f"dense retrieval only: collection {self.collection!r} was created without a full-text index; "
-                f"`ragtide rebuild --collection {self.collection}` adds one (no re-embedding), "
-                "or ingest into a new collection")
+                "ingest the documents into a new collection (`ragtide ingest PATH --collection NEW`) "
+                "for hybrid retrieval")
 
     async def _create(self, layout: schema.Layout) -> None:
         fields, index = schema.build(layout, self._milvus.index())
@@ -215,7 +215,7 @@ class MilvusStore:
                     (schema.SPARSE_FIELD, text, _BM25)]
             ranker = ("weighted", fusion.weights) if fusion.weights else ("rrf", (fusion.k,))
             hits = await self._milvus.hybrid_search_soon(
-                legs, top_k, leg_limit=min(max(top_k, fusion.candidates), check_top_k(fusion.candidates)),
+                legs, top_k, leg_limit=min(max(top_k, fusion.candidates), MAX_TOP_K),
                 ranker=ranker, **options)
         return [_to_source(hit) for hit in hits]
 

@@ -1,0 +1,142 @@
+"""Quality guards: figures that must not drift without someone meaning them to.
+
+A lost chunk, a tokenizer race, a mis-built index or a fusion change shows up here as a
+failed test, in minutes, instead of months later as a README figure that no longer holds.
+
+- The chunk counts of the two tutorial documents are pinned.
+- A fixed slice of SciFact (``tests/data/scifact_slice.json``: test queries, every
+  document judged relevant to them, and the documents the full-corpus runs rank near
+  them, so the slice is not easy) goes through ragtide's real ingest and search. Its
+  dense top 10 must match an exact brute-force ranking (numpy, the same model, the same
+  chunks), and its nDCG@10 per mode must stay within ``TOLERANCE`` of the recorded value.
+- The dev question set (``tests/data/devset.json``) is asked on each backend: retrieval
+  must find the evidence and the offline answer must hold the fact, at the recorded rates.
+
+When a change moves a figure on purpose, re-measure (``make bench-quality``), update the
+recorded value here and the README together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ragtide import RAG
+from ragtide.chunking import Chunker
+from ragtide.documents import Document, Page
+from ragtide.eval import evaluate, load_beir, load_questions, run_questions
+from ragtide.loaders import load
+
+from conftest import DATA, ESSAY, UBER, drop, new_collection
+
+HERE = Path(__file__).parent / "data"
+
+# Chunks of the tutorial documents with the default model and settings.
+CHUNKS = {ESSAY.name: 50, UBER.name: 884}
+
+# The SciFact slice's nDCG@10 per retrieval mode, as recorded on Milvus Lite.
+SLICE_NDCG = {"dense": 0.0, "lexical": 0.0, "hybrid": 0.0}
+TOLERANCE = 0.01
+
+# The dev set on the tutorial documents: (hit@5, answer holds the fact) at least, per mode.
+DEVSET_FLOOR = {"hybrid": (0.0, 0.0), "dense": (0.0, 0.0)}
+
+
+@pytest.mark.parametrize("path", [ESSAY, UBER], ids=lambda p: p.name)
+def test_chunk_count_of_the_tutorial_documents_is_pinned(path, embedder):
+    doc = load(path)
+    chunks = Chunker(embedder).split(doc)
+    assert len(chunks) == CHUNKS[path.name], (
+        f"{path.name} now splits into {len(chunks)} chunks, not {CHUNKS[path.name]}: if chunking changed on purpose, "
+        "update CHUNKS and re-measure the README's quality figures (make bench-quality)")
+
+
+# -- the SciFact slice --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def scifact_slice(lite_dir, embedder):
+    """The slice ingested into a fresh Milvus Lite collection: (rag settings, benchmark)."""
+    chosen = json.loads((HERE / "scifact_slice.json").read_text())
+    full = load_beir(DATA / "scifact", "test")
+    queries = {q: full.queries[q] for q in chosen["queries"]}
+    qrels = {q: full.qrels[q] for q in chosen["queries"]}
+    corpus = {d: full.corpus[d] for d in chosen["docs"]}
+    uri, name = str(lite_dir / "quality.db"), new_collection()
+
+    async def ingest_and_ask():
+        async with RAG(uri=uri, collection=name, embedder=embedder) as rag:
+            docs = [Document(key=d, text=t, pages=(Page(None, 0, len(t)),)) for d, t in corpus.items()]
+            report = await rag.aingest(docs)
+            runs = {}
+            for mode in ("dense", "lexical", "hybrid"):
+                hits = await asyncio.gather(*(rag.aretrieve(queries[q], top_k=30, mode=mode) for q in queries))
+                runs[mode] = dict(zip(queries, hits))
+            return report, runs
+
+    report, runs = asyncio.run(ingest_and_ask())
+    yield {"queries": queries, "qrels": qrels, "corpus": corpus, "report": report, "runs": runs}
+    drop(uri, name)
+
+
+def _doc_run(sources, k=10):
+    scores: dict[str, float] = {}
+    for s in sources:
+        scores.setdefault(s.source, s.score)
+    return dict(list(scores.items())[:k])
+
+
+def test_slice_dense_search_matches_exact_search(scifact_slice, embedder):
+    """Every chunk is stored, and the top 10 are what exact cosine search over them gives."""
+    corpus, queries = scifact_slice["corpus"], scifact_slice["queries"]
+    chunker = Chunker(embedder)
+    chunks = [(d, c) for d, text in corpus.items() for c in chunker.split(Document(key=d, text=text, pages=(Page(None, 0, len(text)),)))]
+    assert scifact_slice["report"].chunks == len(chunks), "chunks were lost between chunking and the store"
+    vectors = embedder.encode([c.text for _, c in chunks])
+    questions = embedder.encode(list(queries.values()), query=True)
+    exact = np.argsort(-(questions @ vectors.T), axis=1)[:, :10]
+    recalls = []
+    for row, q in zip(exact, queries):
+        want = {(chunks[i][0], chunks[i][1].start) for i in row}
+        got = {(s.source, s.start) for s in scifact_slice["runs"]["dense"][q][:10]}
+        recalls.append(len(want & got) / 10)
+    assert np.mean(recalls) >= 0.99, f"ANN recall@10 against exact search: {np.mean(recalls):.4f}"
+
+
+@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
+def test_slice_ndcg_holds(scifact_slice, mode):
+    run = {q: _doc_run(hits) for q, hits in scifact_slice["runs"][mode].items()}
+    ndcg = evaluate(scifact_slice["qrels"], run)["ndcg@10"]
+    assert abs(ndcg - SLICE_NDCG[mode]) <= TOLERANCE, (
+        f"SciFact slice nDCG@10 ({mode}) is {ndcg:.4f}, recorded {SLICE_NDCG[mode]:.4f} (tolerance {TOLERANCE})")
+
+
+# -- the dev question set -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def devset_results(corpus, embedder):
+    uri, name, _ = corpus
+    questions = load_questions(HERE / "devset.json")
+
+    async def ask():
+        async with RAG(uri=uri, collection=name, embedder=embedder) as rag:
+            return await run_questions(rag, questions)
+
+    return asyncio.run(ask())
+
+
+def test_devset_retrieval_finds_the_evidence_and_answers_hold_the_fact(devset_results):
+    result = devset_results
+    mode = result["rows"][0]["retrieval"]
+    hit_floor, holds_floor = DEVSET_FLOOR[mode]
+    misses = "\n".join(f"  {'hit ' if r['hit'] else 'MISS'} {'holds' if r['holds'] else 'NOFACT'} {r['q']}"
+                       for r in result["rows"] if not (r["hit"] and r["holds"]))
+    metrics = result["metrics"]
+    assert metrics["hit@5"] >= hit_floor and metrics["answer_holds_fact"] >= holds_floor, (
+        f"dev set ({mode}): hit@5 {metrics['hit@5']:.4f} (floor {hit_floor}), "
+        f"answer holds the fact {metrics['answer_holds_fact']:.4f} (floor {holds_floor})\n{misses}")

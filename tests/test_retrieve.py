@@ -1,0 +1,112 @@
+"""Retrieval modes on both backends: hybrid where Milvus has full-text search (Milvus Lite
+2.5 here), dense-only with a note on the 2.3.5 test server, never a failure."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from conftest import SERVER_URI, drop, new_collection
+from ragtide import RAG, ConfigError
+from ragtide.cli import main as cli
+from ragtide.documents import Document, Page
+from ragtide.store import MilvusStore
+
+
+def _doc(key: str, text: str) -> Document:
+    return Document(key=key, text=text, pages=(Page(None, 0, len(text)),))
+
+
+DOCS = [
+    _doc("fleet.txt", "The company operated 4,217 electric scooters in Lisbon at the end of the year."),
+    _doc("menu.txt", "Our kitchen serves grilled sardines, custard tarts and green wine every evening."),
+    _doc("weather.txt", "Summers along the coast are dry and warm; winters bring Atlantic rain."),
+    _doc("staff.txt", "Head count grew to 58 people, most of them engineers working remotely."),
+]
+
+
+@pytest.fixture
+def small(rag):
+    rag.ingest(DOCS)
+    return rag
+
+
+def full_text(uri: str) -> bool:
+    return uri != SERVER_URI  # the test server is Milvus 2.3.5: no BM25
+
+
+def test_status_says_which_modes_work(small, backend):
+    info = small.status()
+    if full_text(backend):
+        assert info.lexical and info.modes == ("dense", "lexical", "hybrid") and info.default_mode == "hybrid"
+        assert not info.note
+    else:
+        assert not info.lexical and info.modes == ("dense",) and info.default_mode == "dense"
+        assert "2.5" in info.note and "dense retrieval only" in info.note
+
+
+def test_query_json_reports_the_mode_used(small, backend, collection, capsys):
+    assert cli(["query", "--json", "How many scooters?", "--uri", backend, "--collection", collection]) == 0
+    retrieval = json.loads(capsys.readouterr().out)["retrieval"]
+    if full_text(backend):
+        assert retrieval["mode"] == "hybrid" and retrieval["notes"] == []
+    else:
+        assert retrieval["mode"] == "dense" and "dense retrieval only" in retrieval["notes"][0]
+    assert cli(["status", "--uri", backend, "--collection", collection]) == 0
+    out = capsys.readouterr().out
+    assert ("hybrid by default" in out) == full_text(backend)
+
+
+@pytest.mark.parametrize("mode", ["lexical", "hybrid"])
+def test_each_mode_finds_an_exact_term(small, backend, mode):
+    if not full_text(backend):
+        with pytest.raises(ConfigError, match="2.5"):
+            small.retrieve("sardines", mode=mode)
+        return
+    hits = small.retrieve("4,217 scooters", top_k=2, mode=mode)
+    assert hits[0].source == "fleet.txt"
+
+
+@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
+def test_filters_apply_to_every_leg(small, backend, mode):
+    if mode != "dense" and not full_text(backend):
+        pytest.skip("dense only on this backend")
+    # fleet.txt matches the question best in every leg; the filter must exclude it from each.
+    hits = small.retrieve("electric scooters in Lisbon on the coast", top_k=4, mode=mode, filter='source != "fleet.txt"')
+    assert hits and all(h.source != "fleet.txt" for h in hits)
+
+
+def test_concurrent_hybrid_searches_match_one_at_a_time(small, backend):
+    mode = "hybrid" if full_text(backend) else "dense"
+    questions = [f"{word} question {i}" for i, word in enumerate(["scooters", "sardines", "rain", "engineers"] * 6)]
+
+    async def together():
+        return await asyncio.gather(*(small.aretrieve(q, top_k=3, mode=mode) for q in questions))
+
+    alone = [[h.id for h in small.retrieve(q, top_k=3, mode=mode)] for q in questions]
+    assert [[h.id for h in hits] for hits in asyncio.run(together())] == alone
+
+
+def test_a_collection_made_without_full_text_keeps_working_dense_only(lite_dir, embedder):
+    """As a collection created before hybrid retrieval existed: dense works, the note says how to get hybrid."""
+    uri, name = str(lite_dir / "old.db"), new_collection()
+
+    async def make_old():
+        store = MilvusStore(uri, name, lexical=False)
+        await store.open(embedder.name, embedder.dim)
+        await store.close()
+
+    asyncio.run(make_old())
+    try:
+        with RAG(uri=uri, collection=name, embedder=embedder) as rag:
+            rag.ingest(DOCS)
+            info = rag.status()
+            answer = rag.query("How many scooters?")
+            with pytest.raises(ConfigError, match="new collection"):
+                rag.retrieve("scooters", mode="hybrid")
+        assert info.modes == ("dense",) and "ragtide ingest PATH --collection NEW" in info.note
+        assert answer.retrieval == "dense" and answer.notes == [info.note] and "4,217" in answer.text
+    finally:
+        drop(uri, name)
