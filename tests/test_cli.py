@@ -38,7 +38,7 @@ def test_bad_filter_is_one_line(essay_db):
     assert result.returncode == 2
     _no_traceback(result.stderr)
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: Milvus") and "bad(((" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("error: filter: Milvus cannot use it") and "bad(((" in lines[0]
 
 
 @pytest.mark.parametrize("value, says", [("100000", "100,000 is out of range: 1 to 16,384"), ("0", "0 is out of range")])

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .engine import RAG
-from .errors import RagtideError
+from .errors import ConfigError, RagtideError
 from .ingest import IngestReport, Progress
-from .settings import MAX_HITS
+from .settings import MAX_HITS, Settings
 
 EXIT_FAILED_FILES = 1
 EXIT_ERROR = 2
@@ -85,6 +85,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--doc", required=True, metavar="PATH_OR_ID")
     _add_store_options(p)
 
+    p = sub.add_parser("serve", help="run the HTTP service and its web page (needs ragtide[server])")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    p.add_argument("--port", type=_count(1, 65535), default=8000)
+    _add_store_options(p)
+    p.add_argument("--upload-dir", help="where uploaded files and job records are kept (default: ragtide-uploads "
+                                        "beside a Milvus Lite file, else in the current folder)")
+    p.add_argument("--llm-base-url", help="OpenAI-compatible endpoint (env RAGTIDE_LLM_BASE_URL)")
+    p.add_argument("--llm-model", help="model name at that endpoint (env RAGTIDE_LLM_MODEL)")
+    p.add_argument("--rerank", dest="rerank_model", metavar="MODEL", help="cross-encoder reranking model (name or path)")
+    p.add_argument("--insecure", action="store_true", help="allow a non-loopback address without API keys")
+
     p = sub.add_parser("eval", help="measure retrieval quality on a benchmark")
     esub = p.add_subparsers(dest="format", required=True)
     for name, helptext in (("beir", "a BEIR directory (corpus.jsonl, queries.jsonl, qrels/)"),
@@ -101,6 +112,26 @@ def _parser() -> argparse.ArgumentParser:
         if name == "beir":
             e.add_argument("--split", default="test")
     return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from .server import ServerConfig, serve
+    except ImportError as e:
+        raise ConfigError(f"ragtide serve needs the server extra: pip install 'ragtide[server]' ({e})") from None
+    from .store import is_lite
+
+    settings = Settings.load(**_settings(args, "llm_base_url", "llm_model", "rerank_model"))
+    keys = tuple(k.strip() for k in os.environ.get("RAGTIDE_API_KEYS", "").split(",") if k.strip())
+    if args.upload_dir:
+        upload_dir = Path(args.upload_dir)
+    elif is_lite(settings.uri):
+        upload_dir = Path(settings.uri).expanduser().resolve().parent / "ragtide-uploads"
+    else:
+        upload_dir = Path("ragtide-uploads")
+    config = ServerConfig(api_keys=keys, upload_dir=upload_dir.resolve(), max_upload_mb=settings.max_file_mb, settings=settings)
+    serve(config, args.host, args.port, insecure=args.insecure)
+    return 0
 
 
 def _settings(args: argparse.Namespace, *names: str) -> dict[str, Any]:
@@ -129,7 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         _quiet_libraries()
-        command = {"ingest": _ingest, "query": _query, "status": _status, "delete": _delete, "eval": _eval}[args.command]
+        command = {"ingest": _ingest, "query": _query, "status": _status, "delete": _delete, "eval": _eval,
+                   "serve": _serve}[args.command]
         return command(args)
     except RagtideError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -344,6 +344,19 @@ class RAG:
             ids |= {d for d, src in (await store.documents()).items() if base in Path(src).parents}
         return await store.delete_docs(sorted(ids))
 
+    async def adocuments(self) -> dict[str, str]:
+        """Every document in the collection: its id -> its source (path or key)."""
+        return await self._runner.arun(self._documents())
+
+    def documents(self) -> dict[str, str]:
+        """Sync twin of :meth:`adocuments`."""
+        return self._runner.run(self._documents())
+
+    async def _documents(self) -> dict[str, str]:
+        if not self._database_exists() or not await self.store().exists():
+            return {}
+        return await self.store().documents()
+
     async def astatus(self) -> CollectionInfo | None:
         """The collection's model, dimension, counts, retrieval modes and partly stored
         documents (None if it, or the Milvus Lite file, does not exist)."""

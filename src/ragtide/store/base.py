@@ -23,7 +23,7 @@ class Fusion:
     """
 
     candidates: int = 100
-    k: int = 60
+    k: int = 10
     weights: tuple[float, float] | None = None
 
 

@@ -24,7 +24,7 @@ from ..errors import ConfigError, StoreError
 from ..settings import MAX_HITS
 from . import _wire, lite
 from .consistency import SessionReads
-from .retry import RetryPolicy, reason, transient
+from .retry import RetryPolicy, invalid_filter, reason, transient
 from .values import quote
 
 MAX_TOP_K = MAX_HITS  # Milvus's limit on hits per query (and on nq)
@@ -133,7 +133,9 @@ class MilvusCollection:
         except Exception as e:
             raise self._failed(label, e, policy) from e
 
-    def _failed(self, method: str, error: Exception, policy: RetryPolicy) -> StoreError:
+    def _failed(self, method: str, error: Exception, policy: RetryPolicy) -> StoreError | ConfigError:
+        if invalid_filter(error):  # the caller's input, not Milvus, is at fault
+            return ConfigError(f"filter: Milvus cannot use it: {reason(error)}")
         waited = f" (retried for {policy.retry_s:g} s)" if transient(error) and policy.retry_s > 0 else ""
         return StoreError(f"Milvus {method} on {self.name!r} at {self.uri} failed: {reason(error)}{waited}")
 

@@ -73,6 +73,15 @@ def transient(error: BaseException) -> bool:
     return any(word in text for word in _TRANSIENT)
 
 
+_BAD_FILTER = ("INVALID EXPR", "CANNOT PARSE EXPRESSION", "FAILED TO CREATE QUERY PLAN")
+
+
+def invalid_filter(error: BaseException) -> bool:
+    """Whether Milvus refused a filter expression (the caller's input, not a fault)."""
+    text = str(error).upper()
+    return any(words in text for words in _BAD_FILTER)
+
+
 def reason(error: BaseException) -> str:
     """One line saying why ``error`` happened, without gRPC's debug dump."""
     code = getattr(error, "code", None)

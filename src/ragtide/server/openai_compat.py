@@ -1,0 +1,95 @@
+"""OpenAI's chat-completions protocol, so any OpenAI-speaking chat UI or client can use
+ragtide as its "model": the last user message is answered from the collection, with the
+cited sources listed after the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
+
+from ..answer import Answer
+
+router = APIRouter()
+MODEL = "ragtide"
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: str = Field(max_length=64)
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")  # temperature, max_tokens, ...: accepted, not used
+    model: str | None = Field(None, max_length=200)
+    messages: list[Message] = Field(min_length=1, max_length=1000)
+    stream: bool = False
+
+
+@router.get("/models", summary="The model this service answers as (OpenAI's format)")
+async def models() -> dict:
+    return {"object": "list", "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "ragtide"}]}
+
+
+@router.post("/chat/completions", summary="Answer the last user message (OpenAI's chat-completions format)",
+             responses={200: {"content": {"text/event-stream": {}}, "description": "a completion, or its chunks with stream=true"}})
+async def chat_completions(body: ChatRequest, request: Request):
+    state = request.app.state
+    question = _last_user_text(body.messages)
+    if len(question) > state.config.max_question_chars:
+        raise HTTPException(422, f"messages: the question is longer than {state.config.max_question_chars} characters")
+    answer: Answer = await asyncio.wait_for(state.rag.aquery(question, stream=True), timeout=state.config.request_timeout_s)
+    state.metrics.questions.labels(answer.retrieval).inc()
+    completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+    if body.stream:
+        return StreamingResponse(_chunks(answer, completion_id, created), media_type="text/event-stream")
+    async for _ in answer:
+        pass
+    return {
+        "id": completion_id, "object": "chat.completion", "created": created, "model": MODEL,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text + _sources_note(answer)},
+                     "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+    }
+
+
+def _last_user_text(messages: list[Message]) -> str:
+    for message in reversed(messages):
+        if message.role == "user":
+            content = message.content
+            text = content if isinstance(content, str) else " ".join(
+                str(part.get("text", "")) for part in content or [] if part.get("type") == "text")
+            if text.strip():
+                return text.strip()
+    raise HTTPException(422, "messages: no user message with text to answer")
+
+
+def _sources_note(answer: Answer) -> str:
+    lines = [f"[{n}] {s.source}" + (f", page {s.page}" if s.page else "") for n, s in answer.citations]
+    return "\n\nSources:\n" + "\n".join(lines) if lines else ""
+
+
+async def _chunks(answer: Answer, completion_id: str, created: int):
+    def chunk(delta: dict[str, str], finish: str | None = None) -> str:
+        body = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": MODEL,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        return f"data: {json.dumps(body)}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    try:
+        async for delta in answer:
+            yield chunk({"content": delta})
+        if answer.citations:
+            yield chunk({"content": _sources_note(answer)})
+    except Exception as e:  # noqa: BLE001 -- the stream has started: say so in-band, end cleanly
+        yield chunk({"content": f"\n\n[ragtide error: {e}]"})
+    yield chunk({}, "stop")
+    yield "data: [DONE]\n\n"

@@ -1,0 +1,220 @@
+"""The service's own endpoints: questions, documents and ingest jobs, collections, health."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import unicodedata
+from pathlib import Path
+from typing import Literal
+
+from fastapi import APIRouter, File, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+from sse_starlette import EventSourceResponse
+from starlette.exceptions import HTTPException
+
+from ..answer import Answer
+from ..loaders import LOADERS
+from ..settings import MAX_HITS
+from .errors import error
+
+STATIC = Path(__file__).parent / "static"
+
+health = APIRouter()
+api = APIRouter()
+
+Mode = Literal["dense", "lexical", "hybrid"]
+Consistency = Literal["Strong", "Session", "Bounded", "Eventually"]
+
+
+# -- health and the page ------------------------------------------------------------------
+
+
+@health.get("/", include_in_schema=False)
+async def page() -> FileResponse:
+    return FileResponse(STATIC / "index.html")
+
+
+@health.get("/healthz", summary="The process is up")
+async def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@health.get("/readyz", summary="The model is loaded and Milvus answers", responses={503: {"description": "Not ready"}})
+async def readyz(request: Request):
+    state = request.app.state
+    if not getattr(state, "ready", False):
+        return error(503, "the embedding model is still loading")
+    try:
+        await asyncio.wait_for(state.rag.acollections(), timeout=5)
+    except Exception as e:  # noqa: BLE001 -- any failure means not ready
+        return error(503, f"Milvus is not answering: {e}")
+    return {"status": "ready"}
+
+
+@health.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+# -- questions ----------------------------------------------------------------------------
+
+
+class QueryRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=4000, description="the question")
+    top_k: int | None = Field(None, ge=1, le=MAX_HITS, description="passages to retrieve (default 5)")
+    filter: str | None = Field(None, max_length=4000, description='Milvus filter, e.g. metadata["type"] == "pdf"')
+    mode: Mode | None = Field(None, description="retrieval mode (default: hybrid where the backend has full-text search)")
+    consistency: Consistency | None = None
+    stream: bool = Field(False, description="stream the answer as Server-Sent Events")
+
+
+class SourceOut(BaseModel):
+    id: str
+    text: str
+    source: str
+    page: int | None
+    score: float
+
+
+class RetrievalOut(BaseModel):
+    mode: str
+    reranked_by: str | None = None
+    notes: list[str] = []
+
+
+class QueryResponse(BaseModel):
+    answer: str
+    sources: list[SourceOut]
+    mode: str = Field(description='"llm" or "extractive"')
+    retrieval: RetrievalOut
+    timings: dict[str, float]
+    error: str | None = Field(None, description="why the LLM failed, if it did (the answer is then extractive)")
+
+
+@api.post("/query", response_model=QueryResponse, summary="Answer a question from the collection",
+          responses={200: {"content": {"text/event-stream": {}},
+                            "description": "JSON, or with stream=true Server-Sent Events: token* sources done"}})
+async def query(body: QueryRequest, request: Request):
+    state = request.app.state
+    config = state.config
+    if len(body.question) > config.max_question_chars:
+        raise HTTPException(422, f"question: at most {config.max_question_chars} characters")
+    ask = state.rag.aquery(body.question, top_k=body.top_k, filter=body.filter, mode=body.mode,
+                           consistency=body.consistency, stream=body.stream)
+    answer: Answer = await asyncio.wait_for(ask, timeout=config.request_timeout_s)
+    state.metrics.questions.labels(answer.retrieval).inc()
+    if not body.stream:
+        return answer.to_dict()
+    return EventSourceResponse(_events(answer), ping=15)
+
+
+async def _events(answer: Answer):
+    try:
+        async for delta in answer:
+            yield {"event": "token", "data": json.dumps({"text": delta})}
+    except Exception as e:  # noqa: BLE001 -- the stream has started: report in-band
+        yield {"event": "error", "data": json.dumps({"type": type(e).__name__, "message": str(e)})}
+        return
+    full = answer.to_dict()
+    yield {"event": "sources", "data": json.dumps(full["sources"])}
+    yield {"event": "done", "data": json.dumps({k: full[k] for k in ("answer", "mode", "retrieval", "timings")}
+                                                | ({"error": full["error"]} if "error" in full else {}))}
+
+
+# -- documents and ingest jobs ------------------------------------------------------------
+
+
+@api.post("/documents", status_code=202, summary="Upload files; they are ingested by a background job",
+          responses={413: {"description": "A file or the upload is too large"},
+                     415: {"description": "Unsupported file type"}})
+async def upload(request: Request, files: list[UploadFile] = File(..., description="txt, md, html, htm or pdf files")):
+    state = request.app.state
+    config = state.config
+    if not files:
+        raise HTTPException(422, "files: at least one file")
+    if len(files) > config.max_files:
+        raise HTTPException(413, f"at most {config.max_files} files per upload, got {len(files)}")
+    folder = config.upload_dir / "files"
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [safe_name(f.filename or "") for f in files]
+    for original, name in zip(files, names):
+        if Path(name).suffix.lower() not in LOADERS:
+            raise HTTPException(415, f"{original.filename!r}: unsupported file type; allowed: {', '.join(sorted(LOADERS))}")
+    if len(set(names)) != len(names):
+        raise HTTPException(422, "files: two files of this upload have the same name")
+    limit = int(config.max_upload_mb * 1024 * 1024)
+    stored: list[Path] = []
+    for upload_, name in zip(files, names):
+        stored.append(await _store(upload_, folder / name, limit))
+    job = state.jobs.submit(stored, names)
+    return JSONResponse({"job": job.to_dict()}, status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
+
+
+async def _store(upload: UploadFile, path: Path, limit: int) -> Path:
+    """Copy an upload to ``path`` atomically, refusing it past ``limit`` bytes."""
+    tmp = path.with_name(f".{path.name}.part")
+    size = 0
+    try:
+        with tmp.open("wb") as out:
+            while chunk := await upload.read(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    raise HTTPException(413, f"{path.name}: larger than {limit / 1024 / 1024:g} MB")
+                out.write(chunk)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.resolve()
+
+
+def safe_name(name: str) -> str:
+    """A file name that stays in the upload folder: no directories, no control characters."""
+    name = unicodedata.normalize("NFC", name.replace("\\", "/").rsplit("/", 1)[-1])
+    name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip().lstrip(".")
+    if not name:
+        raise HTTPException(422, "files: a file has no usable name")
+    return name[:200]
+
+
+@api.get("/jobs/{job_id}", summary="An ingest job's progress: files done, chunks, failures with reasons")
+async def job(job_id: str, request: Request) -> dict:
+    found = request.app.state.jobs.get(job_id)
+    if found is None:
+        raise HTTPException(404, f"no job {job_id!r}")
+    return found.to_dict()
+
+
+@api.get("/documents", summary="The documents in the collection")
+async def documents(request: Request) -> dict:
+    docs = await request.app.state.rag.adocuments()
+    return {"documents": [{"id": d, "source": s, "name": Path(s).name} for d, s in sorted(docs.items(), key=lambda x: x[1])]}
+
+
+@api.delete("/documents/{doc_id}", summary="Delete a document by id")
+async def delete(doc_id: str, request: Request) -> dict:
+    state = request.app.state
+    if not re.fullmatch(r"[0-9a-f]{32}", doc_id):
+        raise HTTPException(404, f"no document {doc_id!r} (ids are 32 hex digits, as GET /v1/documents lists them)")
+    source = (await state.rag.adocuments()).get(doc_id)
+    if source is None:
+        raise HTTPException(404, f"no document {doc_id!r}")
+    removed = await state.rag.adelete(doc_id)
+    uploaded = Path(source)
+    if uploaded.parent == (state.config.upload_dir / "files").resolve():
+        uploaded.unlink(missing_ok=True)
+    return {"deleted": doc_id, "source": source, "chunks": removed}
+
+
+@api.get("/collections", summary="The collections at this Milvus, and the one this service answers from")
+async def collections(request: Request) -> dict:
+    rag = request.app.state.rag
+    info = await rag.astatus()
+    current = None if info is None else {
+        "name": info.name, "model": info.model, "dim": info.dim, "documents": info.documents, "chunks": info.chunks,
+        "modes": list(info.modes), "default_mode": info.default_mode, "note": info.note, "incomplete": info.incomplete}
+    return {"collections": await rag.acollections(), "current": current or {"name": rag.settings.collection}}
