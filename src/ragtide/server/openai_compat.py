@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from ..answer import Answer
+from .errors import documented
 
-router = APIRouter()
+router = APIRouter(responses=documented(400, 401, 422, 500, 503, 504))
 MODEL = "ragtide"
 
 
@@ -40,7 +41,8 @@ async def models() -> dict:
 
 
 @router.post("/chat/completions", summary="Answer the last user message (OpenAI's chat-completions format)",
-             responses={200: {"content": {"text/event-stream": {}}, "description": "a completion, or its chunks with stream=true"}})
+             responses={200: {"content": {"text/event-stream": {}}, "description": "a completion, or its chunks with stream=true"},
+                        **documented(502)})
 async def chat_completions(body: ChatRequest, request: Request):
     state = request.app.state
     question = _last_user_text(body.messages)

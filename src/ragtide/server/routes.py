@@ -20,12 +20,13 @@ from starlette.exceptions import HTTPException
 from ..answer import Answer
 from ..loaders import LOADERS
 from ..settings import MAX_HITS
-from .errors import error
+from .errors import documented, error
 
 STATIC = Path(__file__).parent / "static"
 
-health = APIRouter()
-api = APIRouter()
+health = APIRouter(responses=documented(500))
+# Every /v1 endpoint may answer these; each adds its own.
+api = APIRouter(responses=documented(400, 401, 422, 500, 503, 504))
 
 Mode = Literal["dense", "lexical", "hybrid"]
 Consistency = Literal["Strong", "Session", "Bounded", "Eventually"]
@@ -44,7 +45,7 @@ async def healthz() -> dict:
     return {"status": "ok"}
 
 
-@health.get("/readyz", summary="The model is loaded and Milvus answers", responses={503: {"description": "Not ready"}})
+@health.get("/readyz", summary="The model is loaded and Milvus answers", responses=documented(503))
 async def readyz(request: Request):
     state = request.app.state
     if not getattr(state, "ready", False):
@@ -98,7 +99,8 @@ class QueryResponse(BaseModel):
 
 @api.post("/query", response_model=QueryResponse, summary="Answer a question from the collection",
           responses={200: {"content": {"text/event-stream": {}},
-                            "description": "JSON, or with stream=true Server-Sent Events: token* sources done"}})
+                            "description": "JSON, or with stream=true Server-Sent Events: token* sources done"},
+                     **documented(502)})
 async def query(body: QueryRequest, request: Request):
     state = request.app.state
     config = state.config
@@ -130,8 +132,7 @@ async def _events(answer: Answer):
 
 
 @api.post("/documents", status_code=202, summary="Upload files; they are ingested by a background job",
-          responses={413: {"description": "A file or the upload is too large"},
-                     415: {"description": "Unsupported file type"}})
+          responses=documented(413, 415))
 async def upload(request: Request, files: list[UploadFile] = File(..., description="txt, md, html, htm or pdf files")):
     state = request.app.state
     config = state.config
@@ -181,7 +182,8 @@ def safe_name(name: str) -> str:
     return name[:200]
 
 
-@api.get("/jobs/{job_id}", summary="An ingest job's progress: files done, chunks, failures with reasons")
+@api.get("/jobs/{job_id}", summary="An ingest job's progress: files done, chunks, failures with reasons",
+         responses=documented(404))
 async def job(job_id: str, request: Request) -> dict:
     found = request.app.state.jobs.get(job_id)
     if found is None:
@@ -195,7 +197,7 @@ async def documents(request: Request) -> dict:
     return {"documents": [{"id": d, "source": s, "name": Path(s).name} for d, s in sorted(docs.items(), key=lambda x: x[1])]}
 
 
-@api.delete("/documents/{doc_id}", summary="Delete a document by id")
+@api.delete("/documents/{doc_id}", summary="Delete a document by id", responses=documented(404))
 async def delete(doc_id: str, request: Request) -> dict:
     state = request.app.state
     if not re.fullmatch(r"[0-9a-f]{32}", doc_id):

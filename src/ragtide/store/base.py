@@ -17,14 +17,24 @@ MODES = ("dense", "lexical", "hybrid")
 class Fusion:
     """How a hybrid search merges its dense and full-text legs.
 
-    Each leg fetches ``candidates`` hits (at least top_k), and the lists are fused with
-    reciprocal rank fusion (score = sum of 1 / (k + rank)) or, with ``weights``, by
-    Milvus's weighted sum of normalised scores (dense weight, full-text weight).
+    Each leg fetches ``candidates`` hits (at least top_k), and the ranked lists are fused
+    by reciprocal rank fusion: a chunk scores the sum over legs of ``weight / (k + rank)``,
+    rank counting from 1, each leg's weight 1 unless ``weights`` gives (dense, full-text).
     """
 
     candidates: int = 100
     k: int = 10
     weights: tuple[float, float] | None = None
+
+    def fuse(self, legs: Sequence[Sequence[str]], limit: int) -> list[tuple[str, float]]:
+        """The ``limit`` best (id, fused score) of the legs' ranked ids, best first; ties
+        go to the id ranked higher in an earlier leg."""
+        weights = self.weights or (1.0,) * len(legs)
+        scores: dict[str, float] = {}
+        for leg, weight in zip(legs, weights):
+            for rank, item in enumerate(leg, 1):
+                scores[item] = scores.get(item, 0.0) + weight / (self.k + rank)
+        return sorted(scores.items(), key=lambda kv: -kv[1])[:limit]
 
 
 @dataclass(frozen=True)

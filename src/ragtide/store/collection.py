@@ -2,7 +2,7 @@
 
 Concurrent writes are merged into one request (flushed at ``max_batch_bytes`` or after
 ``max_delay`` seconds); concurrent searches with the same parameters into one request
-with many queries, dense, full-text or hybrid. Each caller gets its own result or its
+with many queries, dense vectors or full-text questions. Each caller gets its own result or its
 own error. Transient failures are retried (:mod:`.retry`), and Session reads stay
 Session after deletes (:mod:`.consistency`). The client is bound to the event loop
 that first uses it.
@@ -33,7 +33,7 @@ _READ_RETRY_S = 10.0  # a reader is waiting: give up sooner than a writer
 
 @dataclass(frozen=True)
 class _SearchKey:
-    kind: str  # "search" or "hybrid"
+    kind: str
     limit: int
     filter: str
     consistency: str
@@ -335,37 +335,14 @@ class MilvusCollection:
         item = data if isinstance(data, str) else _as_vector(data)
         return self._searcher(key, params, self._search_many).enqueue(item)
 
-    def hybrid_search_soon(
-        self,
-        legs: Sequence[tuple[str, np.ndarray | str, dict[str, Any]]],
-        limit: int,
-        *,
-        leg_limit: int,
-        ranker: tuple[str, tuple[float, ...]],
-        filter: str = "",
-        output_fields: Sequence[str] = (),
-        consistency: str | None = None,
-    ) -> asyncio.Future:
-        """One ``hybrid_search``: each leg (anns_field, data, search params) fetches
-        ``leg_limit`` candidates, all passing ``filter``, fused by ``ranker``
-        (("rrf", (k,)) or ("weighted", weights)) into ``limit`` hits. Concurrent calls
-        with the same parameters share one request."""
-        check_top_k(leg_limit)
-        fields = [(field, params) for field, _, params in legs]
-        key = _SearchKey("hybrid", check_top_k(limit), filter, self.session.level(consistency), tuple(output_fields),
-                         json.dumps({"legs": fields, "leg_limit": leg_limit, "ranker": ranker}, sort_keys=True))
-        params = {"legs": fields, "leg_limit": leg_limit, "ranker": ranker}
-        item = tuple(data if isinstance(data, str) else _as_vector(data) for _, data, _ in legs)
-        return self._searcher(key, params, self._hybrid_many, leg_limit).enqueue(item)
-
-    def _searcher(self, key: _SearchKey, params: dict[str, Any], run, per_query: int | None = None) -> Batcher:
+    def _searcher(self, key: _SearchKey, params: dict[str, Any], run) -> Batcher:
         batcher = self._searchers.get(key)
         if batcher is None:
             if len(self._searchers) > 256:  # bound the cache under many distinct filters
                 self._searchers = {k: b for k, b in self._searchers.items() if b.busy}
             batcher = self._searchers[key] = Batcher(
                 lambda items, key=key, params=params: run(items, key, params),
-                max_items=max(1, min(1024, MAX_TOP_K // (per_query or key.limit))),
+                max_items=max(1, min(1024, MAX_TOP_K // key.limit)),
                 max_bytes=4 << 20,
                 max_delay=self._max_delay,
                 max_in_flight=4,
@@ -404,23 +381,6 @@ class MilvusCollection:
         client = await self.client()
         kwargs = self._search_kwargs(key, params)
         return await self._retrying("search", lambda: client.search(self.name, data=items, **kwargs), self._read_retry)
-
-    async def _hybrid_many(self, items: list[tuple], key: _SearchKey, params: dict[str, Any]):
-        pymilvus = lite.import_pymilvus(self.lite)
-        client = await self.client()
-        requests = [
-            pymilvus.AnnSearchRequest(data=[item[i] for item in items], anns_field=field, param=leg_params,
-                                      limit=params["leg_limit"], expr=key.filter or None)
-            for i, (field, leg_params) in enumerate(params["legs"])
-        ]
-        kind, args = params["ranker"]
-        ranker = pymilvus.RRFRanker(*args) if kind == "rrf" else pymilvus.WeightedRanker(*args)
-        return await self._retrying(
-            "hybrid_search",
-            lambda: client.hybrid_search(self.name, requests, ranker, limit=key.limit, output_fields=list(key.output_fields),
-                                         consistency_level=key.consistency, timeout=self._timeout),
-            self._read_retry,
-        )
 
     def index(self) -> dict[str, Any]:
         """The vector index suited to the backend."""

@@ -73,7 +73,7 @@ def transient(error: BaseException) -> bool:
     return any(word in text for word in _TRANSIENT)
 
 
-_BAD_FILTER = ("INVALID EXPR", "CANNOT PARSE EXPRESSION", "FAILED TO CREATE QUERY PLAN")
+_BAD_FILTER = ("INVALID EXPR", "CANNOT PARSE EXPRESSION", "FAILED TO CREATE QUERY PLAN", "EXPR TYPE CHECK FAILED")
 
 
 def invalid_filter(error: BaseException) -> bool:
