@@ -7,7 +7,7 @@ MILVUS_DATA ?= .milvus
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv demo test test-fast milvus-up milvus-down bench-tutorial bench-ingest bench-query bench-quality bench-scale clean
+.PHONY: venv browser demo test test-fast milvus-up milvus-down bench-tutorial bench-ingest bench-query bench-serve bench-quality bench-scale clean
 
 venv: $(VENV)/.installed
 
@@ -34,8 +34,14 @@ milvus-up: venv
 milvus-down:
 	$(PYTHON) scripts/milvus_server.py down --data $(MILVUS_DATA)
 
+# Debian's chromium for the web page's browser test (skipped, with the reason, where it cannot be installed).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { echo "==> installing Debian's chromium for the browser test"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "==> could not install chromium: the browser test will be skipped"; }
+
 # Starts a real Milvus server, runs the suite against Milvus Lite and it, and always stops it.
-test: venv
+test: venv browser
 	$(MAKE) milvus-up
 	RAGTIDE_TEST_SERVER_URI=http://127.0.0.1:$(MILVUS_PORT) $(BIN)/python -m pytest -q -rs; \
 	  status=$$?; $(MAKE) milvus-down; exit $$status
@@ -68,6 +74,10 @@ bench-query: venv
 	$(MAKE) milvus-up
 	$(BIN)/python benchmarks/query.py --uri http://127.0.0.1:$(MILVUS_PORT) | tee benchmarks/results-query-server.txt; \
 	  status=$$?; $(MAKE) milvus-down; exit $$status
+
+# `ragtide serve` over HTTP against the same engine in process, on Milvus Lite.
+bench-serve: venv
+	$(BIN)/python benchmarks/serve.py | tee benchmarks/results-serve-lite.txt
 
 # SciFact, Uber val and the dev question set, per retrieval mode, on Milvus Lite (about 30 minutes on 2 cores).
 bench-quality: venv

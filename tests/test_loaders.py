@@ -122,3 +122,11 @@ def test_unreadable_folder_is_named(tmp_path):
     finally:
         locked.chmod(0o755)
     assert "cannot read folder" in found.problems[str(locked)]
+
+
+def test_a_file_over_the_size_limit_is_refused_by_name(tmp_path):
+    big = tmp_path / "big.txt"
+    big.write_text("x" * 2000)
+    with pytest.raises(LoaderError, match="big.txt.*too large"):
+        load(big, max_bytes=1000)
+    assert load(big, max_bytes=5000).text.startswith("x")

@@ -36,14 +36,17 @@ from conftest import DATA, ESSAY, UBER, drop, new_collection
 HERE = Path(__file__).parent / "data"
 
 # Chunks of the tutorial documents with the default model and settings.
-CHUNKS = {ESSAY.name: 50, UBER.name: 884}
+CHUNKS = {ESSAY.name: 77, UBER.name: 1280}
 
-# The SciFact slice's nDCG@10 per retrieval mode, as recorded on Milvus Lite.
-SLICE_NDCG = {"dense": 0.0, "lexical": 0.0, "hybrid": 0.0}
+# The SciFact slice's nDCG@10 per retrieval mode, as recorded on Milvus Lite (40 queries,
+# 291 documents, 618 chunks). One query's ranking moving is worth about 0.02.
+SLICE_NDCG = {"dense": 0.7777, "lexical": 0.8024, "hybrid": 0.8385}
 TOLERANCE = 0.01
 
 # The dev set on the tutorial documents: (hit@5, answer holds the fact) at least, per mode.
-DEVSET_FLOOR = {"hybrid": (0.0, 0.0), "dense": (0.0, 0.0)}
+# Recorded: hybrid (Milvus Lite) 40/46 and 38/46, dense (the 2.3.5 server) 30/46 and 28/46;
+# each floor is one question below, for float noise between machines.
+DEVSET_FLOOR = {"hybrid": (39 / 46 - 1e-9, 37 / 46 - 1e-9), "dense": (29 / 46 - 1e-9, 27 / 46 - 1e-9)}
 
 
 @pytest.mark.parametrize("path", [ESSAY, UBER], ids=lambda p: p.name)
