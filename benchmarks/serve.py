@@ -87,18 +87,19 @@ def start_service(uri: str, collection: str, port: int, upload_dir: str, llm: St
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     if llm:
         env |= {"RAGTIDE_LLM_BASE_URL": llm.url, "RAGTIDE_LLM_MODEL": "stub"}
+    log = open(Path(upload_dir).parent / f"serve-{port}-{int(time.time())}.log", "w")
     process = subprocess.Popen([sys.executable, "-m", "ragtide.cli", "serve", "--uri", uri, "--collection", collection,
-                                "--port", str(port), "--upload-dir", upload_dir], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                "--port", str(port), "--upload-dir", upload_dir], env=env, stdout=log, stderr=log)
     deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
                 return process
         except httpx.HTTPError:
-            time.sleep(0.3)
+            pass
+        time.sleep(0.3)
     process.kill()
-    raise SystemExit("ragtide serve did not become ready")
+    raise SystemExit(f"ragtide serve did not become ready; its log: {log.name}")
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -83,7 +83,7 @@ def test_a_bad_search_fails_only_its_caller(backend, collection):
 
     first, bad, third = run(main())
     assert len(first) == 3 and len(third) == 3
-    assert isinstance(bad, StoreError) and "no_such_field" in str(bad)
+    assert isinstance(bad, ConfigError) and "no_such_field" in str(bad)
 
 
 def test_cancelled_search_does_not_hurt_others(backend, collection):

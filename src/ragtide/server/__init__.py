@@ -9,6 +9,8 @@ import ipaddress
 import socket
 
 from ..errors import ConfigError
+from ..store import is_lite
+from ..store.lite import check_not_busy
 from .app import ServerConfig, create_app
 
 __all__ = ["ServerConfig", "create_app", "serve", "check_bind"]
@@ -40,4 +42,6 @@ def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 8000, *, in
     import uvicorn
 
     check_bind(host, config, insecure)
+    if is_lite(config.settings.uri):
+        check_not_busy(config.settings.uri)  # one line now, not a traceback from the app's start-up
     uvicorn.run(create_app(config), host=host, port=port, log_level="info", timeout_graceful_shutdown=30)

@@ -110,6 +110,7 @@ class MilvusCollection:
             client = AsyncMilvusClient(uri=self.uri, token=self._token, timeout=self._connect_timeout)
             await asyncio.wait_for(client.list_collections(timeout=self._connect_timeout), self._connect_timeout)
         except asyncio.TimeoutError:
+            self._release_lite()
             raise StoreError(
                 f"cannot reach Milvus at {self.uri} (no answer in {self._connect_timeout:.0f} s); "
                 "is the server running and the URI right?"
@@ -117,9 +118,14 @@ class MilvusCollection:
         except Exception as e:
             if self.lite:
                 lite.check_not_busy(self.uri)  # another process won the race to open it
+            self._release_lite()
             raise StoreError(f"cannot open Milvus at {self.uri}: {reason(e)}") from None
         self._client = client
         return client
+
+    def _release_lite(self) -> None:
+        if self.lite:
+            lite.release(self.uri)
 
     async def call(self, method: str, *args, **kwargs):
         """Call ``AsyncMilvusClient.<method>``, retrying transient failures with bounded, jittered backoff."""
@@ -201,12 +207,15 @@ class MilvusCollection:
         await self._writer.drain()
         for batcher in self._searchers.values():
             await batcher.drain()
+        client = None
         if self._client is not None:
             client, self._client = self._client, None
             await client.close()
         if self._sync_client is not None:
             sync_client, self._sync_client = self._sync_client, None
             sync_client.close()
+        if client is not None:
+            self._release_lite()  # so another process can open the file once this one is done with it
 
     # -- writes --------------------------------------------------------------------
 

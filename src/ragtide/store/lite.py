@@ -31,6 +31,12 @@ def import_pymilvus(lite: bool):
     return pymilvus
 
 
+# How many of this process's stores use each Lite file. milvus-lite's own server manager
+# keeps a file's server until the process exits; ragtide stops it when the last store
+# using the file closes, so a closed engine frees the file for other processes.
+_users: dict[str, int] = {}
+
+
 def start(uri: str) -> None:
     """Start this process's milvus-lite server for ``uri`` (pymilvus then finds it running).
 
@@ -54,6 +60,20 @@ def start(uri: str) -> None:
     if started is None:
         check_not_busy(uri)
         raise StoreError(f"cannot start Milvus Lite for {uri}; see {db.parent / f'.{db.name}.log'}")
+    _users[str(db)] = _users.get(str(db), 0) + 1
+
+
+def release(uri: str) -> None:
+    """One store is done with ``uri``; the last one stops its milvus-lite server."""
+    from milvus_lite.server_manager import server_manager_instance
+
+    db = str(Path(uri).expanduser().absolute())
+    left = _users.get(db, 0) - 1
+    if left > 0:
+        _users[db] = left
+        return
+    _users.pop(db, None)
+    server_manager_instance.release_server(db)
 
 
 def lock_path(uri: str) -> Path:
