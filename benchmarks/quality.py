@@ -122,7 +122,7 @@ async def sweep(work: Path, grid) -> list[str]:
     return lines
 
 
-async def write_slice(work: Path, path: Path, queries: int = 40, neighbours: int = 5) -> None:
+async def write_slice(work: Path, path: Path, queries: int = 24, neighbours: int = 5) -> None:
     """The SciFact slice of tests/test_quality.py: the first ``queries`` test queries, every
     document judged relevant to them, and each leg's top ``neighbours`` documents for them
     over the full corpus (so the slice holds the documents that compete, not easy ones)."""

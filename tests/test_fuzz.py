@@ -22,7 +22,7 @@ from ragtide.settings import Settings  # noqa: E402
 from server_fixture import running, upload, wait_for_job  # noqa: E402
 
 KEY = "fuzz-key"
-EXAMPLES = 25  # per operation and phase: the run stays near a minute
+EXAMPLES = 12  # per operation and phase: the two runs stay near a minute
 
 
 @pytest.fixture(scope="module")
