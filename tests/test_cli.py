@@ -113,10 +113,17 @@ def test_status_flags_a_partly_stored_document(tmp_path, embedder, capsys):
     assert f"/docs/half.txt: {len(chunks) // 2} of {len(chunks)} chunks" in out
 
 
+def _interruptible() -> None:
+    """A shell starts background jobs with SIGINT ignored, and Python keeps it ignored: give
+    the child the default, as a terminal would, whatever started the test run."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_during_ingest_stops_cleanly_and_the_next_run_completes(tmp_path):
     uri = str(tmp_path / "c.db")
     proc = subprocess.Popen([*RAGTIDE, "ingest", str(ESSAY), str(UBER), "--uri", uri],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_interruptible)
     seen = []
     for line in proc.stderr:  # interrupt once the 10-K's chunks are being embedded, however slow the machine
         seen.append(line)
@@ -137,7 +144,7 @@ def test_a_busy_lite_database_is_named_as_busy_every_time(tmp_path):
     uri = str(tmp_path / "busy.db")
     assert run("ingest", str(ESSAY), "--uri", uri).returncode == 0
     holder = subprocess.Popen([*RAGTIDE, "ingest", str(UBER), "--uri", uri], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+                              stderr=subprocess.PIPE, text=True, preexec_fn=_interruptible)
     try:
         time.sleep(12)  # the ingest has the database open
         assert holder.poll() is None
