@@ -7,7 +7,7 @@ MILVUS_DATA ?= .milvus
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv browser demo test test-fast milvus-up milvus-down bench-tutorial bench-ingest bench-query bench-serve bench-quality bench-scale clean
+.PHONY: venv browser demo test test-fast milvus-up milvus-down bench-tutorial bench-ingest bench-query bench-serve bench-quality bench-scale bench-embedding clean
 
 venv: $(VENV)/.installed
 
@@ -74,6 +74,13 @@ bench-query: venv
 	$(MAKE) milvus-up
 	$(BIN)/python benchmarks/query.py --uri http://127.0.0.1:$(MILVUS_PORT) | tee benchmarks/results-query-server.txt; \
 	  status=$$?; $(MAKE) milvus-down; exit $$status
+
+# Embedding backends: speed, agreement with torch, SciFact per backend (~45 min). model2vec is
+# measured beside them; its `distill` extra pins transformers < 5.4, so it is installed without
+# the extra (it runs on the venv's own transformers).
+bench-embedding: venv
+	$(BIN)/pip install -q model2vec 'skeletoken>=0.6,<0.7'
+	$(BIN)/python benchmarks/embedding.py --repeat 3 --model2vec --scifact | tee benchmarks/results-embedding.txt
 
 # `ragtide serve` over HTTP against the same engine in process, on Milvus Lite.
 bench-serve: venv

@@ -1,8 +1,16 @@
 """The tutorial's low-level benchmark: ragtide's drop-in against LlamaIndex's MilvusVectorStore.
 
-One node per add call, top_k 3, 768-d random vectors, COSINE, consistency Strong, as in
-"RAG with Milvus and LlamaIndex Async API". Both run on the same Milvus in the same run,
-alternating, each in its own virtualenv (LlamaIndex's pins pymilvus < 3):
+Two tables, each with both stores on the same Milvus in the same run, alternating, each
+in its own virtualenv (LlamaIndex's pins pymilvus < 3):
+
+- "notebook": the notebook "RAG with Milvus and LlamaIndex Async API" as written: nodes
+  with 16-digit random ids, text ``n{i}_text``, embedding ``[0.5] * 767 + [random()]``
+  and a SOURCE relationship; adds of 10, 100, 1000 into one store; 1,000 nodes added in
+  one call before searching; every query the same vector ``[0.5] * 767 + [0.6]``, top 3.
+- "variant": ragtide's harder variant: distinct random vectors for nodes and queries,
+  texts of 160 characters, a fresh store per size.
+
+Both: one node per add call, COSINE, consistency Strong.
 
     python benchmarks/tutorial.py --uri http://127.0.0.1:19531 --repeat 3
     python benchmarks/tutorial.py --uri /tmp/bench/lite.db --repeat 1 --n 100 1000
@@ -29,10 +37,79 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 VENVS = {"ragtide": ROOT / ".venv", "llamaindex": ROOT / ".venv-llamaindex"}
 WORK = ("sync add", "async add", "sync query", "async query")
+TABLES = ("notebook", "variant")
+DIM = 768
 
 
-def worker(impl: str, uri: str, sizes: list[int], sync_query_max: int) -> dict:
-    """Runs inside one implementation's virtualenv; prints seconds per (work, n)."""
+def notebook_worker(impl: str, uri: str, sizes: list[int], sync_query_max: int) -> dict:
+    """The notebook's own node and query construction and order of work."""
+    import random
+
+    from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+    from llama_index.core.vector_stores.types import VectorStoreQuery
+
+    if impl == "ragtide":
+        from ragtide.llama_index import MilvusVectorStore
+    else:
+        from llama_index.vector_stores.milvus import MilvusVectorStore
+
+    def init_vector_store():
+        return MilvusVectorStore(uri=uri, dim=DIM, collection_name="test_collection", embedding_field="embedding",
+                                 id_field="id", similarity_metric="COSINE", consistency_level="Strong", overwrite=True)
+
+    def random_id() -> str:
+        return "".join(str(random.randint(0, 9)) for _ in range(16))
+
+    def produce_nodes(num_adding: int) -> list:
+        return [TextNode(id_=random_id(), text=f"n{i}_text", embedding=[0.5] * (DIM - 1) + [random.random()],
+                         relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=f"n{i + 1}")})
+                for i in range(num_adding)]
+
+    def query() -> VectorStoreQuery:
+        return VectorStoreQuery(query_embedding=[0.5] * (DIM - 1) + [0.6], similarity_top_k=3)
+
+    out: dict[str, float] = {}
+    stores = []
+    loop = asyncio.new_event_loop()  # one loop for every async phase, as in the notebook
+
+    def new_store():
+        stores.append(init_vector_store())
+        return stores[-1]
+
+    def timed(key: str, work):
+        gc.collect()
+        t = time.perf_counter()
+        result = work()
+        out[key] = time.perf_counter() - t
+        return result
+
+    store = new_store()
+    for n in sizes:
+        nodes = produce_nodes(n)
+        timed(f"async add|{n}", lambda: loop.run_until_complete(asyncio.gather(*(store.async_add([x]) for x in nodes))))
+    store = new_store()
+    for n in sizes:
+        nodes = produce_nodes(n)
+        timed(f"sync add|{n}", lambda: [store.add([x]) for x in nodes])
+    store = new_store()
+    store.add(produce_nodes(1000))
+    for n in sizes:
+        results = timed(f"async query|{n}",
+                        lambda: loop.run_until_complete(asyncio.gather(*(store.aquery(query=query()) for _ in range(n)))))
+        assert all(len(r.ids) == 3 for r in results)
+    for n in sizes:
+        m = min(n, sync_query_max)
+        timed(f"sync query|{n}", lambda: [store.query(query=query()) for _ in range(m)])
+        out[f"sync query|{n}"] *= n / m  # scaled to n calls when capped
+    for s in stores:
+        if hasattr(s, "close"):
+            s.close()
+    loop.close()
+    return out
+
+
+def variant_worker(impl: str, uri: str, sizes: list[int], sync_query_max: int) -> dict:
+    """ragtide's variant: distinct random vectors, longer texts, a fresh store per size."""
     import numpy as np
     from llama_index.core.schema import TextNode
     from llama_index.core.vector_stores.types import VectorStoreQuery
@@ -94,33 +171,38 @@ def main() -> int:
     parser.add_argument("--n", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sync-query-max", type=int, default=100)
+    parser.add_argument("--tables", nargs="+", choices=TABLES, default=list(TABLES))
     parser.add_argument("--worker", choices=list(VENVS))
+    parser.add_argument("--table", choices=TABLES)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.uri, args.n, args.sync_query_max)))
+        work = notebook_worker if args.table == "notebook" else variant_worker
+        print(json.dumps(work(args.worker, args.uri, args.n, args.sync_query_max)))
         return 0
-    runs: dict[str, list[dict]] = {impl: [] for impl in VENVS}
+    runs: dict[tuple[str, str], list[dict]] = {(t, impl): [] for t in args.tables for impl in VENVS}
     for r in range(args.repeat):
-        for impl, venv in VENVS.items():  # alternating, on the same Milvus
+        for table, impl in runs:  # alternating, on the same Milvus
             uri = args.uri if "://" in args.uri else str(Path(args.uri).with_name(f"{impl}.db"))
-            cmd = [str(venv / "bin" / "python"), __file__, "--worker", impl, "--uri", uri, "--n", *map(str, args.n),
-                   "--sync-query-max", str(args.sync_query_max)]
+            cmd = [str(VENVS[impl] / "bin" / "python"), __file__, "--worker", impl, "--table", table, "--uri", uri,
+                   "--n", *map(str, args.n), "--sync-query-max", str(args.sync_query_max)]
             proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
             if proc.returncode:
                 print(proc.stderr[-3000:], file=sys.stderr)
                 return 1
-            runs[impl].append(json.loads(proc.stdout.strip().splitlines()[-1]))
-            print(f"run {r + 1}/{args.repeat} {impl}: done", file=sys.stderr, flush=True)
-    median = {impl: {k: statistics.median(run[k] for run in rs) for k in rs[0]} for impl, rs in runs.items()}
-    print(f"Milvus: {args.uri}; medians of {args.repeat}; seconds")
-    print(f"{'work':<12} {'n':>5} {'LlamaIndex':>11} {'ragtide':>9} {'speed-up':>9}")
+            runs[table, impl].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            print(f"run {r + 1}/{args.repeat} {table} {impl}: done", file=sys.stderr, flush=True)
+    median = {key: {k: statistics.median(run[k] for run in rs) for k in rs[0]} for key, rs in runs.items()}
     rows = []
-    for n in args.n:
-        for work in WORK:
-            key = f"{work}|{n}"
-            li, rt = median["llamaindex"][key], median["ragtide"][key]
-            rows.append({"work": work, "n": n, "llamaindex_s": round(li, 4), "ragtide_s": round(rt, 4), "speedup": round(li / rt, 2)})
-            print(f"{work:<12} {n:>5} {li:>11.3f} {rt:>9.3f} {li / rt:>8.1f}x")
+    for table in args.tables:
+        print(f"{table}: Milvus {args.uri}; medians of {args.repeat}; seconds")
+        print(f"{'work':<12} {'n':>5} {'LlamaIndex':>11} {'ragtide':>9} {'speed-up':>9}")
+        for n in args.n:
+            for work in WORK:
+                key = f"{work}|{n}"
+                li, rt = median[table, "llamaindex"][key], median[table, "ragtide"][key]
+                rows.append({"table": table, "work": work, "n": n, "llamaindex_s": round(li, 4), "ragtide_s": round(rt, 4),
+                             "speedup": round(li / rt, 2)})
+                print(f"{work:<12} {n:>5} {li:>11.3f} {rt:>9.3f} {li / rt:>8.1f}x")
     print(json.dumps({"uri": args.uri, "repeat": args.repeat, "results": rows}))
     return 0
 

@@ -67,6 +67,27 @@ def test_merged_searches_match_one_at_a_time(backend, collection):
         assert "vector" not in t[0].metadata
 
 
+def test_repeated_questions_in_one_batch_each_get_their_own_answer(backend, collection):
+    """Identical queries are sent to Milvus once per batch; every caller still gets the
+    full answer, its own list, and distinct queries beside them are not mixed up."""
+    async def main():
+        store = await _open(backend, collection)
+        rows = _rows(100)
+        await store.write(rows)
+        same, other = rows[7].vector, rows[42].vector
+        alone = [await store.search(same, 3), await store.search(other, 3)]
+        asked = [same if i % 3 else other for i in range(60)]
+        together = await asyncio.gather(*(store.search(q, 3) for q in asked))
+        await store.close()
+        return alone, asked, together
+
+    alone, asked, together = run(main())
+    for query, hits in zip(asked, together):
+        expected = alone[0] if query is asked[1] else alone[1]
+        assert [h.id for h in hits] == [h.id for h in expected] and len(hits) == 3
+    assert len({id(hits) for hits in together}) == len(together)
+
+
 def test_a_bad_search_fails_only_its_caller(backend, collection):
     async def main():
         store = await _open(backend, collection)

@@ -45,6 +45,16 @@ def _add_store_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--collection", help="collection name (env RAGTIDE_COLLECTION; default ragtide)")
 
 
+def _add_embedding_options(p: argparse.ArgumentParser, *, choose_model: bool) -> None:
+    if choose_model:
+        p.add_argument("--embed-model", help="sentence-transformers model name or path (env RAGTIDE_EMBED_MODEL)")
+        p.add_argument("--quantize", dest="embed_quantize", choices=["none", "int8"],
+                       help="int8 weights (onnx/openvino): faster with VNNI, vectors slightly off fp32's; "
+                            "default: the collection's, else none (env RAGTIDE_EMBED_QUANTIZE)")
+    p.add_argument("--embed-backend", choices=["torch", "onnx", "openvino"],
+                   help="what runs the embedding model (env RAGTIDE_EMBED_BACKEND; default: openvino on a CPU, else torch)")
+
+
 def _add_retrieval_options(p: argparse.ArgumentParser, top_k_help: str = "passages to retrieve (default 5)") -> None:
     p.add_argument("--top-k", type=_count(1, MAX_HITS), help=top_k_help)
     p.add_argument("--mode", choices=["dense", "lexical", "hybrid"],
@@ -60,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="load, chunk, embed and store documents")
     p.add_argument("paths", nargs="+", help="files or directories (.txt .md .html .htm .pdf)")
     _add_store_options(p)
-    p.add_argument("--embed-model", help="sentence-transformers model name or path (env RAGTIDE_EMBED_MODEL)")
+    _add_embedding_options(p, choose_model=True)
     p.add_argument("--chunk-tokens", type=_count(1, 100_000), help="chunk size in model tokens (default: the model's limit)")
     p.add_argument("--overlap", type=_count(0, 100_000), dest="chunk_overlap", help="tokens shared by consecutive chunks (default 32)")
     p.add_argument("--include", action="append", default=[], metavar="GLOB", help="only files matching (repeatable)")
@@ -71,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("query", help="answer a question from the ingested documents")
     p.add_argument("question")
     _add_store_options(p)
+    _add_embedding_options(p, choose_model=False)
     _add_retrieval_options(p)
     p.add_argument("--filter", help='Milvus filter expression, e.g. \'metadata["type"] == "pdf"\' or \'source like "/home/me/papers/%%"\'')
     p.add_argument("--consistency", choices=["Strong", "Session", "Bounded", "Eventually"])
@@ -89,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     p.add_argument("--port", type=_count(1, 65535), default=8000)
     _add_store_options(p)
+    _add_embedding_options(p, choose_model=False)
     p.add_argument("--upload-dir", help="where uploaded files and job records are kept (default: ragtide-uploads "
                                         "beside a Milvus Lite file, else in the current folder)")
     p.add_argument("--llm-base-url", help="OpenAI-compatible endpoint (env RAGTIDE_LLM_BASE_URL)")
@@ -103,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
         e = esub.add_parser(name, help=helptext)
         e.add_argument("path")
         _add_store_options(e)
-        e.add_argument("--embed-model")
+        _add_embedding_options(e, choose_model=True)
         e.add_argument("--chunk-tokens", type=_count(1, 100_000))
         e.add_argument("--overlap", type=_count(0, 100_000), dest="chunk_overlap")
         _add_retrieval_options(e, "documents ranked per query (default 100)")
@@ -135,7 +147,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace, *names: str) -> dict[str, Any]:
-    return {n: getattr(args, n, None) for n in ("uri", "token", "collection", *names)}
+    common = ("uri", "token", "collection", "embed_backend", "embed_quantize")
+    return {n: getattr(args, n, None) for n in (*common, *names)}
 
 
 def _quiet_libraries() -> None:
@@ -309,7 +322,10 @@ def _status(args: argparse.Namespace) -> int:
     if info is None:
         print(f"collection {rag.settings.collection!r}: does not exist (ingest documents first)")
         return 0
-    print(f"collection {info.name!r}: {info.documents} documents, {info.chunks} chunks, model {info.model} ({info.dim}-d)")
+    weights = ", int8 weights" if info.quantize == "int8" else ""
+    made = f", created with {info.embedded_with}" if info.embedded_with else ""
+    print(f"collection {info.name!r}: {info.documents} documents, {info.chunks} chunks, "
+          f"model {info.model} ({info.dim}-d{weights}{made})")
     print(f"retrieval: {', '.join(info.modes)}" + (" (hybrid by default)" if info.lexical else ""))
     if info.note:
         print(f"note: {info.note}")

@@ -132,13 +132,15 @@ class RAG:
             self._embedder_lock = asyncio.Lock()
         async with self._embedder_lock:
             if self._embedder is None:
-                model = self.settings.embed_model
-                if not model:
-                    stored = await self.store().stored_model()
-                    model = stored[0] if stored else DEFAULT_MODEL
                 s = self.settings
+                model, quantize = s.embed_model, s.embed_quantize
+                if not model or not quantize:
+                    stored = await self.store().stored_model()
+                    model = model or (stored[0] if stored else DEFAULT_MODEL)
+                    quantize = quantize or (stored[2] if stored else "none")
                 self._embedder = await asyncio.to_thread(
-                    Embedder, model, device=s.embed_device, batch_size=s.embed_batch_size
+                    Embedder, model, device=s.embed_device, batch_size=s.embed_batch_size,
+                    backend=s.embed_backend, quantize=quantize, threads=s.embed_threads, cache_dir=s.cache_dir or None,
                 )
         return self._embedder
 
@@ -147,13 +149,13 @@ class RAG:
             self._require_database()
         embedder = await self._get_embedder()
         store = self.store()
-        await store.open(embedder.name, embedder.dim, create=create)
+        await store.open(embedder.name, embedder.dim, create=create, **_space(embedder))
         return store, embedder
 
     async def _get_retriever(self) -> Retriever:
         if self._retriever is None:
             store, embedder = await self._open(create=False)
-            collection = await store.open(embedder.name, embedder.dim, create=False)
+            collection = await store.open(embedder.name, embedder.dim, create=False, **_space(embedder))
             s = self.settings
             if s.rerank_model and self._reranker is None:
                 self._reranker = await asyncio.to_thread(Reranker, s.rerank_model, pool=s.rerank_pool, device=s.embed_device)
@@ -200,9 +202,9 @@ class RAG:
         if await store.stored_model() is None:
             # Creating a collection on a server takes seconds (schema, index, load):
             # parse and embed meanwhile; the pipeline writes nothing before it exists.
-            creating = asyncio.create_task(store.open(embedder.name, embedder.dim, create=True))
+            creating = asyncio.create_task(store.open(embedder.name, embedder.dim, create=True, **_space(embedder)))
         else:
-            await store.open(embedder.name, embedder.dim, create=True)
+            await store.open(embedder.name, embedder.dim, create=True, **_space(embedder))
         max_bytes = int(self.settings.max_file_mb * 1024 * 1024)
         pipeline = Pipeline(store, embedder, chunker, on_progress=on_progress, creating=creating, max_file_bytes=max_bytes)
         return await pipeline.run(paths, include=include, exclude=exclude, prune=prune)
@@ -379,3 +381,8 @@ class RAG:
 
     async def _collections(self) -> list[str]:
         return await self.store().collections() if self._database_exists() else []
+
+
+def _space(embedder: Embedder) -> dict[str, str]:
+    """What a collection records of how its vectors were made, besides the model."""
+    return {"quantize": embedder.quantize, "backend": embedder.runs_on}

@@ -141,6 +141,7 @@ async def run_benchmark(rag, bench: Benchmark, top_k: int = 100, mode: str | Non
     return {
         "dataset": bench.name,
         "mode": mode or (await rag.astatus()).default_mode,
+        "embedding": (await rag.embedder()).runs_on,
         "metrics": {k: round(v, 4) for k, v in metrics.items()},
         "corpus_size": len(docs),
         "queries": len(qids),
@@ -157,7 +158,7 @@ def run_eval(args) -> dict[str, Any]:
     bench = load_beir(args.path, args.split) if args.format == "beir" else load_llamaindex(args.path)
     collection = args.collection or f"eval_{''.join(c if c.isalnum() else '_' for c in bench.name)}"
     with RAG(uri=args.uri, token=args.token, collection=collection, embed_model=args.embed_model,
-             chunk_tokens=args.chunk_tokens, chunk_overlap=args.chunk_overlap, rerank_model=args.rerank_model) as rag:
+             embed_backend=args.embed_backend, embed_quantize=args.embed_quantize, chunk_tokens=args.chunk_tokens, chunk_overlap=args.chunk_overlap, rerank_model=args.rerank_model) as rag:
         result = asyncio.run(run_benchmark(rag, bench, args.top_k, args.mode))
         info = rag.status()
         s = rag.settings
@@ -166,7 +167,7 @@ def run_eval(args) -> dict[str, Any]:
     result["chunk_overlap"] = s.chunk_overlap
     result["top_k"] = args.top_k
     rows = [f"{bench.name}: {result['corpus_size']} documents ({result['chunks']} chunks embedded this run), "
-            f"{result['queries']} queries, model {result['model']}, retrieval {result['mode']}"]
+            f"{result['queries']} queries, model {result['model']} on {result['embedding']}, retrieval {result['mode']}"]
     rows += [f"  {name:<11} {value:.4f}" for name, value in result["metrics"].items()]
     rows.append(f"  ingest {result['timings']['ingest_s']} s, search {result['timings']['search_s']} s")
     result["table"] = "\n".join(rows)

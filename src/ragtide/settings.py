@@ -36,6 +36,16 @@ class Settings:
     embed_device: str = ""
     """``cpu``, ``cuda``, ``mps``; empty picks what sentence-transformers picks."""
     embed_batch_size: int = 32
+    embed_backend: str = ""
+    """What runs the model: ``torch``, ``onnx`` or ``openvino``. Empty: OpenVINO on a CPU where
+    it is installed (as fast or faster, same vectors: README), torch on an accelerator."""
+    embed_quantize: str = ""
+    """``none`` or ``int8`` (int8 weights, onnx or openvino). Empty: the collection's, else none.
+    int8 vectors differ slightly from fp32's, so a collection holds one kind only."""
+    embed_threads: int = 0
+    """Threads the embedding backend uses per batch; 0: every core the process may use."""
+    cache_dir: str = ""
+    """Where exported models are kept; empty: ``$XDG_CACHE_HOME/ragtide`` or ``~/.cache/ragtide``."""
     chunk_tokens: int = 0
     """Chunk size in the embedding model's tokens; 0 means the model's own limit."""
     chunk_overlap: int = 32
@@ -77,6 +87,8 @@ class Settings:
                 raise ConfigError(f"{name}: at most {MAX_HITS:,} (Milvus's limit on hits per search), got {getattr(self, name):,}")
         if self.mode not in ("", "dense", "lexical", "hybrid"):
             raise ConfigError(f"mode: {self.mode!r} is not one of dense, lexical, hybrid")
+        if self.embed_threads < 0:
+            raise ConfigError(f"embed_threads: must not be negative, got {self.embed_threads}")
         if self.retry_s < 0:
             raise ConfigError(f"retry_s: must not be negative, got {self.retry_s}")
         if self.max_file_mb <= 0:

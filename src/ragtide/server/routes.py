@@ -218,5 +218,6 @@ async def collections(request: Request) -> dict:
     info = await rag.astatus()
     current = None if info is None else {
         "name": info.name, "model": info.model, "dim": info.dim, "documents": info.documents, "chunks": info.chunks,
-        "modes": list(info.modes), "default_mode": info.default_mode, "note": info.note, "incomplete": info.incomplete}
+        "modes": list(info.modes), "default_mode": info.default_mode, "note": info.note, "incomplete": info.incomplete,
+        "quantize": info.quantize, "created_with": info.embedded_with}
     return {"collections": await rag.acollections(), "current": current or {"name": rag.settings.collection}}

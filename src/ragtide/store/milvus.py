@@ -68,42 +68,52 @@ class MilvusStore:
                 if have != expected:
                     incomplete[sources[doc_id]] = f"{have} of {expected} chunks (an interrupted ingest; ingest it again)"
         return CollectionInfo(self.collection, layout.model, layout.dim, len(rows), len(versions) - len(incomplete),
-                              layout.lexical, incomplete, await self._dense_only_note(layout))
+                              layout.lexical, incomplete, await self._dense_only_note(layout), layout.quantize,
+                              layout.backend)
 
-    async def stored_model(self) -> tuple[str, int] | None:
-        """The (model, dimension) the collection was built with; None if it does not exist."""
+    async def stored_model(self) -> tuple[str, int, str] | None:
+        """The (model, dimension, quantization) the collection was built with; None if it does not exist."""
         if not await self._milvus.exists():
             return None
         layout = await self._read_layout()
-        return layout.model, layout.dim
+        return layout.model, layout.dim, layout.quantize
 
     async def _read_layout(self) -> schema.Layout:
         desc = await self._milvus.call("describe_collection", self.collection)
         return schema.Layout.read(desc, self.collection, self.uri)
 
-    async def open(self, model: str, dim: int, *, create: bool = True) -> CollectionInfo:
+    async def open(
+        self, model: str, dim: int, *, create: bool = True, quantize: str = "none", backend: str = ""
+    ) -> CollectionInfo:
         """Create the collection for ``model`` or check that it was built with it."""
         if self._layout is None:
             if self._open_lock is None:
                 self._open_lock = asyncio.Lock()
             async with self._open_lock:
                 if self._layout is None:
-                    self._layout = await self._open(model, dim, create)
-        self._check_model(self._layout, model, dim)
+                    self._layout = await self._open(model, dim, create, quantize, backend)
+        self._check_model(self._layout, model, dim, quantize)
         layout = self._layout
-        return CollectionInfo(self.collection, layout.model, layout.dim, lexical=layout.lexical, note=self._note)
+        return CollectionInfo(self.collection, layout.model, layout.dim, lexical=layout.lexical, note=self._note,
+                              quantize=layout.quantize, embedded_with=layout.backend)
 
-    def _check_model(self, layout: schema.Layout, model: str, dim: int) -> None:
+    def _check_model(self, layout: schema.Layout, model: str, dim: int, quantize: str) -> None:
         if layout.model != model or layout.dim != dim:
             raise ConfigError(
                 f"collection {self.collection!r} holds {layout.dim}-d vectors from embedding model {layout.model!r}, "
                 f"not {model!r} ({dim}-d); use that model, or another collection for this one"
             )
+        if layout.quantize != quantize:
+            raise ConfigError(
+                f"collection {self.collection!r} holds {_weights(layout.quantize)} vectors of {model!r}, and "
+                f"{_weights(quantize)} ones would not rank alike; use --quantize {layout.quantize}, "
+                "or another collection"
+            )
 
-    async def _open(self, model: str, dim: int, create: bool) -> schema.Layout:
+    async def _open(self, model: str, dim: int, create: bool, quantize: str, backend: str) -> schema.Layout:
         if await self._milvus.exists():
             found = await self._read_layout()
-            self._check_model(found, model, dim)
+            self._check_model(found, model, dim, quantize)
             if not self._milvus.lite:
                 await self._milvus.call("load_collection", self.collection)
             self._note = await self._dense_only_note(found)
@@ -113,7 +123,7 @@ class MilvusStore:
         lexical, why_not = await self._full_text()
         if self._lexical is not None:
             lexical = lexical and self._lexical
-        layout = schema.Layout(model, dim, lexical)
+        layout = schema.Layout(model, dim, lexical, quantize=quantize, backend=backend)
         self._note = why_not
         await self._create(layout)
         return layout
@@ -269,3 +279,7 @@ def _to_source(hit: dict[str, Any]) -> Source:
         start=int(entity.get("start", 0)),
         end=int(entity.get("end", 0)),
     )
+
+
+def _weights(quantize: str) -> str:
+    return "int8-weight" if quantize == "int8" else "full-precision"

@@ -36,15 +36,19 @@ class Layout:
     dim: int
     lexical: bool  # has the BM25 full-text field
     version: int = VERSION
+    quantize: str = "none"  # int8 vectors are close to fp32's, not the same: one kind per collection
+    backend: str = ""  # what embedded the first rows, for the record (fp32 backends agree to 1e-4)
 
     def describe(self) -> str:
-        return json.dumps({"ragtide": self.version, "model": self.model, "dim": self.dim, "lexical": self.lexical})
+        return json.dumps({"ragtide": self.version, "model": self.model, "dim": self.dim, "lexical": self.lexical,
+                           "quantize": self.quantize, "backend": self.backend})
 
     @classmethod
     def read(cls, description: dict[str, Any], collection: str, uri: str) -> "Layout":
         try:
             meta = json.loads(description.get("description") or "")
-            return cls(str(meta["model"]), int(meta["dim"]), bool(meta.get("lexical", False)), int(meta.get("ragtide", 1)))
+            return cls(str(meta["model"]), int(meta["dim"]), bool(meta.get("lexical", False)), int(meta.get("ragtide", 1)),
+                       str(meta.get("quantize", "none")), str(meta.get("backend", "")))
         except (ValueError, KeyError, TypeError):
             raise ConfigError(
                 f"collection {collection!r} at {uri} was not created by ragtide; choose another --collection"

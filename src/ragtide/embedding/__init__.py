@@ -1,8 +1,9 @@
 """Local embedding with sentence-transformers, off the event loop.
 
-The model runs in one worker thread (torch parallelises inside each batch), so the
+The model runs in one worker thread (the backend parallelises inside each batch), so the
 event loop keeps parsing and talking to Milvus while it works. Concurrent questions
-are embedded together in one batch.
+are embedded together in one batch. On a CPU the transformer runs on OpenVINO by default
+(:mod:`.backends`); torch and ONNX Runtime on request.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .batching import Batcher
-from .errors import EmbeddingError
-from .settings import DEFAULT_MODEL
+from ..batching import Batcher
+from ..errors import ConfigError, EmbeddingError
+from ..settings import DEFAULT_MODEL
+from . import backends
+from .cache import ExportCache, default_root
 
 _BUNDLED = {DEFAULT_MODEL.lower(), f"sentence-transformers/{DEFAULT_MODEL}".lower()}
 
@@ -79,11 +82,29 @@ class Embedder:
 
     >>> emb = Embedder()               # the bundled all-MiniLM-L6-v2, 384-d
     >>> vectors = await emb.embed(["some text"])
+
+    ``backend``: ``torch``, ``onnx`` or ``openvino``; empty picks OpenVINO on a CPU where it
+    is installed, else torch. ``quantize="int8"`` runs int8 weights (onnx or openvino):
+    faster on CPUs with VNNI, vectors close to but not the same as fp32's, so a collection
+    records it and refuses the other kind. ``threads``: the backend's threads per batch
+    (0: every core this process may use; for torch, 0 leaves torch's own setting). Exports
+    are cached under ``cache_dir`` (default: ``$RAGTIDE_CACHE_DIR`` or ``~/.cache/ragtide``).
     """
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, device: str = "", batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        device: str = "",
+        batch_size: int = 32,
+        backend: str = "",
+        quantize: str = "",
+        threads: int = 0,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.name = model_label(model)
         self.batch_size = batch_size
+        self.backend, self.quantize = backends.choose(backend, quantize, device)
         # Load now: a wrong model name should fail here, not halfway through an ingest.
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         _quiet_libraries()
@@ -104,10 +125,34 @@ class Embedder:
         self.dim = int(self._model.get_embedding_dimension())
         self._spans = _SpanTokenizer(tokenizer)
         self._has_query_prompt = "query" in (self._model.prompts or {})
+        self._runner = self._exported(model, threads, cache_dir)
+        self.precision = self._runner.precision if self._runner else "fp32"
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragtide-embed")
         self._busy_seconds = 0.0
         self._closed = False
         self._query_batchers: dict[asyncio.AbstractEventLoop, Batcher[str, np.ndarray]] = {}
+
+    def _exported(self, model: str, threads: int, cache_dir) -> backends.Runner | None:
+        """The exported transformer for a non-torch backend; sets torch's threads either way."""
+        import torch
+
+        if self.backend == "torch":
+            if threads:
+                torch.set_num_threads(threads)  # torch has one pool per process
+            return None
+        # torch then only pools the backend's output; with several threads, its idle
+        # OpenMP workers spin beside the backend's own and took 12% of its speed here.
+        torch.set_num_threads(1)
+        cache = ExportCache(Path(cache_dir).expanduser() if cache_dir else default_root())
+        try:
+            return backends.load(self.backend, self.quantize, self._model, cache, threads)
+        except (ConfigError, EmbeddingError):
+            raise
+        except Exception as e:
+            raise EmbeddingError(
+                f"cannot export embedding model {model!r} to {self.backend} in {cache.root}: {e} "
+                "(set RAGTIDE_CACHE_DIR to a writable folder, or use --embed-backend torch)"
+            ) from e
 
     @property
     def busy_seconds(self) -> float:
@@ -145,12 +190,33 @@ class Embedder:
             self._busy_seconds += time.perf_counter() - start
         return out
 
+    @property
+    def runs_on(self) -> str:
+        """What computes the vectors, e.g. ``openvino fp32``, for status lines and reports."""
+        return f"{self.backend} {self.precision}"
+
     def _encode_batch(self, texts: list[str], query: bool) -> np.ndarray:
+        if self._runner is not None:
+            return self._encode_exported(texts, query)
         if query and self._has_query_prompt:
             return self._model.encode_query(texts, batch_size=len(texts), normalize_embeddings=True, convert_to_numpy=True)
         return self._model.encode(
             texts, batch_size=len(texts), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
+
+    def _encode_exported(self, texts: list[str], query: bool) -> np.ndarray:
+        """sentence-transformers' own steps around the exported transformer: the same
+        tokenisation and prompt, then its pooling and normalisation modules."""
+        import torch
+
+        prompt = (self._model.prompts or {}).get("query") if query else None
+        features = self._model.preprocess(texts, prompt=prompt or None)
+        with torch.inference_mode():
+            features["token_embeddings"] = torch.from_numpy(self._runner(features))
+            for module in list(self._model)[1:]:
+                features = module(features)
+            vectors = torch.nn.functional.normalize(features["sentence_embedding"].float(), dim=1)
+        return vectors.numpy()
 
     async def embed(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray:
         """Encode in the worker thread, without blocking the event loop."""

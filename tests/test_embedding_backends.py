@@ -1,0 +1,161 @@
+"""Embedding backends: the same vectors as torch, exports cached safely, int8 kept apart."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from conftest import ESSAY, drop, new_collection
+from ragtide import RAG, Embedder
+from ragtide.embedding import backends
+from ragtide.embedding.cache import ExportCache
+from ragtide.errors import ConfigError
+
+TEXTS = [
+    "What did the author do growing up?",
+    "Uber's Gross Bookings grew 56% year-over-year in 2021, to $90.4 billion.",
+    "short",
+    ESSAY.read_text(encoding="utf-8")[:2000],  # longer than the model's limit: truncated alike
+]
+
+
+@pytest.fixture(scope="module")
+def torch_vectors():
+    e = Embedder(backend="torch")
+    yield e.encode(TEXTS), e.encode(TEXTS[:1], query=True)
+    e.close()
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("exports")
+
+
+@pytest.mark.parametrize("backend,quantize,agreement", [
+    ("openvino", "none", 0.9999), ("onnx", "none", 0.9999),
+    # int8 weights: close, not equal (measured means: openvino 0.9997, onnx 0.992).
+    ("openvino", "int8", 0.995), ("onnx", "int8", 0.98),
+])
+def test_backends_embed_like_torch(backend, quantize, agreement, torch_vectors, cache_dir):
+    e = Embedder(backend=backend, quantize=quantize, cache_dir=cache_dir)
+    try:
+        docs, query = e.encode(TEXTS), e.encode(TEXTS[:1], query=True)
+        assert e.backend == backend and e.quantize == quantize
+        assert e.runs_on.startswith(backend) and ("int8" in e.runs_on) == (quantize == "int8")
+    finally:
+        e.close()
+    assert docs.dtype == np.float32 and docs.shape == torch_vectors[0].shape
+    np.testing.assert_allclose(np.linalg.norm(docs, axis=1), 1, atol=1e-5)
+    assert (docs * torch_vectors[0]).sum(1).min() > agreement
+    assert float(query[0] @ torch_vectors[1][0]) > agreement
+
+
+def test_the_default_on_a_cpu_is_openvino_with_torch_on_request():
+    assert backends.choose("", "", "") == ("openvino", "none")
+    assert backends.choose("", "", "cpu") == ("openvino", "none")
+    assert backends.choose("", "", "cuda") == ("torch", "none")
+    assert backends.choose("torch", "none", "") == ("torch", "none")
+    assert backends.choose("", "int8", "")[0] in ("openvino", "onnx")
+
+
+@pytest.mark.parametrize("backend,quantize,device,reason", [
+    ("torch", "int8", "", "int8 needs embed_backend onnx or openvino"),
+    ("tensorflow", "none", "", "embed_backend: 'tensorflow' is not one of torch, onnx, openvino"),
+    ("openvino", "fp4", "", "embed_quantize: 'fp4' is not one of none, int8"),
+    ("openvino", "none", "cuda", "runs on the CPU"),
+])
+def test_impossible_choices_are_refused_by_name(backend, quantize, device, reason):
+    with pytest.raises(ConfigError, match=reason):
+        backends.choose(backend, quantize, device)
+
+
+def test_an_export_is_built_once_and_reused(tmp_path, torch_vectors):
+    Embedder(backend="onnx", cache_dir=tmp_path).close()
+    (entry,) = (tmp_path / "models").iterdir()
+    assert ExportCache.is_whole(entry)
+    built = {p.name: p.stat().st_mtime_ns for p in entry.iterdir()}
+    e = Embedder(backend="onnx", cache_dir=tmp_path)
+    assert {p.name: p.stat().st_mtime_ns for p in entry.iterdir()} == built
+    assert (e.encode(TEXTS) * torch_vectors[0]).sum(1).min() > 0.9999
+    e.close()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "manifest"])
+def test_a_corrupt_export_is_rebuilt(tmp_path, torch_vectors, damage):
+    Embedder(backend="openvino", cache_dir=tmp_path).close()
+    (entry,) = (tmp_path / "models").iterdir()
+    if damage == "truncate":  # e.g. a disk that filled up while copying the cache
+        weights = entry / "model.bin"
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    else:
+        (entry / "manifest.json").write_text("{not json")
+    e = Embedder(backend="openvino", cache_dir=tmp_path)
+    assert (e.encode(TEXTS) * torch_vectors[0]).sum(1).min() > 0.9999
+    e.close()
+    assert ExportCache.is_whole(entry)
+    assert [p.name for p in (tmp_path / "models").iterdir()] == [entry.name]  # no leftovers
+
+
+def test_an_entry_that_loads_badly_is_rebuilt(tmp_path, torch_vectors):
+    """A whole-looking entry whose model cannot be read (same sizes, wrong bytes)."""
+    Embedder(backend="onnx", cache_dir=tmp_path).close()
+    (entry,) = (tmp_path / "models").iterdir()
+    model = entry / "model.onnx"
+    model.write_bytes(b"\0" * model.stat().st_size)
+    e = Embedder(backend="onnx", cache_dir=tmp_path)
+    assert (e.encode(TEXTS) * torch_vectors[0]).sum(1).min() > 0.9999
+    e.close()
+
+
+def test_concurrent_first_runs_share_one_whole_export(tmp_path):
+    script = textwrap.dedent(f"""
+        from ragtide import Embedder
+        e = Embedder(backend="openvino", cache_dir={str(tmp_path)!r})
+        print(float(e.encode(["hello"])[0] @ e.encode(["hello"])[0]))
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        assert abs(float(out.strip()) - 1) < 1e-5
+    entries = list((tmp_path / "models").iterdir())
+    assert len(entries) == 1 and ExportCache.is_whole(entries[0])  # no temporary folders left
+
+
+def test_a_collection_keeps_int8_and_full_precision_vectors_apart(tmp_path):
+    uri, name = str(tmp_path / "q.db"), new_collection()
+    with RAG(uri=uri, collection=name, embed_backend="onnx", embed_quantize="int8") as rag:
+        assert rag.ingest([ESSAY]).ok
+        assert rag.status().quantize == "int8"
+    # Not asked: the collection's own kind is used.
+    with RAG(uri=uri, collection=name, embed_backend="onnx") as rag:
+        assert rag.retrieve("What did the author work on before college?", top_k=3)
+    with RAG(uri=uri, collection=name, embed_quantize="none") as rag:
+        with pytest.raises(ConfigError, match="int8-weight vectors.*--quantize int8"):
+            rag.retrieve("What did the author work on before college?")
+    drop(uri, name)
+
+
+def test_cli_takes_the_backend_and_reports_it(tmp_path):
+    uri = str(tmp_path / "cli.db")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "ragtide.cli", *a], capture_output=True, text=True, timeout=300)  # noqa: E731
+    result = run("ingest", str(ESSAY), "--uri", uri, "--embed-backend", "onnx", "--quantize", "int8")
+    assert result.returncode == 0, result.stderr
+    status = run("status", "--uri", uri)
+    assert "int8" in status.stdout and "onnx int8" in status.stdout, status.stdout
+    refused = run("ingest", str(ESSAY), "--uri", uri, "--embed-backend", "torch", "--quantize", "int8")
+    assert refused.returncode == 2 and "int8 needs embed_backend onnx or openvino" in refused.stderr
+
+
+def test_an_unwritable_cache_is_named_with_the_way_out(tmp_path):
+    from ragtide.errors import EmbeddingError
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")  # root ignores permissions; a file in the path stops anyone
+    with pytest.raises(EmbeddingError, match=r"a-file.*RAGTIDE_CACHE_DIR.*--embed-backend torch"):
+        Embedder(backend="openvino", cache_dir=blocked / "cache")
