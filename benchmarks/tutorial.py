@@ -76,6 +76,12 @@ def notebook_worker(impl: str, uri: str, sizes: list[int], sync_query_max: int) 
         stores.append(init_vector_store())
         return stores[-1]
 
+    def gathered(calls):
+        async def gather():
+            return await asyncio.gather(*calls)
+
+        return loop.run_until_complete(gather())
+
     def timed(key: str, work):
         gc.collect()
         t = time.perf_counter()
@@ -86,7 +92,7 @@ def notebook_worker(impl: str, uri: str, sizes: list[int], sync_query_max: int) 
     store = new_store()
     for n in sizes:
         nodes = produce_nodes(n)
-        timed(f"async add|{n}", lambda: loop.run_until_complete(asyncio.gather(*(store.async_add([x]) for x in nodes))))
+        timed(f"async add|{n}", lambda: gathered([store.async_add([x]) for x in nodes]))
     store = new_store()
     for n in sizes:
         nodes = produce_nodes(n)
@@ -94,8 +100,7 @@ def notebook_worker(impl: str, uri: str, sizes: list[int], sync_query_max: int) 
     store = new_store()
     store.add(produce_nodes(1000))
     for n in sizes:
-        results = timed(f"async query|{n}",
-                        lambda: loop.run_until_complete(asyncio.gather(*(store.aquery(query=query()) for _ in range(n)))))
+        results = timed(f"async query|{n}", lambda: gathered([store.aquery(query=query()) for _ in range(n)]))
         assert all(len(r.ids) == 3 for r in results)
     for n in sizes:
         m = min(n, sync_query_max)
