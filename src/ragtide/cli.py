@@ -170,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # milvus-lite's server logs a refused request on the terminal too (glog, ERROR and up);
     # ragtide already reports it in one line.
     os.environ.setdefault("LOG_LEVEL", "FATAL")
+    # gRPC logs a notice on stderr whenever a library forks (OpenVINO's telemetry does, on import).
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     args = _parser().parse_args(argv)
     try:
         _quiet_libraries()
