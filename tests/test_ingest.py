@@ -110,7 +110,7 @@ def test_bad_files_are_named_and_the_rest_ingested(backend, collection, tmp_path
     assert "skipped: " in err and "picture.png" in err
     assert cli(["status", "--uri", backend, "--collection", collection]) == 0
     out = capsys.readouterr().out
-    assert "1 documents" in out and "all-MiniLM-L6-v2 (384-d)" in out
+    assert "1 documents" in out and "all-MiniLM-L6-v2 (384-d, created with " in out
 
 
 def test_chunk_size_beyond_model_limit_is_refused(backend, collection, tmp_path, capsys):
