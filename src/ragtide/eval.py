@@ -158,7 +158,8 @@ def run_eval(args) -> dict[str, Any]:
     bench = load_beir(args.path, args.split) if args.format == "beir" else load_llamaindex(args.path)
     collection = args.collection or f"eval_{''.join(c if c.isalnum() else '_' for c in bench.name)}"
     with RAG(uri=args.uri, token=args.token, collection=collection, embed_model=args.embed_model,
-             embed_backend=args.embed_backend, embed_quantize=args.embed_quantize, chunk_tokens=args.chunk_tokens, chunk_overlap=args.chunk_overlap, rerank_model=args.rerank_model) as rag:
+             embed_backend=args.embed_backend, embed_quantize=args.embed_quantize, chunk_tokens=args.chunk_tokens,
+             chunk_overlap=args.chunk_overlap, rerank_model=args.rerank_model) as rag:
         result = asyncio.run(run_benchmark(rag, bench, args.top_k, args.mode))
         info = rag.status()
         s = rag.settings

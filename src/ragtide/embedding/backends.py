@@ -44,14 +44,16 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
-def available(backend: str) -> bool:
-    if backend == "torch":
-        return True
+def _importable(package: str) -> bool:
     try:
-        __import__(_PACKAGES[backend])
+        __import__(package)
     except ImportError:
         return False
     return True
+
+
+def available(backend: str) -> bool:
+    return backend == "torch" or _importable(_PACKAGES[backend])
 
 
 def choose(backend: str, quantize: str, device: str) -> tuple[str, str]:
@@ -79,14 +81,11 @@ def choose(backend: str, quantize: str, device: str) -> tuple[str, str]:
         # Measured: torch's dynamic int8 lost 0.019 nDCG@10 on SciFact (README).
         raise ConfigError("embed_quantize int8 needs embed_backend onnx or openvino (torch's int8 loses quality)")
     for package in (_PACKAGES.get(backend), _INT8_PACKAGES.get(backend) if quantize == "int8" else None):
-        if package:
-            try:
-                __import__(package)
-            except ImportError:
-                raise ConfigError(
-                    f"embed_backend {backend}" + (" with int8" if quantize == "int8" else "")
-                    + f" needs the {package} package: pip install 'ragtide[fast]'"
-                ) from None
+        if package and not _importable(package):
+            raise ConfigError(
+                f"embed_backend {backend}" + (" with int8" if quantize == "int8" else "")
+                + f" needs the {package} package: pip install 'ragtide[fast]'"
+            )
     return backend, quantize
 
 
@@ -229,8 +228,9 @@ def _export_onnx(module, example: tuple, inputs: tuple[str, ...], quantize: str,
 
         # Per-channel signed weights agreed best with fp32 here (cosine 0.992); without VNNI,
         # ONNX Runtime's u8s8 kernels can saturate unless the range is reduced.
+        vnni = not cpu_flags().isdisjoint({"avx512_vnni", "avx_vnni"})
         quantize_dynamic(str(plain), str(folder / "model.onnx"), weight_type=QuantType.QInt8, per_channel=True,
-                         reduce_range="avx512_vnni" not in cpu_flags() and "avx_vnni" not in cpu_flags())
+                         reduce_range=not vnni)
         plain.unlink()
 
 
