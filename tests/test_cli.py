@@ -120,14 +120,19 @@ def _interruptible() -> None:
 
 
 def test_ctrl_c_during_ingest_stops_cleanly_and_the_next_run_completes(tmp_path):
+    from ragtide import load
+
     uri = str(tmp_path / "c.db")
-    proc = subprocess.Popen([*RAGTIDE, "ingest", str(ESSAY), str(UBER), "--uri", uri],
+    # ~600 chunks of the 10-K: enough for its own progress line (512), half the re-run of the whole.
+    tenk = tmp_path / "tenk.txt"
+    tenk.write_text(load(UBER).text[:600_000], encoding="utf-8")
+    proc = subprocess.Popen([*RAGTIDE, "ingest", str(ESSAY), str(tenk), "--uri", uri],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=_interruptible)
     seen = []
     for line in proc.stderr:  # interrupt once the 10-K's chunks are being embedded, however slow the machine
         seen.append(line)
-        if "uber_2021.pdf: 0 of" in line:
+        if "tenk.txt: 0 of" in line:
             break
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
@@ -135,7 +140,7 @@ def test_ctrl_c_during_ingest_stops_cleanly_and_the_next_run_completes(tmp_path)
     assert proc.returncode == 130, err
     _no_traceback(err)
     assert "interrupted" in err
-    again = run("ingest", str(ESSAY), str(UBER), "--uri", uri)
+    again = run("ingest", str(ESSAY), str(tenk), "--uri", uri)
     assert again.returncode == 0, again.stderr
     assert "0 failed" in again.stdout
 
