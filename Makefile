@@ -43,7 +43,8 @@ browser:
 # Starts a real Milvus server, runs the suite against Milvus Lite and it, and always stops it.
 test: venv browser
 	$(MAKE) milvus-up
-	RAGTIDE_TEST_SERVER_URI=http://127.0.0.1:$(MILVUS_PORT) $(BIN)/python -m pytest -q -rs --durations=15; \
+	RAGTIDE_TEST_SERVER_URI=http://127.0.0.1:$(MILVUS_PORT) RAGTIDE_TEST_SERVER_DATA=$(MILVUS_DATA) \
+	  $(BIN)/python -m pytest -q -rs --durations=15; \
 	  status=$$?; $(MAKE) milvus-down; exit $$status
 
 # Milvus Lite only, no server.

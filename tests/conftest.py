@@ -16,19 +16,37 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 ESSAY = DATA / "paul_graham_essay.txt"
 UBER = DATA / "uber_2021.pdf"
 SERVER_URI = os.environ.get("RAGTIDE_TEST_SERVER_URI", "")
+SERVER_DATA = os.environ.get("RAGTIDE_TEST_SERVER_DATA", "")  # its data dir, for tests that restart it
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if "server" in getattr(item, "callspec", None).params.values() if hasattr(item, "callspec") else False:
             item.add_marker(pytest.mark.server)
+    # Tests that kill and restart the shared server run after every other test.
+    items.sort(key=lambda item: item.get_closest_marker("restarts_server") is not None)
 
 
 @pytest.fixture(scope="session")
 def embedder():
+    """The session's embedder. It remembers the vectors of the chunks it embedded: most
+    documents are ingested on Lite and again on the server, and the model need not run twice."""
+    import numpy as np
+
     from ragtide import Embedder
 
-    emb = Embedder()
+    class Remembering(Embedder):
+        seen: dict[str, np.ndarray] = {}
+
+        async def embed(self, texts, *, query=False):
+            if query:
+                return await super().embed(texts, query=True)
+            missing = [t for t in dict.fromkeys(texts) if t not in self.seen]
+            if missing:
+                self.seen.update(zip(missing, await super().embed(missing)))
+            return np.stack([self.seen[t] for t in texts]) if texts else await super().embed(texts)
+
+    emb = Remembering()
     yield emb
     emb.close()
 

@@ -145,14 +145,26 @@ def test_ctrl_c_during_ingest_stops_cleanly_and_the_next_run_completes(tmp_path)
     assert "0 failed" in again.stdout
 
 
+HOLD = """
+import sys, time
+from ragtide import RAG
+with RAG(uri=sys.argv[1]) as rag:
+    rag.status()
+    print("open", flush=True)
+    time.sleep(600)
+"""
+
+
 def test_a_busy_lite_database_is_named_as_busy_every_time(tmp_path):
     uri = str(tmp_path / "busy.db")
-    assert run("ingest", str(ESSAY), "--uri", uri).returncode == 0
-    holder = subprocess.Popen([*RAGTIDE, "ingest", str(UBER), "--uri", uri], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, preexec_fn=_interruptible)
+    note = tmp_path / "note.txt"
+    note.write_text("A short note on busy databases.", encoding="utf-8")
+    assert run("ingest", str(note), "--uri", uri).returncode == 0
+    # Another process holding the database, as a long ingest would.
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, preexec_fn=_interruptible)
     try:
-        time.sleep(12)  # the ingest has the database open
-        assert holder.poll() is None
+        assert holder.stdout.readline().strip() == "open", holder.stderr.read()
         for _ in range(3):
             result = run("status", "--uri", uri)
             assert result.returncode == 2

@@ -7,6 +7,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -218,3 +219,33 @@ def test_uber_pdf_over_the_limit_is_413(service):
     _, client, _ = service
     reply = upload(client, UBER)
     assert reply.status_code == 413
+
+
+def _raw_upload(url: str, name: str, text: bytes, *, send_all: bool) -> None:
+    """POST an upload on a bare socket and hang up: half-way through the body, or right after
+    the whole of it without reading the reply."""
+    import socket
+    from urllib.parse import urlsplit
+
+    request = httpx.Request("POST", f"{url}/v1/documents", files=[("files", (name, text))],
+                            headers={"Authorization": f"Bearer {KEY}"})
+    body = request.read()
+    head = "".join(f"{k}: {v}\r\n" for k, v in request.headers.items() if k.lower() != "connection")
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port)) as s:
+        s.sendall(f"POST /v1/documents HTTP/1.1\r\n{head}Connection: close\r\n\r\n".encode())
+        s.sendall(body if send_all else body[: len(body) // 2])
+
+
+def test_a_client_hanging_up_mid_upload_leaves_nothing_and_after_it_loses_nothing(service):
+    url, client, uploads = service
+    names = lambda: [d["name"] for d in client.get("/v1/documents").json()["documents"]]  # noqa: E731
+    _raw_upload(url, "cut.txt", b"Cut off: narwhal tusks are teeth. " * 2000, send_all=False)
+    _raw_upload(url, "whole.txt", b"Whole: a group of owls is a parliament.", send_all=True)
+    deadline = time.monotonic() + 120  # the whole upload was acknowledged-in-flight: it is ingested
+    while "whole.txt" not in names():
+        assert time.monotonic() < deadline, names()
+        time.sleep(0.2)
+    assert client.get("/readyz").status_code == 200
+    assert "cut.txt" not in names() and not (uploads / "files" / "cut.txt").exists()
+    assert not [p for p in uploads.rglob("*") if p.is_file() and "cut" in p.name]  # no half-received file left

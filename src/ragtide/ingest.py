@@ -294,6 +294,11 @@ class Pipeline:
     async def _complete(self, pending: _Pending) -> None:
         doc = pending.doc
         try:
+            await self._store.confirm(doc.doc_id, pending.version, pending.chunks)
+        except RagtideError as e:
+            self._fail(pending, str(e))  # its old version, if any, stays whole
+            return
+        try:
             if pending.action == "updated":
                 await self._store.delete_stale(doc.doc_id, pending.version)
         except RagtideError as e:

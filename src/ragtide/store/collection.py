@@ -24,11 +24,15 @@ from ..errors import ConfigError, StoreError
 from ..settings import MAX_HITS
 from . import _wire, lite
 from .consistency import SessionReads
-from .retry import RetryPolicy, invalid_filter, reason, transient
+from .retry import RetryPolicy, invalid_filter, not_loaded, reason, transient
 from .values import quote
 
 MAX_TOP_K = MAX_HITS  # Milvus's limit on hits per query (and on nq)
 _READ_RETRY_S = 10.0  # a reader is waiting: give up sooner than a writer
+# gRPC backs off reconnecting to a lost server up to 120 s, so after a Milvus restart
+# a client would sit idle for up to two minutes after the server is back. Retrying is
+# ragtide's job (:mod:`.retry`): the channel only needs to try again soon.
+_CHANNEL = {"grpc.initial_reconnect_backoff_ms": 250, "grpc.max_reconnect_backoff_ms": 2000}
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ class MilvusCollection:
             Path(self.uri).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
             lite.start(self.uri)
         try:
-            client = AsyncMilvusClient(uri=self.uri, token=self._token, timeout=self._connect_timeout)
+            client = AsyncMilvusClient(uri=self.uri, token=self._token, timeout=self._connect_timeout, **self._channel())
             await asyncio.wait_for(client.list_collections(timeout=self._connect_timeout), self._connect_timeout)
         except asyncio.TimeoutError:
             self._release_lite()
@@ -123,6 +127,9 @@ class MilvusCollection:
         self._client = client
         return client
 
+    def _channel(self) -> dict[str, Any]:
+        return {} if self.lite else {"grpc_options": _CHANNEL}
+
     def _release_lite(self) -> None:
         if self.lite:
             lite.release(self.uri)
@@ -134,8 +141,22 @@ class MilvusCollection:
 
     async def _retrying(self, label: str, fn, policy: RetryPolicy | None = None):
         policy = policy or self._retry
+
+        async def attempt():
+            try:
+                return await fn()
+            except Exception as e:
+                if not not_loaded(e) or label == "load_collection":
+                    raise
+            # A restarted server reloads its collections by itself, but a reader may come first
+            # (for up to a minute after a restart here), and a released collection waits to be
+            # asked: ask, wait until it is loaded, and try again.
+            client = await self.client()
+            await client.load_collection(self.name, timeout=self._timeout)
+            return await fn()
+
         try:
-            return await policy.run(fn)
+            return await policy.run(attempt)
         except Exception as e:
             raise self._failed(label, e, policy) from e
 
@@ -143,7 +164,8 @@ class MilvusCollection:
         if invalid_filter(error):  # the caller's input, not Milvus, is at fault
             return ConfigError(f"filter: Milvus cannot use it: {reason(error)}")
         waited = f" (retried for {policy.retry_s:g} s)" if transient(error) and policy.retry_s > 0 else ""
-        return StoreError(f"Milvus {method} on {self.name!r} at {self.uri} failed: {reason(error)}{waited}")
+        full = lite.free_space(self.uri) if self.lite else ""  # Lite fails or hangs on a full disk
+        return StoreError(f"Milvus {method} on {self.name!r} at {self.uri} failed: {reason(error)}{waited}{full}")
 
     # -- blocking fast path ----------------------------------------------------------
     # A sync caller's one-at-a-time request gains nothing from the batchers, yet pays two
@@ -161,7 +183,8 @@ class MilvusCollection:
         if self._sync_client is None:
             MilvusClient = lite.import_pymilvus(self.lite).MilvusClient
             try:
-                self._sync_client = MilvusClient(uri=self.uri, token=self._token, timeout=self._connect_timeout)
+                self._sync_client = MilvusClient(uri=self.uri, token=self._token, timeout=self._connect_timeout,
+                                                 **self._channel())
             except Exception as e:
                 raise StoreError(f"cannot open Milvus at {self.uri}: {reason(e)}") from None
         return self._sync_client

@@ -10,6 +10,7 @@ lock, it says the database is busy and leaves the lock alone.
 from __future__ import annotations
 
 import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -37,6 +38,38 @@ def import_pymilvus(lite: bool):
 _users: dict[str, int] = {}
 
 
+def log_path(uri: str) -> Path:
+    db = Path(uri).expanduser().absolute()
+    return db.parent / f".{db.name}.log"
+
+
+class Log:
+    """What the milvus-lite server of ``uri`` writes to its log from now on."""
+
+    _FAILED_WRITE = ("disk is full", "Insert data failed", "No space left")
+
+    def __init__(self, uri: str) -> None:
+        self._path = log_path(uri)
+        try:
+            self._offset = self._path.stat().st_size
+        except OSError:
+            self._offset = 0
+
+    def write_errors(self) -> str:
+        """The first line logged since the last call that says a write was not stored, or ""."""
+        try:
+            with open(self._path, "rb") as f:
+                f.seek(self._offset)
+                new = f.read()
+        except OSError:
+            return ""
+        self._offset += len(new)
+        for line in new.decode("utf-8", "replace").splitlines():
+            if any(words in line for words in self._FAILED_WRITE):
+                return line.split("]")[-1].strip() or line.strip()
+        return ""
+
+
 def start(uri: str) -> None:
     """Start this process's milvus-lite server for ``uri`` (pymilvus then finds it running).
 
@@ -48,7 +81,16 @@ def start(uri: str) -> None:
 
     check_not_busy(uri)
     db = Path(uri).expanduser().absolute()
-    log = os.open(db.parent / f".{db.name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    # Milvus Lite opens its database for writing, and writes a lock file beside it, even to read.
+    if db.exists() and not os.access(db, os.W_OK):
+        raise StoreError(f"cannot open Milvus Lite database {uri}: it is not writable (a read-only file or file system), and "
+                         "Milvus Lite needs to "
+                         "write to it even to search it")
+    try:
+        log = os.open(log_path(uri), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError as e:
+        raise StoreError(f"cannot open Milvus Lite database {uri}: cannot write in {db.parent} ({e.strerror}), and "
+                         "Milvus Lite needs to write beside its database even to search it") from None
     saved = os.dup(2)
     try:
         os.dup2(log, 2)
@@ -59,7 +101,7 @@ def start(uri: str) -> None:
         os.close(log)
     if started is None:
         check_not_busy(uri)
-        raise StoreError(f"cannot start Milvus Lite for {uri}; see {db.parent / f'.{db.name}.log'}")
+        raise StoreError(f"cannot start Milvus Lite for {uri}; see {log_path(uri)}")
     _users[str(db)] = _users.get(str(db), 0) + 1
 
 
@@ -138,3 +180,30 @@ def _process_name(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()[:80] or "?"
     except OSError:
         return "?"
+
+
+_MARGIN = 16 << 20  # bytes kept free beside a Lite database: its writes need room to land
+
+
+def check_space(uri: str, nbytes: int) -> None:
+    """Raise :class:`StoreError` if the disk holding ``uri`` has too little room for ``nbytes``
+    more: on a full disk Milvus Lite acknowledges writes it does not store."""
+    try:
+        free = shutil.disk_usage(Path(uri).expanduser().absolute().parent).free
+    except OSError:
+        return
+    if free < 2 * nbytes + _MARGIN:
+        raise StoreError(f"Milvus Lite database {uri}: the disk holding it is full ({free >> 10:,} KB free; "
+                         f"ragtide keeps {_MARGIN >> 20} MB free, as Milvus Lite acknowledges writes it cannot store "
+                         "on a full disk)")
+
+
+def free_space(uri: str) -> str:
+    """", the disk holding it has 140 KB free" when that disk is nearly full, else ""."""
+    try:
+        free = shutil.disk_usage(Path(uri).expanduser().absolute().parent).free
+    except OSError:
+        return ""
+    if free > 4 * _MARGIN:
+        return ""
+    return f"; the disk holding it has {free >> 10:,} KB free"

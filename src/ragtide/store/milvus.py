@@ -9,7 +9,7 @@ import numpy as np
 
 from ..documents import Source
 from ..errors import ConfigError, StoreError
-from . import schema
+from . import lite, schema
 from .base import MODES, CollectionInfo, DocState, Fusion, Row
 from .collection import MAX_TOP_K, MilvusCollection, check_top_k
 from .values import quote
@@ -38,6 +38,7 @@ class MilvusStore:
         self._layout: schema.Layout | None = None
         self._note = ""
         self._open_lock: asyncio.Lock | None = None
+        self._lite_log = lite.Log(uri) if self._milvus.lite else None
 
     # -- the collection --------------------------------------------------------------
 
@@ -168,11 +169,25 @@ class MilvusStore:
 
     async def write(self, rows: Sequence[Row]) -> None:
         """Upsert rows; concurrent writes share requests. Returns once Milvus acknowledged."""
+        if self._lite_log is not None:
+            lite.check_space(self.uri, sum(row.nbytes for row in rows))
         await self._milvus.write([row.to_entity() for row in rows], [row.nbytes for row in rows])
 
     async def delete_stale(self, doc_id: str, doc_hash: str) -> None:
         """Remove the rows of ``doc_id`` that belong to any other version than ``doc_hash``."""
         await self._milvus.delete(f"doc_id == {quote(doc_id)} and doc_hash != {quote(doc_hash)}")
+
+    async def confirm(self, doc_id: str, doc_hash: str, chunks: int) -> None:
+        """Raise StoreError if the rows of a document, all acknowledged, may not be stored.
+
+        A server's acknowledgement means the rows are in its write-ahead log. Milvus Lite
+        2.5.1 acknowledges writes it failed to store when its disk is full, and still finds
+        the rows until it restarts; it says so only in its log ("database or disk is full"),
+        when it can still write that. :meth:`write` keeps free space; this reads the log.
+        """
+        if self._lite_log is not None and (trouble := self._lite_log.write_errors()):
+            raise StoreError(f"Milvus Lite at {self.uri} did not store rows it acknowledged: its log says "
+                             f"{trouble!r}{lite.free_space(self.uri)}")
 
     async def delete_version(self, doc_id: str, doc_hash: str) -> None:
         """Remove the rows of one version of ``doc_id`` (what a failed ingest wrote of it)."""

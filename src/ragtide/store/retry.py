@@ -17,7 +17,7 @@ from typing import Awaitable, Callable, TypeVar
 T = TypeVar("T")
 
 _TRANSIENT = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "RATE LIMIT", "CONNECTION RESET",
-              "FAILED TO CONNECT", "CONNECTION REFUSED", "SERVICE UNAVAILABLE", "NOT READY", "SOCKET CLOSED")
+              "FAILED TO CONNECT", "CONNECTION REFUSED", "SERVICE UNAVAILABLE", "NOT READY", "SOCKET CLOSED", "NOT LOADED")
 
 
 @dataclass
@@ -73,6 +73,11 @@ def transient(error: BaseException) -> bool:
     return any(word in text for word in _TRANSIENT)
 
 
+def not_loaded(error: BaseException) -> bool:
+    """Whether Milvus refused a read because the collection is not in memory (after a restart)."""
+    return "NOT LOADED" in str(error).upper()
+
+
 _BAD_FILTER = ("INVALID EXPR", "CANNOT PARSE EXPRESSION", "FAILED TO CREATE QUERY PLAN", "EXPR TYPE CHECK FAILED")
 
 
@@ -99,6 +104,8 @@ def reason(error: BaseException) -> str:
         return f"{name}: {_first_clause(text)}"
     message = getattr(error, "message", None) or str(error) or type(error).__name__
     message = " ".join(str(message).split())
+    if message.startswith("Fail connecting to server"):  # pymilvus, when a (re)connect fails
+        return "Milvus is unreachable (connection failed)"
     if "<AioRpcError" in message or "<_InactiveRpcError" in message or "<_MultiThreadedRendezvous" in message:
         status = re.search(r"status = StatusCode\.(\w+)", message)
         details = re.search(r'details = "([^"]*)"', message)
