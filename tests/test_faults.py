@@ -296,35 +296,51 @@ def _cli_ingest(folder, collection: str, **env) -> subprocess.Popen:
 
 @restarts_server
 def test_milvus_away_longer_than_the_retry_time(two_files, clean_rows, embedder, tmp_path, server_collections):
-    """Queries fail with one clear line and an ingest gives up naming what it did not store;
-    both work again once Milvus is back, without restarting the ragtide process."""
+    """Queries fail with one clear line (Python API) or a 503 JSON error (service) and an
+    ingest gives up naming what it did not store; all work again once Milvus is back,
+    without restarting the ragtide process or the service."""
+    pytest.importorskip("fastapi")
+    import httpx
+    from server_fixture import running
+
+    from ragtide.server import ServerConfig
+    from ragtide.settings import Settings
+
     questions, name = server_collections
     note = tmp_path / "tides.txt"
     note.write_text("Spring tides come twice a month, at the new and the full moon.", encoding="utf-8")
-    with RAG(uri=SERVER_URI, collection=questions, embedder=embedder) as rag:
+    config = ServerConfig(upload_dir=tmp_path / "uploads", settings=Settings.load(uri=SERVER_URI, collection=questions))
+    ask = {"question": "When are spring tides?", "top_k": 1}
+    with RAG(settings=config.settings, embedder=embedder) as rag:
         assert rag.ingest([note]).ok
-        assert rag.retrieve("When are spring tides?", top_k=1)
+        with running(config, rag) as url:
+            assert httpx.post(f"{url}/v1/query", json=ask, timeout=120).status_code == 200
 
-        ingest = _cli_ingest(two_files, name, RAGTIDE_RETRY_S="5")
-        seen = []
-        for line in ingest.stderr:  # the essay is stored; the 10-K is on its way
-            seen.append(line)
-            if "essay.txt:" in line:
-                break
-        _kill_server()
-        _, err = ingest.communicate(timeout=300)
-        err = "".join(seen) + err
-        assert ingest.returncode == 1, err
-        assert "Traceback" not in err and "AioRpcError" not in err, err
-        errors = [line for line in err.splitlines() if line.startswith("error: ")]
-        assert len(errors) == 1 and "tenk.txt: " in errors[0] and "Milvus is unreachable" in errors[0], err
+            ingest = _cli_ingest(two_files, name, RAGTIDE_RETRY_S="5")
+            seen = []
+            for line in ingest.stderr:  # the essay is stored; the 10-K is on its way
+                seen.append(line)
+                if "essay.txt:" in line:
+                    break
+            _kill_server()
+            _, err = ingest.communicate(timeout=300)
+            err = "".join(seen) + err
+            assert ingest.returncode == 1, err
+            assert "Traceback" not in err and "AioRpcError" not in err, err
+            errors = [line for line in err.splitlines() if line.startswith("error: ")]
+            assert len(errors) == 1 and "tenk.txt: " in errors[0] and "Milvus is unreachable" in errors[0], err
 
-        with pytest.raises(StoreError, match="Milvus is unreachable|did not answer") as failed:
-            rag.retrieve("When are spring tides?", top_k=1)
-        assert "\n" not in str(failed.value) and "AioRpcError" not in str(failed.value)
+            with pytest.raises(StoreError, match="Milvus is unreachable|did not answer") as failed:
+                rag.retrieve(ask["question"], top_k=1)
+            assert "\n" not in str(failed.value) and "AioRpcError" not in str(failed.value)
+            down = httpx.post(f"{url}/v1/query", json=ask, timeout=120)
+            assert down.status_code == 503 and down.json()["error"]["type"] == "StoreError", down.text
+            assert "Milvus is unreachable" in down.json()["error"]["message"] or "did not answer" in down.text
 
-        _start_server()
-        assert rag.retrieve("When are spring tides?", top_k=1)[0].source == str(note.resolve())
+            _start_server()
+            assert rag.retrieve(ask["question"], top_k=1)[0].source == str(note.resolve())
+            back = httpx.post(f"{url}/v1/query", json=ask, timeout=120)
+            assert back.status_code == 200 and back.json()["sources"][0]["source"] == str(note.resolve()), back.text
 
     again = _cli_ingest(two_files, name)  # the same command again completes the work
     _, err = again.communicate(timeout=600)
