@@ -36,7 +36,9 @@ def embedder():
     from ragtide import Embedder
 
     class Remembering(Embedder):
-        seen: dict[str, np.ndarray] = {}
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: dict[str, np.ndarray] = {}
 
         async def embed(self, texts, *, query=False):
             if query:

@@ -1,10 +1,8 @@
 """The command line as a user meets it: one line per problem, never a traceback."""
 
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np

@@ -294,7 +294,7 @@ class Pipeline:
     async def _complete(self, pending: _Pending) -> None:
         doc = pending.doc
         try:
-            await self._store.confirm(doc.doc_id, pending.version, pending.chunks)
+            await self._store.confirm()
         except RagtideError as e:
             self._fail(pending, str(e))  # its old version, if any, stays whole
             return

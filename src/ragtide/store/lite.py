@@ -83,9 +83,8 @@ def start(uri: str) -> None:
     db = Path(uri).expanduser().absolute()
     # Milvus Lite opens its database for writing, and writes a lock file beside it, even to read.
     if db.exists() and not os.access(db, os.W_OK):
-        raise StoreError(f"cannot open Milvus Lite database {uri}: it is not writable (a read-only file or file system), and "
-                         "Milvus Lite needs to "
-                         "write to it even to search it")
+        raise StoreError(f"cannot open Milvus Lite database {uri}: it is not writable (a read-only file or file "
+                         "system), and Milvus Lite needs to write to it even to search it")
     try:
         log = os.open(log_path(uri), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     except OSError as e:
@@ -185,14 +184,18 @@ def _process_name(pid: int) -> str:
 _MARGIN = 16 << 20  # bytes kept free beside a Lite database: its writes need room to land
 
 
+def _free_bytes(uri: str) -> int | None:
+    try:
+        return shutil.disk_usage(Path(uri).expanduser().absolute().parent).free
+    except OSError:
+        return None
+
+
 def check_space(uri: str, nbytes: int) -> None:
     """Raise :class:`StoreError` if the disk holding ``uri`` has too little room for ``nbytes``
     more: on a full disk Milvus Lite acknowledges writes it does not store."""
-    try:
-        free = shutil.disk_usage(Path(uri).expanduser().absolute().parent).free
-    except OSError:
-        return
-    if free < 2 * nbytes + _MARGIN:
+    free = _free_bytes(uri)
+    if free is not None and free < 2 * nbytes + _MARGIN:
         raise StoreError(f"Milvus Lite database {uri}: the disk holding it is full ({free >> 10:,} KB free; "
                          f"ragtide keeps {_MARGIN >> 20} MB free, as Milvus Lite acknowledges writes it cannot store "
                          "on a full disk)")
@@ -200,10 +203,7 @@ def check_space(uri: str, nbytes: int) -> None:
 
 def free_space(uri: str) -> str:
     """", the disk holding it has 140 KB free" when that disk is nearly full, else ""."""
-    try:
-        free = shutil.disk_usage(Path(uri).expanduser().absolute().parent).free
-    except OSError:
-        return ""
-    if free > 4 * _MARGIN:
+    free = _free_bytes(uri)
+    if free is None or free > 4 * _MARGIN:
         return ""
     return f"; the disk holding it has {free >> 10:,} KB free"

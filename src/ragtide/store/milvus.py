@@ -177,8 +177,8 @@ class MilvusStore:
         """Remove the rows of ``doc_id`` that belong to any other version than ``doc_hash``."""
         await self._milvus.delete(f"doc_id == {quote(doc_id)} and doc_hash != {quote(doc_hash)}")
 
-    async def confirm(self, doc_id: str, doc_hash: str, chunks: int) -> None:
-        """Raise StoreError if the rows of a document, all acknowledged, may not be stored.
+    async def confirm(self) -> None:
+        """Raise StoreError if rows acknowledged since the last call may not be stored.
 
         A server's acknowledgement means the rows are in its write-ahead log. Milvus Lite
         2.5.1 acknowledges writes it failed to store when its disk is full, and still finds
