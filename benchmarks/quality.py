@@ -8,8 +8,8 @@ choosing fusion settings), LlamaIndex's Uber 10-K retrieval eval (val), and the 
 set in ``tests/data/devset.json`` over the essay and the 10-K. Each dataset is ingested once
 into a Milvus Lite file under ``--work`` (default: a fresh temporary folder), then every mode
 asks every query. ``--sweep`` fetches each leg's top 200 once through ragtide's dense and
-lexical search and fuses them offline (reciprocal rank fusion, as Milvus does) for each
-setting, so settings are compared on the same candidates.
+lexical search and fuses them offline for each setting (ragtide's score fusion, and
+reciprocal rank fusion for comparison), so settings are compared on the same candidates.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ragtide import RAG
 from ragtide.eval import Benchmark, _ranked, evaluate, load_beir, load_llamaindex, load_questions, run_benchmark, run_questions
+from ragtide.store import Fusion
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -55,30 +56,34 @@ async def devset_figures(uri: str, modes) -> dict:
 
 
 async def legs(rag, queries: dict[str, str], n: int) -> dict[str, dict[str, list]]:
-    """Each query's dense and lexical top ``n`` chunks (source, id), best first."""
+    """Each query's dense and lexical top ``n`` chunks (source, id, text, score), best first."""
     qids = list(queries)
     out: dict[str, dict[str, list]] = {q: {} for q in qids}
     for mode in ("dense", "lexical"):
         hits = await asyncio.gather(*(rag.aretrieve(queries[q], top_k=n, mode=mode) for q in qids))
         for q, sources in zip(qids, hits):
-            out[q][mode] = [(s.source, s.id, s.text) for s in sources]
+            out[q][mode] = [(s.source, s.id, s.text, s.score) for s in sources]
     return out
 
 
-def fuse(dense: list, lexical: list, *, k: int, candidates: int, weight: float = 0.5) -> list:
-    """Reciprocal rank fusion of the legs' top ``candidates``; ``weight`` is the dense leg's share."""
+def fuse(dense: list, lexical: list, *, candidates: int, k: int = 0, weight: float = 0.6) -> list:
+    """The legs' top ``candidates`` fused: by ragtide's score fusion (``weight`` the dense
+    share), or by reciprocal rank fusion with this ``k`` (equal shares)."""
+    items = {item[1]: item for item in dense[:candidates] + lexical[:candidates]}
+    if not k:
+        fused = Fusion(candidates, weight).fuse([i[1::2] for i in dense[:candidates]],
+                                                [i[1::2] for i in lexical[:candidates]], len(items))
+        return [items[i] for i, _ in fused]
     scores: dict[str, float] = {}
-    items: dict[str, tuple] = {}
-    for leg, w in ((dense, weight), (lexical, 1.0 - weight)):
+    for leg in (dense, lexical):
         for rank, item in enumerate(leg[:candidates], 1):
-            scores[item[1]] = scores.get(item[1], 0.0) + 2 * w / (k + rank)
-            items[item[1]] = item
+            scores[item[1]] = scores.get(item[1], 0.0) + 1 / (k + rank)
     return [items[i] for i in sorted(scores, key=lambda i: -scores[i])]
 
 
 def doc_run(chunks: list, top_k: int = 100) -> dict[str, float]:
     scores: dict[str, float] = {}
-    for rank, (source, _, _) in enumerate(chunks):
+    for rank, (source, *_) in enumerate(chunks):
         scores.setdefault(source, -rank)
     return dict(list(scores.items())[:top_k])
 
@@ -86,7 +91,7 @@ def doc_run(chunks: list, top_k: int = 100) -> dict[str, float]:
 def hit_rate(rankings: dict[str, list], evidence: dict[str, tuple[str, ...]], k: int = 5) -> float:
     squash = lambda t: " ".join(t.split())  # noqa: E731
     found = sum(1 for q, ranked in rankings.items()
-                if any(any(squash(e) in squash(text) for e in evidence[q]) for _, _, text in ranked[:k]))
+                if any(any(squash(e) in squash(text) for e in evidence[q]) for _, _, text, *_ in ranked[:k]))
     return found / len(rankings)
 
 
@@ -135,7 +140,7 @@ async def write_slice(work: Path, path: Path, queries: int = 24, neighbours: int
             docs.update(dict.fromkeys(d for d, r in bench.qrels[q].items() if r > 0))
             for mode in ("dense", "lexical"):
                 hits = await rag.aretrieve(bench.queries[q], top_k=30, mode=mode)
-                docs.update(dict.fromkeys(list(doc_run([(s.source, s.id, s.text) for s in hits]))[:neighbours]))
+                docs.update(dict.fromkeys(list(doc_run([(s.source, s.id) for s in hits]))[:neighbours]))
     path.write_text(json.dumps({"queries": qids, "docs": list(docs)}, indent=0) + "\n")
     print(f"{path}: {len(qids)} queries, {len(docs)} documents")
 
@@ -179,12 +184,12 @@ def analyzers(work: Path, names=("standard", "english")) -> list[str]:
 def grid():
     yield "dense", None
     yield "lexical", None
-    for candidates in (20, 50, 100, 200):
-        for k in (10, 30, 60, 100):
+    for candidates in (100, 200):
+        for k in (10, 60):
             yield f"rrf k={k} candidates={candidates}", {"k": k, "candidates": candidates}
-    for weight in (0.3, 0.4, 0.6):
-        for k in (30, 60):
-            yield f"rrf k={k} c=100 dense weight {weight}", {"k": k, "candidates": 100, "weight": weight}
+    for candidates in (100, 150, 200):
+        for weight in (0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7):
+            yield f"score dense {weight} candidates={candidates}", {"weight": weight, "candidates": candidates}
 
 
 def main() -> None:

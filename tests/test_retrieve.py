@@ -118,3 +118,25 @@ def test_a_collection_made_without_full_text_keeps_working_dense_only(lite_dir, 
         assert answer.retrieval == "dense" and answer.notes == [info.note] and "4,217" in answer.text
     finally:
         drop(uri, name)
+
+
+def test_hybrid_fusion_scales_each_leg_by_its_best_and_weighs_them():
+    from ragtide.store import Fusion
+
+    fusion = Fusion(candidates=10, dense_weight=0.6)
+    dense = [("a", 0.80), ("b", 0.40)]  # cosine similarities
+    lexical = [("b", 12.0), ("c", 6.0)]  # BM25 scores, another scale
+    fused = dict(fusion.fuse(dense, lexical, limit=10))
+    assert fused == pytest.approx({"a": 0.6, "b": 0.6 * 0.5 + 0.4, "c": 0.4 * 0.5})
+    assert [i for i, _ in fusion.fuse(dense, lexical, limit=2)] == ["b", "a"]
+    # A leg with a score below zero is measured from its lowest score: the order holds.
+    assert [i for i, _ in Fusion(dense_weight=1.0).fuse([("x", 0.1), ("y", -0.3)], [], limit=5)] == ["x", "y"]
+    assert Fusion().fuse([], [], limit=5) == []
+
+
+def test_fusion_weight_out_of_range_is_refused():
+    from ragtide.settings import Settings
+
+    with pytest.raises(ConfigError, match="fusion_dense_weight"):
+        Settings(fusion_dense_weight=1.5)
+    assert Settings.load(env={"RAGTIDE_FUSION_DENSE_WEIGHT": "0.3"}).fusion_dense_weight == 0.3

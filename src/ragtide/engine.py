@@ -159,7 +159,7 @@ class RAG:
             s = self.settings
             if s.rerank_model and self._reranker is None:
                 self._reranker = await asyncio.to_thread(Reranker, s.rerank_model, pool=s.rerank_pool, device=s.embed_device)
-            self._retriever = Retriever(store, embedder, collection, fusion=Fusion(s.fusion_candidates, s.fusion_k),
+            self._retriever = Retriever(store, embedder, collection, fusion=Fusion(s.fusion_candidates, s.fusion_dense_weight),
                                         reranker=self._reranker)
         return self._retriever
 

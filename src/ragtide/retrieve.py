@@ -1,8 +1,8 @@
 """Retrieval: dense, full-text (BM25) or hybrid search, then optional reranking.
 
 Hybrid is the default wherever the collection has a full-text index: each leg fetches
-``Fusion.candidates`` hits and Milvus fuses them by reciprocal rank (see
-:class:`~ragtide.store.Fusion` for the values chosen and README for how). A collection
+``Fusion.candidates`` hits and ragtide fuses their scores (see
+:class:`~ragtide.store.Fusion` for how, and README for the values chosen). A collection
 without the index is searched dense only, and the result says so.
 """
 

@@ -53,11 +53,12 @@ class Settings:
     mode: str = ""
     """Retrieval: ``dense``, ``lexical`` (BM25) or ``hybrid``. Empty: hybrid where the collection
     has a full-text index, else dense."""
-    fusion_candidates: int = 100
+    fusion_candidates: int = 200
     """Hits each leg of a hybrid search fetches before fusion (at least top_k)."""
-    fusion_k: int = 10
-    """The k of reciprocal rank fusion: score = sum over legs of 1 / (k + rank). 10 beat the
-    customary 60 on all three dev sets (SciFact train, Uber val, the dev questions: README)."""
+    fusion_dense_weight: float = 0.6
+    """The dense leg's share of a hybrid score (each leg's scores scaled by its best); the
+    full-text leg has the rest. 0.6 was best on the dev sets (SciFact train, Uber val, the
+    dev questions: README)."""
     rerank_model: str = ""
     """A sentence-transformers CrossEncoder (name or path) to rerank the fused candidates; empty: off."""
     rerank_pool: int = 30
@@ -79,12 +80,14 @@ class Settings:
     def __post_init__(self) -> None:
         if self.consistency not in CONSISTENCY_LEVELS:
             raise ConfigError(f"consistency: {self.consistency!r} is not one of {', '.join(CONSISTENCY_LEVELS)}")
-        for name in ("embed_batch_size", "top_k", "fusion_candidates", "fusion_k", "rerank_pool"):
+        for name in ("embed_batch_size", "top_k", "fusion_candidates", "rerank_pool"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be at least 1, got {getattr(self, name)}")
         for name in ("top_k", "fusion_candidates", "rerank_pool"):
             if getattr(self, name) > MAX_HITS:
                 raise ConfigError(f"{name}: at most {MAX_HITS:,} (Milvus's limit on hits per search), got {getattr(self, name):,}")
+        if not 0.0 <= self.fusion_dense_weight <= 1.0:
+            raise ConfigError(f"fusion_dense_weight: must be between 0 and 1, got {self.fusion_dense_weight}")
         if self.mode not in ("", "dense", "lexical", "hybrid"):
             raise ConfigError(f"mode: {self.mode!r} is not one of dense, lexical, hybrid")
         if self.embed_threads < 0:

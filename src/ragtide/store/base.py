@@ -17,23 +17,33 @@ MODES = ("dense", "lexical", "hybrid")
 class Fusion:
     """How a hybrid search merges its dense and full-text legs.
 
-    Each leg fetches ``candidates`` hits (at least top_k), and the ranked lists are fused
-    by reciprocal rank fusion: a chunk scores the sum over legs of ``weight / (k + rank)``,
-    rank counting from 1, each leg's weight 1 unless ``weights`` gives (dense, full-text).
+    Each leg fetches ``candidates`` hits (at least top_k). A leg's scores are scaled by its
+    best one (cosine similarity and BM25 live on different scales), so its best hit scores 1,
+    and a chunk's fused score is ``dense_weight`` times its dense share plus the rest times
+    its full-text share; a chunk one leg did not return gets 0 from that leg. Unlike
+    reciprocal rank fusion this keeps how far ahead a leg's best hits are; it beat RRF on
+    SciFact train and Uber's eval and tied on the dev questions (README, "Retrieval and
+    answer quality").
     """
 
-    candidates: int = 100
-    k: int = 10
-    weights: tuple[float, float] | None = None
+    candidates: int = 200
+    dense_weight: float = 0.6
 
-    def fuse(self, legs: Sequence[Sequence[str]], limit: int) -> list[tuple[str, float]]:
-        """The ``limit`` best (id, fused score) of the legs' ranked ids, best first; ties
-        go to the id ranked higher in an earlier leg."""
-        weights = self.weights or (1.0,) * len(legs)
+    def fuse(self, dense: Sequence[tuple[str, float]], lexical: Sequence[tuple[str, float]],
+             limit: int) -> list[tuple[str, float]]:
+        """The ``limit`` best (id, fused score) of the legs' (id, score) hits, best first;
+        ties go to the dense leg's order."""
         scores: dict[str, float] = {}
-        for leg, weight in zip(legs, weights):
-            for rank, item in enumerate(leg, 1):
-                scores[item] = scores.get(item, 0.0) + weight / (self.k + rank)
+        for leg, weight in ((dense, self.dense_weight), (lexical, 1.0 - self.dense_weight)):
+            if not leg:
+                continue
+            best = max(score for _, score in leg)
+            # Measured from zero; from the leg's lowest score if that is below zero (a cosine
+            # can be), so that scaling never turns the order round.
+            low = min(0.0, min(score for _, score in leg))
+            span = best - low or 1.0
+            for item, score in leg:
+                scores[item] = scores.get(item, 0.0) + weight * (score - low) / span
         return sorted(scores.items(), key=lambda kv: -kv[1])[:limit]
 
 

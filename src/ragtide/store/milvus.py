@@ -252,7 +252,8 @@ class MilvusStore:
             self._milvus.search(text, leg_limit, anns_field=schema.SPARSE_FIELD, search_params=_BM25, filter=filter,
                                 consistency=consistency),
         )
-        fused = fusion.fuse([[hit["id"] for hit in dense], [hit["id"] for hit in lexical]], top_k)
+        fused = fusion.fuse([(hit["id"], hit["distance"]) for hit in dense], [(hit["id"], hit["distance"]) for hit in lexical],
+                            top_k)
         if not fused:
             return []
         rows = await self._milvus.call("query", self.collection, filter=f"id in [{', '.join(quote(i) for i, _ in fused)}]",
