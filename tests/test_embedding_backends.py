@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -123,8 +124,9 @@ def test_concurrent_first_runs_share_one_whole_export(tmp_path):
         out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
         assert abs(float(out.strip()) - 1) < 1e-5
-    entries = list((tmp_path / "models").iterdir())
-    assert len(entries) == 1 and ExportCache.is_whole(entries[0])  # no temporary folders left
+    for kind in ("models", "starts"):  # the export and its start recipe, whole; no temporary folders left
+        entries = list((tmp_path / kind).iterdir())
+        assert len(entries) == 1 and ExportCache.is_whole(entries[0])
 
 
 def test_a_collection_keeps_int8_and_full_precision_vectors_apart(tmp_path):
@@ -159,3 +161,48 @@ def test_an_unwritable_cache_is_named_with_the_way_out(tmp_path):
     blocked.write_text("not a folder")  # root ignores permissions; a file in the path stops anyone
     with pytest.raises(EmbeddingError, match=r"a-file.*RAGTIDE_CACHE_DIR.*--embed-backend torch"):
         Embedder(backend="openvino", cache_dir=blocked / "cache")
+
+
+LIGHT = """
+import json, sys
+import numpy as np
+from ragtide import Embedder
+e = Embedder(cache_dir=sys.argv[1])
+texts = json.loads(sys.argv[2])
+vectors = np.vstack([e.encode(texts), e.encode(texts[:1], query=True)])
+print(json.dumps({"torch": "torch" in sys.modules, "st": "sentence_transformers" in sys.modules, "runs_on": e.runs_on,
+                  "limits": [e.max_tokens, e.dim], "spans": e.token_spans(texts[:2]), "vectors": vectors.tolist()}))
+"""
+
+
+def test_a_second_start_needs_neither_torch_nor_sentence_transformers_and_embeds_alike(tmp_path):
+    """The first process exports the model and writes a start recipe; the next starts from
+    it without importing torch or sentence-transformers (seconds instead of ~12 here), and
+    tokenises, embeds and measures chunks exactly as the full load does."""
+    texts = [*TEXTS, "  spaces at both ends  ", "", "Ünïcödé — “quotes”"]
+
+    def start() -> dict:
+        out = subprocess.run([sys.executable, "-c", LIGHT, str(tmp_path), json.dumps(texts)], capture_output=True,
+                             text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    first, second = start(), start()
+    assert first["torch"] and first["st"]  # the full load, which wrote the recipe
+    (recipe,) = (tmp_path / "starts").iterdir()
+    assert ExportCache.is_whole(recipe)
+    assert not second["torch"] and not second["st"]
+    assert second["runs_on"] == first["runs_on"] and second["limits"] == first["limits"] == [254, 384]
+    assert second["spans"] == first["spans"]
+    np.testing.assert_allclose(np.array(second["vectors"]), np.array(first["vectors"]), atol=1e-6)
+
+
+def test_a_damaged_start_recipe_falls_back_to_the_full_load(tmp_path, torch_vectors):
+    Embedder(cache_dir=tmp_path).close()
+    (recipe,) = (tmp_path / "starts").iterdir()
+    (recipe / "recipe.json").write_text("{not json")
+    e = Embedder(cache_dir=tmp_path)
+    try:
+        assert e._light is None and (e.encode(TEXTS) * torch_vectors[0]).sum(1).min() > 0.9999
+    finally:
+        e.close()

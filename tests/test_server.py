@@ -52,6 +52,10 @@ def test_health_readiness_metrics_and_docs_need_no_key(service):
     assert page.status_code == 200 and "ragtide" in page.text
     metrics = httpx.get(f"{url}/metrics").text
     assert "ragtide_http_requests_total" in metrics and "ragtide_ingest_chunks" in metrics
+    # Requests are counted by route template, method and status, and timed.
+    assert 'ragtide_http_requests_total{route="/healthz",method="GET",status="200"}' in metrics
+    assert 'ragtide_http_requests_total{route="/v1/documents",method="POST",status="202"}' in metrics
+    assert 'ragtide_http_request_seconds_count{route="/v1/jobs/{job_id}"}' in metrics
 
 
 @pytest.mark.parametrize("auth", [None, "Bearer wrong-key", "Basic dGVzdA==", f"Bearer {KEY}x"])

@@ -20,7 +20,7 @@ import numpy as np
 from ..batching import Batcher
 from ..errors import ConfigError, EmbeddingError
 from ..settings import DEFAULT_MODEL
-from . import backends
+from . import backends, light
 from .cache import ExportCache, default_root
 
 _BUNDLED = {DEFAULT_MODEL.lower(), f"sentence-transformers/{DEFAULT_MODEL}".lower()}
@@ -66,10 +66,10 @@ class _SpanTokenizer:
     the Rust tokenizer allows from several threads at once.
     """
 
-    def __init__(self, tokenizer) -> None:
+    def __init__(self, tokenizer_json: str) -> None:
         from tokenizers import Tokenizer
 
-        self._tokenizer = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+        self._tokenizer = Tokenizer.from_str(tokenizer_json)
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
 
@@ -105,8 +105,22 @@ class Embedder:
         self.name = model_label(model)
         self.batch_size = batch_size
         self.backend, self.quantize = backends.choose(backend, quantize, device)
-        # Load now: a wrong model name should fail here, not halfway through an ingest.
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragtide-embed")
+        self._busy_seconds = 0.0
+        self._closed = False
+        self._query_batchers: dict[asyncio.AbstractEventLoop, Batcher[str, np.ndarray]] = {}
+        self._cache = ExportCache(Path(cache_dir).expanduser() if cache_dir else default_root())
+        start = None if self.backend == "torch" else light.fingerprint(resolve_model(model), self.backend, self.quantize)
+        self._model = self._runner = None
+        self._light = light.open_recipe(self._cache, start, backends.OPENERS.get(self.backend), self.quantize, threads)
+        if self._light is not None:  # a start recipe: no torch, no sentence-transformers (light.py)
+            self.max_tokens, self.dim = self._light.recipe.max_tokens, self._light.recipe.dim
+            self._spans = _SpanTokenizer(self._light.tokenizer_json)
+            self._has_query_prompt = False
+            self.precision = self._light.precision
+            return
+        # Load now: a wrong model name should fail here, not halfway through an ingest.
         _quiet_libraries()
         try:
             from sentence_transformers import SentenceTransformer
@@ -123,16 +137,14 @@ class Embedder:
         special = tokenizer.num_special_tokens_to_add(pair=False)
         self.max_tokens = int(self._model.max_seq_length) - special
         self.dim = int(self._model.get_embedding_dimension())
-        self._spans = _SpanTokenizer(tokenizer)
+        self._spans = _SpanTokenizer(tokenizer.backend_tokenizer.to_str())
         self._has_query_prompt = "query" in (self._model.prompts or {})
-        self._runner = self._exported(model, threads, cache_dir)
+        self._runner = self._exported(model, threads)
         self.precision = self._runner.precision if self._runner else "fp32"
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragtide-embed")
-        self._busy_seconds = 0.0
-        self._closed = False
-        self._query_batchers: dict[asyncio.AbstractEventLoop, Batcher[str, np.ndarray]] = {}
+        if self._runner is not None:
+            light.write_recipe(self._cache, start, self._model, self._runner, self.max_tokens)
 
-    def _exported(self, model: str, threads: int, cache_dir) -> backends.Runner | None:
+    def _exported(self, model: str, threads: int) -> backends.Runner | None:
         """The exported transformer for a non-torch backend; sets torch's threads either way."""
         import torch
 
@@ -143,7 +155,7 @@ class Embedder:
         # torch then only pools the backend's output; with several threads, its idle
         # OpenMP workers spin beside the backend's own and took 12% of its speed here.
         torch.set_num_threads(1)
-        cache = ExportCache(Path(cache_dir).expanduser() if cache_dir else default_root())
+        cache = self._cache
         try:
             return backends.load(self.backend, self.quantize, self._model, cache, threads)
         except (ConfigError, EmbeddingError):
@@ -196,6 +208,8 @@ class Embedder:
         return f"{self.backend} {self.precision}"
 
     def _encode_batch(self, texts: list[str], query: bool) -> np.ndarray:
+        if self._light is not None:
+            return self._light.encode(texts)
         if self._runner is not None:
             return self._encode_exported(texts, query)
         if query and self._has_query_prompt:

@@ -97,6 +97,7 @@ class Runner:
     precision: str  # what the arithmetic actually runs in: fp32, bf16, int8
     inputs: tuple[str, ...]
     run: Callable[[dict[str, np.ndarray]], np.ndarray]
+    key: str = ""  # the export's cache key
 
     def __call__(self, features: dict[str, Any]) -> np.ndarray:
         return self.run({name: features[name].numpy() for name in self.inputs})
@@ -117,17 +118,19 @@ def load(backend: str, quantize: str, model, cache: ExportCache, threads: int = 
             warnings.simplefilter("ignore")
             _EXPORTERS[backend](_wrap(transformer, inputs), _example(model, inputs), inputs, quantize, folder)
 
-    opener = _OPENERS[backend]
+    opener = OPENERS[backend]
     folder = cache.get(key, build)
     try:
-        return opener(folder, inputs, quantize, threads)
+        runner = opener(folder, inputs, quantize, threads)
     except Exception:
         cache.invalidate(folder)  # whole-looking but unreadable (same sizes, wrong bytes): built again, once
-    folder = cache.get(key, build)
-    try:
-        return opener(folder, inputs, quantize, threads)
-    except Exception as e:
-        raise EmbeddingError(f"cannot run the {backend} export of the embedding model ({folder}): {e}") from e
+        folder = cache.get(key, build)
+        try:
+            runner = opener(folder, inputs, quantize, threads)
+        except Exception as e:
+            raise EmbeddingError(f"cannot run the {backend} export of the embedding model ({folder}): {e}") from e
+    runner.key = key
+    return runner
 
 
 def _key(backend: str, quantize: str, transformer) -> str:
@@ -250,4 +253,4 @@ def _open_onnx(folder: Path, inputs: tuple[str, ...], quantize: str, threads: in
 
 
 _EXPORTERS = {"openvino": _export_openvino, "onnx": _export_onnx}
-_OPENERS = {"openvino": _open_openvino, "onnx": _open_onnx}
+OPENERS = {"openvino": _open_openvino, "onnx": _open_onnx}

@@ -31,16 +31,20 @@ def default_root() -> Path:
 
 @dataclass(frozen=True)
 class ExportCache:
-    """Exported models under ``root/models/<key>``."""
+    """Entries under ``root/<kind>/<key>``: exported models (``models``), start recipes (``starts``)."""
 
     root: Path
+    kind: str = "models"
+
+    def path(self, key: str) -> Path:
+        return self.root / self.kind / key
 
     def get(self, key: str, build: Callable[[Path], None]) -> Path:
         """The folder of ``key``'s whole export; ``build(folder)`` writes one if there is none.
 
         ``build`` fills an empty folder; the manifest is added here, after it returns.
         """
-        final = self.root / "models" / key
+        final = self.path(key)
         if self.is_whole(final):
             return final
         final.parent.mkdir(parents=True, exist_ok=True)
