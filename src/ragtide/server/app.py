@@ -143,7 +143,7 @@ class Measure:
         def count(status: int) -> None:
             nonlocal counted
             counted = True
-            route = getattr(scope.get("route"), "path", "unmatched")
+            route = _route_label(scope)
             self.metrics.requests.labels(route, scope["method"], str(status)).inc()
             self.metrics.latency.labels(route).observe(time.perf_counter() - started)
 
@@ -158,6 +158,23 @@ class Measure:
             if not counted:
                 count(500)  # answered by the outermost error handler
             raise
+
+
+def _route_label(scope) -> str:
+    """The route's template with its router's prefix ("/v1/jobs/{job_id}"): FastAPI's matched
+    route knows only its own part ("/jobs/{job_id}"). Paths served without a route (the
+    docs, static files) by their path; nothing matched: "unmatched", so that stray URLs
+    cannot multiply the metrics' series."""
+    route = scope.get("route")
+    template = getattr(route, "path_format", None)
+    if template is None:
+        return scope["path"] if scope.get("endpoint") is not None else "unmatched"
+    try:
+        tail = template.format(**scope.get("path_params", {}))
+    except (KeyError, IndexError, ValueError):
+        return template
+    path = scope["path"]
+    return path[: len(path) - len(tail)] + template if path.endswith(tail) else template
 
 
 async def authorize(request: Request) -> None:
