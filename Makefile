@@ -85,7 +85,7 @@ bench-embedding: venv
 
 # `ragtide serve` over HTTP against the same engine in process, on Milvus Lite.
 bench-serve: venv
-	$(BIN)/python benchmarks/serve.py | tee benchmarks/results-serve-lite.txt
+	$(BIN)/python benchmarks/serve.py --sequential 100 --per-client 4 | tee benchmarks/results-serve-lite.txt
 
 # SciFact, Uber val and the dev question set, per retrieval mode, on Milvus Lite (about 30 minutes on 2 cores).
 bench-quality: venv

@@ -125,8 +125,7 @@ class Measure:
     """Counts requests by route, method and status, and times them to the response's start.
 
     Plain ASGI rather than ``@app.middleware("http")``: Starlette's decorator runs every
-    request through an extra task and a memory stream, which cost more than the rest of
-    the service's own work on a question.
+    request through an extra task and a memory stream.
     """
 
     def __init__(self, app, metrics: Metrics) -> None:
