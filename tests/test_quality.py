@@ -99,7 +99,8 @@ def test_slice_dense_search_matches_exact_search(scifact_slice, embedder):
     chunker = Chunker(embedder)
     chunks = [(d, c) for d, text in corpus.items() for c in chunker.split(Document(key=d, text=text, pages=(Page(None, 0, len(text)),)))]
     assert scifact_slice["report"].chunks == len(chunks), "chunks were lost between chunking and the store"
-    vectors = embedder.encode([c.text for _, c in chunks])
+    # The session's embedder remembers the chunks' vectors from the ingest: the same model's.
+    vectors = asyncio.run(embedder.embed([c.text for _, c in chunks]))
     questions = embedder.encode(list(queries.values()), query=True)
     exact = np.argsort(-(questions @ vectors.T), axis=1)[:, :10]
     recalls = []

@@ -28,6 +28,7 @@ import numpy as np
 from .cache import ExportCache
 
 RECIPE = "recipe.json"
+_COLUMNS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
 TOKENIZER = "tokenizer.json"
 # Texts a recipe must embed exactly as sentence-transformers does before it is written:
 # spaces at the ends, accents, control characters, empty, and longer than the model's limit.
@@ -84,14 +85,14 @@ class LightModel:
         self._run = run
 
     def features(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """What a Hugging Face fast tokenizer returns for ``texts``, padded, as int64 arrays."""
         encodings = self._tokenizer.encode_batch(list(texts))
-        columns = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
-        return {name: np.array([getattr(e, columns[name]) for e in encodings], dtype=np.int64)
-                for name in self.recipe.inputs}
+        return {name: np.array([getattr(e, attribute) for e in encodings], dtype=np.int64)
+                for name, attribute in _COLUMNS.items()}
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         features = self.features(texts)
-        tokens = self._run(features).astype(np.float32, copy=False)
+        tokens = self._run({name: features[name] for name in self.recipe.inputs}).astype(np.float32, copy=False)
         return _normalize(_pool(tokens, features["attention_mask"], self.recipe.pooling))
 
 
@@ -155,7 +156,7 @@ def _recipe(model, runner, max_tokens: int):
     import torch
 
     modules = [type(m).__name__ for m in model]
-    if modules[:2] != ["Transformer", "Pooling"] or any(m not in ("Normalize",) for m in modules[2:]):
+    if modules[:2] != ["Transformer", "Pooling"] or any(m != "Normalize" for m in modules[2:]):
         return None
     if any(model.prompts.values() if model.prompts else ()):
         return None
@@ -167,11 +168,12 @@ def _recipe(model, runner, max_tokens: int):
                     max_tokens=max_tokens, dim=int(model.get_embedding_dimension()), pad_id=int(tokenizer.pad_token_id),
                     pad_token=str(tokenizer.pad_token), pooling=pooling["pooling_mode"])
     light = LightModel(recipe, tokenizer.backend_tokenizer.to_str(), runner.run)
-    features = model.preprocess(list(PROBES))
-    if set(recipe.inputs) - set(light.features(["x"])):
+    if not set(recipe.inputs) <= set(_COLUMNS):
         return None
+    features = model.preprocess(list(PROBES))
     mine = light.features(PROBES)
-    if any(not np.array_equal(mine[name], features[name].numpy()) for name in recipe.inputs):
+    compared = {*recipe.inputs, "attention_mask"}  # the mask also weighs the pooling
+    if any(name not in features or not np.array_equal(mine[name], features[name].numpy()) for name in compared):
         return None
     with torch.inference_mode():
         features["token_embeddings"] = torch.from_numpy(runner(features))
