@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from ragtide import RAG
-from ragtide.eval import Benchmark, _ranked, evaluate, load_beir, load_llamaindex, load_questions, run_benchmark, run_questions
+from ragtide.eval import Benchmark, evaluate, load_beir, load_llamaindex, load_questions, run_benchmark, run_questions
 from ragtide.store import Fusion
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +44,7 @@ async def devset_figures(uri: str, modes) -> dict:
     questions = load_questions(ROOT / "tests" / "data" / "devset.json")
     out = {}
     async with RAG(uri=uri, collection="devset") as rag:
-        report = await rag.aingest([DATA / "paul_graham_essay.txt", DATA / "uber_2021.pdf"])
+        await rag.aingest([DATA / "paul_graham_essay.txt", DATA / "uber_2021.pdf"])
         for mode in modes:
             result = await run_questions(rag, questions, mode=mode)
             result["chunks"] = (await rag.astatus()).chunks

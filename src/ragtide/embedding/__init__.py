@@ -155,14 +155,13 @@ class Embedder:
         # torch then only pools the backend's output; with several threads, its idle
         # OpenMP workers spin beside the backend's own and took 12% of its speed here.
         torch.set_num_threads(1)
-        cache = self._cache
         try:
-            return backends.load(self.backend, self.quantize, self._model, cache, threads)
+            return backends.load(self.backend, self.quantize, self._model, self._cache, threads)
         except (ConfigError, EmbeddingError):
             raise
         except Exception as e:
             raise EmbeddingError(
-                f"cannot export embedding model {model!r} to {self.backend} in {cache.root}: {e} "
+                f"cannot export embedding model {model!r} to {self.backend} in {self._cache.root}: {e} "
                 "(set RAGTIDE_CACHE_DIR to a writable folder, or use --embed-backend torch)"
             ) from e
 

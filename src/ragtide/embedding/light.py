@@ -111,8 +111,8 @@ def open_recipe(cache: ExportCache, key: str | None, opener, quantize: str, thre
     """The model a whole recipe and export start, or None (then load the usual way)."""
     if key is None:
         return None
-    folder = ExportCache(cache.root, "starts").path(key)
-    if not cache.is_whole(folder):
+    folder = _starts(cache).path(key)
+    if not ExportCache.is_whole(folder):
         return None
     try:
         fields = json.loads((folder / RECIPE).read_text())
@@ -126,11 +126,16 @@ def open_recipe(cache: ExportCache, key: str | None, opener, quantize: str, thre
         return None
 
 
+def _starts(cache: ExportCache) -> ExportCache:
+    """The recipes, beside the exports they start."""
+    return ExportCache(cache.root, "starts")
+
+
 def write_recipe(cache: ExportCache, key: str | None, model, runner, max_tokens: int) -> None:
     """Check a recipe for ``model`` (a loaded SentenceTransformer) against it on the probe
     texts and, if it reproduces them, keep it under ``key``. Never fails: without a recipe
     the next start is only slower."""
-    starts = ExportCache(cache.root, "starts")
+    starts = _starts(cache)
     if key is None or starts.is_whole(starts.path(key)):
         return
     try:

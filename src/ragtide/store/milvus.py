@@ -169,9 +169,10 @@ class MilvusStore:
 
     async def write(self, rows: Sequence[Row]) -> None:
         """Upsert rows; concurrent writes share requests. Returns once Milvus acknowledged."""
-        if self._lite_log is not None:
-            lite.check_space(self.uri, sum(row.nbytes for row in rows))
-        await self._milvus.write([row.to_entity() for row in rows], [row.nbytes for row in rows])
+        sizes = [row.nbytes for row in rows]
+        if self._milvus.lite:
+            lite.check_space(self.uri, sum(sizes))
+        await self._milvus.write([row.to_entity() for row in rows], sizes)
 
     async def delete_stale(self, doc_id: str, doc_hash: str) -> None:
         """Remove the rows of ``doc_id`` that belong to any other version than ``doc_hash``."""
