@@ -61,7 +61,9 @@ test-fast: venv
 # Benchmarks run on the test server (started and always stopped here); none is part of `make test`.
 bench-tutorial: venv .venv-llamaindex/.installed
 	$(MAKE) milvus-up
-	$(BIN)/python benchmarks/tutorial.py --uri http://127.0.0.1:$(MILVUS_PORT) --repeat 3; \
+	$(BIN)/python benchmarks/tutorial.py --uri http://127.0.0.1:$(MILVUS_PORT) --repeat 3 && \
+	  .venv-llamaindex/bin/python benchmarks/llamaindex_baseline.py --uri http://127.0.0.1:$(MILVUS_PORT) \
+	    | tee benchmarks/results-llamaindex-baseline.txt; \
 	  status=$$?; $(MAKE) milvus-down; exit $$status
 
 bench-ingest: venv .venv-llamaindex/.installed

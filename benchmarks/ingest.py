@@ -34,9 +34,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 FILES = [DATA / "paul_graham_essay.txt", DATA / "uber_2021.pdf"]
-VENVS = {"ragtide": ROOT / ".venv", "ragtide-torch": ROOT / ".venv", "llamaindex": ROOT / ".venv-llamaindex",
+VENVS = {"ragtide": ROOT / ".venv", "ragtide-torch": ROOT / ".venv", "ragtide-1-thread": ROOT / ".venv", "llamaindex": ROOT / ".venv-llamaindex",
          "model": ROOT / ".venv", "model-fast": ROOT / ".venv"}
-LABELS = {"ragtide": "ragtide (openvino)", "ragtide-torch": "ragtide (torch)", "llamaindex": "LlamaIndex",
+LABELS = {"ragtide": "ragtide (openvino)", "ragtide-torch": "ragtide (torch)", "ragtide-1-thread": "ragtide, 1 thread", "llamaindex": "LlamaIndex",
           "model": "torch model alone", "model-fast": "openvino alone"}
 
 
@@ -69,14 +69,14 @@ def _union(intervals: list[tuple[float, float]]) -> float:
     return total
 
 
-def run_ragtide(uri: str, model_path: str, chunk_tokens: int, overlap: int, backend: str = "") -> dict:
+def run_ragtide(uri: str, model_path: str, chunk_tokens: int, overlap: int, backend: str = "", threads: int = 0) -> dict:
     from pymilvus import MilvusClient
 
     from ragtide import RAG, Embedder
 
     collection = "bench_ingest_ragtide"
     MilvusClient(uri=uri).drop_collection(collection)
-    embedder = Embedder(model_path, backend=backend)
+    embedder = Embedder(model_path, backend=backend, threads=threads)
     embedder.encode(["warm up"])
     busy = embedder.busy_seconds
 
@@ -148,6 +148,8 @@ def run_fast_model(uri: str, model_path: str, chunk_tokens: int, overlap: int) -
 WORKERS = {
     "ragtide": run_ragtide,  # the default backend (OpenVINO on a CPU)
     "ragtide-torch": lambda *a: run_ragtide(*a, backend="torch"),
+    # The backend on one thread, leaving the other core to parsing, chunking and Milvus.
+    "ragtide-1-thread": lambda *a: run_ragtide(*a, threads=1),
     "llamaindex": run_llamaindex,
     "model": run_model,
     "model-fast": run_fast_model,

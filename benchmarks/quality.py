@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ragtide import RAG
 from ragtide.eval import Benchmark, evaluate, load_beir, load_llamaindex, load_questions, run_benchmark, run_questions
+from ragtide.retrieve import PhraseBoost
 from ragtide.store import Fusion
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,14 +67,18 @@ async def legs(rag, queries: dict[str, str], n: int) -> dict[str, dict[str, list
     return out
 
 
-def fuse(dense: list, lexical: list, *, candidates: int, k: int = 0, weight: float = 0.6) -> list:
-    """The legs' top ``candidates`` fused: by ragtide's score fusion (``weight`` the dense
-    share), or by reciprocal rank fusion with this ``k`` (equal shares)."""
+def fuse(question: str, dense: list, lexical: list, *, candidates: int, k: int = 0, weight: float = 0.6,
+         phrase: float = 0.0) -> list:
+    """The legs' top ``candidates`` fused as a hybrid search does: by ragtide's score fusion
+    (``weight`` the dense share) and its phrase boost (``phrase`` its weight), or by
+    reciprocal rank fusion with this ``k`` (equal shares)."""
     items = {item[1]: item for item in dense[:candidates] + lexical[:candidates]}
     if not k:
         fused = Fusion(candidates, weight).fuse([i[1::2] for i in dense[:candidates]],
-                                                [i[1::2] for i in lexical[:candidates]], len(items))
-        return [items[i] for i, _ in fused]
+                                                [i[1::2] for i in lexical[:candidates]], candidates)
+        ranked = [items[i] for i, _ in fused]
+        scores = PhraseBoost(phrase).rescore(question, [item[2] for item in ranked], [score for _, score in fused])
+        return [ranked[i] for i in sorted(range(len(ranked)), key=lambda i: -scores[i])]
     scores: dict[str, float] = {}
     for leg in (dense, lexical):
         for rank, item in enumerate(leg[:candidates], 1):
@@ -111,18 +116,20 @@ async def sweep(work: Path, grid) -> list[str]:
         dev_queries = {str(i): q.q for i, q in enumerate(questions)}
         dev_legs = await legs(rag, dev_queries, 200)
     dev_evidence = {str(i): q.evidence for i, q in enumerate(questions)}
-    lines.append("setting                          scifact-train nDCG@10  uber-val hit@5  devset hit@5")
+    lines.append(f"{'setting':<44} scifact-train nDCG@10  uber-val hit@5  devset hit@5")
     for name, setting in grid:
         cells = []
-        for legs_, score in ((scifact_legs, lambda r: evaluate(scifact.qrels, {q: doc_run(c) for q, c in r.items()})["ndcg@10"]),
-                             (uber_legs, lambda r: evaluate(uber.qrels, {q: doc_run(c) for q, c in r.items()})["hit@5"]),
-                             (dev_legs, lambda r: hit_rate(r, dev_evidence))):
+        for legs_, queries, score in (
+            (scifact_legs, scifact.queries, lambda r: evaluate(scifact.qrels, {q: doc_run(c) for q, c in r.items()})["ndcg@10"]),
+            (uber_legs, uber.queries, lambda r: evaluate(uber.qrels, {q: doc_run(c) for q, c in r.items()})["hit@5"]),
+            (dev_legs, dev_queries, lambda r: hit_rate(r, dev_evidence)),
+        ):
             if setting is None:
                 ranked = {q: l[name] for q, l in legs_.items()}
             else:
-                ranked = {q: fuse(l["dense"], l["lexical"], **setting) for q, l in legs_.items()}
+                ranked = {q: fuse(queries[q], l["dense"], l["lexical"], **setting) for q, l in legs_.items()}
             cells.append(score(ranked))
-        lines.append(f"{name:<32} {cells[0]:>21.4f}  {cells[1]:>14.4f}  {cells[2]:>12.4f}")
+        lines.append(f"{name:<44} {cells[0]:>21.4f}  {cells[1]:>14.4f}  {cells[2]:>12.4f}")
         print(lines[-1], flush=True)
     return lines
 
@@ -190,6 +197,8 @@ def grid():
     for candidates in (100, 150, 200):
         for weight in (0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7):
             yield f"score dense {weight} candidates={candidates}", {"weight": weight, "candidates": candidates}
+    for phrase in (0.1, 0.2, 0.3, 0.4):
+        yield f"score dense 0.6 candidates=200 phrase {phrase}", {"weight": 0.6, "candidates": 200, "phrase": phrase}
 
 
 def main() -> None:

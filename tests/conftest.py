@@ -27,6 +27,25 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.get_closest_marker("restarts_server") is not None)
 
 
+_FIGURES = pytest.StashKey[list]()
+
+
+@pytest.fixture
+def figure(request):
+    """Record a figure a test measured (a recovery time, say). Tests never assert speed;
+    the figures are printed at the end of the run, for the README."""
+    def record(text: str) -> None:
+        request.config.stash.setdefault(_FIGURES, []).append(f"{request.node.name}: {text}")
+    return record
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if config.stash.get(_FIGURES, []):
+        terminalreporter.section("figures measured")
+        for line in config.stash[_FIGURES]:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
 def embedder():
     """The session's embedder. It remembers the vectors of the chunks it embedded: most

@@ -58,7 +58,7 @@ def test_coverage_check_refuses_chunks_that_leave_text_out(embedder):
 def test_huge_document_is_chunked_in_bounded_memory_and_like_a_small_one(embedder, tmp_path):
     """A 10 MB text used to be tokenized in one call (8.7 GB for 50 MB, so about 1.7 GB here); now a window at a time."""
     script = textwrap.dedent(
-        f"""
+        """
         import resource, sys
         from ragtide import Embedder, Chunker, load
         emb = Embedder()

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -46,7 +47,7 @@ INGEST = """
 import sys
 from ragtide import RAG
 def say(e):
-    if e.kind in ("chunked", "chunks"):
+    if e.kind in ("chunked", "chunks") or e.kind == "file" and e.outcome in ("added", "updated"):
         print(e.path, e.file_chunks_done, e.file_chunks_total, flush=True)
 with RAG(uri=sys.argv[2], collection=sys.argv[3]) as rag:
     sys.exit(0 if rag.ingest([sys.argv[1]], on_progress=say).ok else 1)
@@ -69,13 +70,14 @@ def _ingest(folder, uri, collection="ragtide", **env) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _after_a_partial_write(proc: subprocess.Popen) -> None:
-    """Read ``proc``'s progress until part of a document's chunks are written."""
+def _after_a_write(proc: subprocess.Popen, *, whole: bool) -> None:
+    """Read ``proc``'s progress until a write leaves a document whole (``whole``) or only
+    part of its chunks written."""
     for line in proc.stdout:
         path, done, total = line.rsplit(" ", 2)
-        if 0 < int(done) < int(total):
+        if (int(done) == int(total)) if whole else (0 < int(done) < int(total)):
             return
-    pytest.fail(f"no document was ever partly written: {proc.stderr.read()[-2000:]}")
+    pytest.fail(f"no document was ever {'wholly' if whole else 'partly'} written: {proc.stderr.read()[-2000:]}")
 
 
 def _exact(rows: list[tuple[str, str, str]], expected: list[tuple[str, str, str]]) -> None:
@@ -92,7 +94,7 @@ def clean_rows(two_files, tmp_path_factory, embedder):
     return _rows(uri)
 
 
-def test_an_ingest_killed_while_embedding_then_after_a_partial_write_is_completed_exactly(
+def test_an_ingest_killed_while_embedding_between_writes_and_after_a_partial_write_is_completed_exactly(
         two_files, clean_rows, tmp_path, embedder):
     killed = str(tmp_path / "killed.db")
     first = _ingest(two_files, killed)
@@ -100,17 +102,24 @@ def test_an_ingest_killed_while_embedding_then_after_a_partial_write_is_complete
     first.send_signal(signal.SIGKILL)
     first.communicate(timeout=60)
 
-    second = _ingest(two_files, killed)  # the same command again, killed in its turn
-    _after_a_partial_write(second)
+    # The same command again, killed as a write has just stored a document whole and the
+    # other's chunks are still to be written.
+    second = _ingest(two_files, killed)
+    _after_a_write(second, whole=True)
     second.send_signal(signal.SIGKILL)
     second.communicate(timeout=60)
+
+    third = _ingest(two_files, killed)  # and again, killed with part of a document's chunks written
+    _after_a_write(third, whole=False)
+    third.send_signal(signal.SIGKILL)
+    third.communicate(timeout=60)
     with RAG(uri=killed, embedder=embedder) as rag:
         info = rag.status()
     assert info.documents + len(info.incomplete) <= 2, info  # a half-written document is not also counted as stored
 
-    third = _ingest(two_files, killed)  # and again: it completes the work
-    _, err = third.communicate(timeout=600)
-    assert third.returncode == 0, err
+    last = _ingest(two_files, killed)  # and again: it completes the work
+    _, err = last.communicate(timeout=600)
+    assert last.returncode == 0, err
     _exact(_rows(killed), clean_rows)
 
 
@@ -151,7 +160,7 @@ def test_a_document_changed_during_its_ingest_is_stored_as_one_version(two_files
     shutil.copytree(two_files, folder)
     uri = str(tmp_path / "changing.db")
     proc = _ingest(folder, uri)
-    _after_a_partial_write(proc)  # the 10-K was read and is being written: now it changes
+    _after_a_write(proc, whole=False)  # the 10-K was read and is being written: now it changes
     tenk = folder / "tenk.txt"
     tenk.write_text("\n".join(reversed(tenk.read_text(encoding="utf-8").splitlines())), encoding="utf-8")
     _, err = proc.communicate(timeout=600)
@@ -223,7 +232,7 @@ def test_two_ingests_of_one_folder_at_once_and_queries_meanwhile(two_files, clea
     name = new_collection()
     try:
         first, second = _ingest(two_files, SERVER_URI, name), _ingest(two_files, SERVER_URI, name)
-        _after_a_partial_write(first)
+        _after_a_write(first, whole=False)
         answered = 0
         with RAG(uri=SERVER_URI, collection=name, embedder=embedder) as rag:
             while first.poll() is None or second.poll() is None:  # queries work while both write
@@ -349,12 +358,25 @@ def test_milvus_away_longer_than_the_retry_time(two_files, clean_rows, embedder,
 
 
 @restarts_server
-def test_an_ingest_waits_for_a_restarted_milvus_and_completes_exactly(two_files, clean_rows, server_collections):
+def test_an_ingest_waits_for_a_restarted_milvus_and_completes_exactly(two_files, clean_rows, server_collections,
+                                                                      figure):
     name = server_collections[0]
     proc = _ingest(two_files, SERVER_URI, name, RAGTIDE_RETRY_S="300")
-    _after_a_partial_write(proc)
+    _after_a_write(proc, whole=False)
+    lines: list[float] = []  # when each later progress line came
+    errors: list[str] = []
+    readers = [threading.Thread(target=lambda: lines.extend(time.monotonic() for _ in proc.stdout), daemon=True),
+               threading.Thread(target=lambda: errors.extend(proc.stderr), daemon=True)]
+    for reader in readers:
+        reader.start()
     _kill_server()
-    _start_server()
-    _, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, err
+    killed = time.monotonic()
+    back = killed + _start_server()
+    returncode = proc.wait(timeout=600)
+    for reader in readers:
+        reader.join(timeout=10)
+    assert returncode == 0, "".join(errors)[-2000:]
     _exact(_rows(SERVER_URI, name), clean_rows)
+    resumed = [t - back for t in lines if t > back]
+    figure(f"server answering {back - killed:.0f} s after the kill; the ingest wrote again "
+           + (f"{resumed[0]:.1f} s after that" if resumed else "(its last write had landed before the kill)"))

@@ -1,7 +1,6 @@
 """The LlamaIndex drop-in: the tutorial's code path, unchanged but for the import."""
 
 import asyncio
-import sys
 
 import numpy as np
 import pytest

@@ -140,3 +140,32 @@ def test_fusion_weight_out_of_range_is_refused():
     with pytest.raises(ConfigError, match="fusion_dense_weight"):
         Settings(fusion_dense_weight=1.5)
     assert Settings.load(env={"RAGTIDE_FUSION_DENSE_WEIGHT": "0.3"}).fusion_dense_weight == 0.3
+
+
+def test_a_chunk_one_full_leg_missed_scores_that_legs_lowest_there():
+    from ragtide.store import Fusion
+
+    # Each leg returned all it was asked for (2): "c", missing from the dense leg, could
+    # have scored at most the dense leg's lowest there, not 0.
+    fusion = Fusion(candidates=2, dense_weight=0.6)
+    dense = [("a", 0.80), ("b", 0.60)]
+    lexical = [("c", 10.0), ("a", 2.0)]
+    fused = dict(fusion.fuse(dense, lexical, limit=2))
+    assert fused == pytest.approx({"c": 0.6 * 0.75 + 0.4, "a": 0.6 + 0.4 * 0.2})
+    # Asked for 3, the legs returned 2: they hold every chunk they can score, so a chunk
+    # one of them missed gets 0 there.
+    assert dict(fusion.fuse(dense, lexical, limit=3)) == pytest.approx({"a": 0.68, "b": 0.45, "c": 0.4})
+
+
+def test_phrase_boost_prefers_the_chunk_holding_the_questions_phrase():
+    from ragtide.retrieve import PhraseBoost
+
+    question = "How many Monthly Active Platform Consumers did Uber have?"
+    texts = ["Consumers and drivers use the platform; active ones return every month.",  # the words, not the phrase
+             "Monthly Active Platform Consumers (MAPCs) 93 118",
+             "Uber's platform connects consumers with drivers."]
+    scores = PhraseBoost(weight=0.3).rescore(question, texts, [0.9, 0.8, 0.7])
+    assert scores[1] > scores[0] == 0.9 and scores[2] == 0.7
+    assert PhraseBoost(weight=0.0).rescore(question, texts, [0.9, 0.8, 0.7]) == [0.9, 0.8, 0.7]
+    # Only the first `pool` are rescored; a phrase all of them hold counts for nothing.
+    assert PhraseBoost(pool=1).rescore(question, texts, [0.9, 0.8, 0.7]) == [0.9, 0.8, 0.7]

@@ -24,7 +24,7 @@ from .extract import extractive_answer
 from .ingest import Input, IngestReport, Pipeline, ProgressCallback
 from .llm import LLM
 from .rerank import Reranker
-from .retrieve import Retrieval, Retriever
+from .retrieve import PhraseBoost, Retrieval, Retriever
 from .settings import DEFAULT_MODEL, Settings
 from .store import CollectionInfo, Fusion, MilvusStore, Store, is_lite
 
@@ -160,7 +160,7 @@ class RAG:
             if s.rerank_model and self._reranker is None:
                 self._reranker = await asyncio.to_thread(Reranker, s.rerank_model, pool=s.rerank_pool, device=s.embed_device)
             self._retriever = Retriever(store, embedder, collection, fusion=Fusion(s.fusion_candidates, s.fusion_dense_weight),
-                                        reranker=self._reranker)
+                                        phrases=PhraseBoost(s.fusion_phrase_weight), reranker=self._reranker)
         return self._retriever
 
     # -- ingest ----------------------------------------------------------------------

@@ -17,10 +17,8 @@ quotes, so they cannot be mistaken for citations.
 
 from __future__ import annotations
 
-import functools
 import math
 import re
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,6 +26,7 @@ import numpy as np
 
 from .chunking import sentence_spans
 from .documents import Source
+from .terms import STOP_WORDS, WORD, stem, terms
 
 if TYPE_CHECKING:
     from .embedding import Embedder
@@ -41,15 +40,6 @@ SECOND_WITHIN = 0.06
 # Candidates whose meaning is weighed (embedded), the best by their words; see README.
 SHORTLIST = 8
 
-_STOP = frozenset(
-    """a about above after again against all also am an and any are as at be because been before being below between both
-    but by can could did do does doing down during each few for from further had has have having he her here hers him
-    his how i if in into is it its itself just me more most my no nor not now of off on once only or other our ours out
-    over own same she should so some such than that the their theirs them then there these they this those through to
-    too under until up very was we were what when where which while who whom whose why will with would you your yours
-    many much did does get got one ones""".split()
-)
-_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’&\-]*(?:[.,][0-9]+)*%?")
 _NUMBER = re.compile(r"^\$?\(?\d[\d,]*(?:\.\d+)?\)?%?$")
 _YEAR = re.compile(r"^(1[6-9]|20)\d\d$")
 _MONTH = frozenset("january february march april may june july august september october november december".split())
@@ -161,30 +151,6 @@ def _render_row(row: str, header: str) -> str:
 # -- scoring -----------------------------------------------------------------------------
 
 
-_stemmers = threading.local()  # Snowball stemmers keep state while they work: one per thread
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _stem(word: str) -> str:
-    """The English (Snowball) stem of a lowercased word; a pure function, so cached."""
-    stemmer = getattr(_stemmers, "english", None)
-    if stemmer is None:
-        import snowballstemmer
-
-        stemmer = _stemmers.english = snowballstemmer.stemmer("english")
-    return stemmer.stemWord(word[:-2] if word.endswith("'s") else word.strip("'"))
-
-
-class _Stems:
-    """Stems of words and the content terms of texts."""
-
-    def __call__(self, word: str) -> str:
-        return _stem(word.lower().replace("’", "'"))
-
-    def terms(self, text: str, drop: frozenset[str] = frozenset()) -> set[str]:
-        return {self(w) for w in _WORD.findall(text) if w.lower() not in _STOP and w.lower() not in drop}
-
-
 _NUMBER_WORDS = (r"revenues?|income|loss|losses|costs?|bookings|ebitda|budget|price|number|count|amount|margin|rate|"
                  r"expenses?|cash|earnings|profit|sales|funding|valuation|debt|headcount|employees|share|percentage")
 
@@ -209,10 +175,10 @@ _KIND_NOUN = re.compile(r"\b(?:which|what)\s+(?:\w+\s+)?(company|companies|firm|
                         r"cities|school|schools|year|person|product|name)\b", re.I)
 
 
-def _kinds_held(candidate: str, kinds: set[str], question_words: set[str], stems: _Stems) -> int:
+def _kinds_held(candidate: str, kinds: set[str], question_words: set[str]) -> int:
     """How many of ``kinds`` ``candidate`` holds a token of, not counting the question's own words."""
-    words = _WORD.findall(candidate)
-    novel = [(k, w) for k, w in enumerate(words) if w.lower() not in question_words and stems(w) not in question_words]
+    words = WORD.findall(candidate)
+    novel = [(k, w) for k, w in enumerate(words) if w.lower() not in question_words and stem(w) not in question_words]
     held = 0
     if "number" in kinds and any(
         any(ch.isdigit() for ch in w) and not _YEAR.match(w) and not (k and words[k - 1].lower() in _MONTH)
@@ -222,7 +188,7 @@ def _kinds_held(candidate: str, kinds: set[str], question_words: set[str], stems
     if "date" in kinds and any(_YEAR.match(w) or w.lower() in _MONTH for _, w in novel):
         held += 1
     # A capitalised word that does not start the sentence, or a capitalised acronym.
-    if "name" in kinds and any((k > 0 and w[0].isupper() or w.isupper() and len(w) > 1) and w.lower() not in _STOP
+    if "name" in kinds and any((k > 0 and w[0].isupper() or w.isupper() and len(w) > 1) and w.lower() not in STOP_WORDS
                                for k, w in novel):
         held += 1
     return held
@@ -231,19 +197,18 @@ def _kinds_held(candidate: str, kinds: set[str], question_words: set[str], stems
 def word_scores(question: str, found: list[Candidate]) -> np.ndarray:
     """Each candidate's score from its words alone: question terms covered + the kind of
     answer asked for + a little for the passage's rank. Cheap; meaning is added after."""
-    stems = _Stems()
-    wanted = stems.terms(question, frozenset(m.lower() for m in _KIND_NOUN.findall(question)))
-    question_words = {w.lower() for w in _WORD.findall(question)} | wanted
-    terms = [stems.terms(c.text) for c in found]
+    wanted = terms(question, frozenset(m.lower() for m in _KIND_NOUN.findall(question)))
+    question_words = {w.lower() for w in WORD.findall(question)} | wanted
+    candidate_terms = [terms(c.text) for c in found]
     n = len(found)
-    df = {t: sum(t in ts for ts in terms) for t in wanted}
+    df = {t: sum(t in ts for ts in candidate_terms) for t in wanted}
     idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in wanted}
     total = sum(idf.values()) or 1.0
     kinds = answer_kinds(question)
     out = np.empty(n, dtype=np.float32)
-    for k, (candidate, ts) in enumerate(zip(found, terms)):
+    for k, (candidate, ts) in enumerate(zip(found, candidate_terms)):
         coverage = sum(idf[t] for t in wanted & ts) / total
-        fits = _kinds_held(candidate.text, kinds, question_words, stems) / len(kinds) if kinds else 0.0
+        fits = _kinds_held(candidate.text, kinds, question_words) / len(kinds) if kinds else 0.0
         rank = 1.0 / (1 + candidate.source)
         out[k] = TERMS_WEIGHT * coverage + KIND_WEIGHT * fits + RANK_WEIGHT * rank
     return out

@@ -59,6 +59,9 @@ class Settings:
     """The dense leg's share of a hybrid score (each leg's scores scaled by its best); the
     full-text leg has the rest. 0.6 was best on the dev sets (SciFact train, Uber val, the
     dev questions: README)."""
+    fusion_phrase_weight: float = 0.3
+    """What a hybrid hit holding all of the question's two-word phrases gains (see
+    ``retrieve.PhraseBoost``); 0 turns it off."""
     rerank_model: str = ""
     """A sentence-transformers CrossEncoder (name or path) to rerank the fused candidates; empty: off."""
     rerank_pool: int = 30
@@ -88,6 +91,8 @@ class Settings:
                 raise ConfigError(f"{name}: at most {MAX_HITS:,} (Milvus's limit on hits per search), got {getattr(self, name):,}")
         if not 0.0 <= self.fusion_dense_weight <= 1.0:
             raise ConfigError(f"fusion_dense_weight: must be between 0 and 1, got {self.fusion_dense_weight}")
+        if not 0.0 <= self.fusion_phrase_weight <= 1.0:
+            raise ConfigError(f"fusion_phrase_weight: must be between 0 and 1, got {self.fusion_phrase_weight}")
         if self.mode not in ("", "dense", "lexical", "hybrid"):
             raise ConfigError(f"mode: {self.mode!r} is not one of dense, lexical, hybrid")
         if self.embed_threads < 0:

@@ -20,31 +20,46 @@ class Fusion:
     Each leg fetches ``candidates`` hits (at least top_k). A leg's scores are scaled by its
     best one (cosine similarity and BM25 live on different scales), so its best hit scores 1,
     and a chunk's fused score is ``dense_weight`` times its dense share plus the rest times
-    its full-text share; a chunk one leg did not return gets 0 from that leg. Unlike
-    reciprocal rank fusion this keeps how far ahead a leg's best hits are; it beat RRF on
-    SciFact train and Uber's eval and tied on the dev questions (README, "Retrieval and
-    answer quality").
+    its full-text share. Unlike reciprocal rank fusion this keeps how far ahead a leg's best
+    hits are; it beat RRF on SciFact train and Uber's eval and tied on the dev questions
+    (README, "Retrieval and answer quality").
+
+    A chunk one leg did not return scores there that leg's last (lowest) returned score:
+    the most it can have, as the leg returned its best. Counting it 0 instead sank a chunk
+    that only the full-text leg found -- the one holding a 10-K's exact phrase -- below a
+    hundred dense hits whose cosines all sit close to the best. A leg that returned fewer
+    than it was asked for holds every chunk it can score, so a chunk it missed gets 0.
     """
 
     candidates: int = 200
     dense_weight: float = 0.6
 
+    def leg_limit(self, top_k: int) -> int:
+        """How many hits each leg fetches for ``top_k`` fused results."""
+        return max(top_k, self.candidates)
+
     def fuse(self, dense: Sequence[tuple[str, float]], lexical: Sequence[tuple[str, float]],
              limit: int) -> list[tuple[str, float]]:
         """The ``limit`` best (id, fused score) of the legs' (id, score) hits, best first;
-        ties go to the dense leg's order."""
-        scores: dict[str, float] = {}
+        ties go to the dense leg's order. Each leg is its best ``leg_limit(limit)`` hits."""
+        shares: list[dict[str, float]] = []
+        floors: list[float] = []
         for leg, weight in ((dense, self.dense_weight), (lexical, 1.0 - self.dense_weight)):
             if not leg:
+                shares.append({})
+                floors.append(0.0)
                 continue
             best = max(score for _, score in leg)
             # Measured from zero; from the leg's lowest score if that is below zero (a cosine
             # can be), so that scaling never turns the order round.
-            low = min(0.0, min(score for _, score in leg))
+            lowest = min(score for _, score in leg)
+            low = min(0.0, lowest)
             span = best - low or 1.0
-            for item, score in leg:
-                scores[item] = scores.get(item, 0.0) + weight * (score - low) / span
-        return sorted(scores.items(), key=lambda kv: -kv[1])[:limit]
+            shares.append({item: weight * (score - low) / span for item, score in leg})
+            floors.append(weight * (lowest - low) / span if len(leg) >= self.leg_limit(limit) else 0.0)
+        order = list(dict.fromkeys([*shares[0], *shares[1]]))
+        fused = {item: shares[0].get(item, floors[0]) + shares[1].get(item, floors[1]) for item in order}
+        return sorted(fused.items(), key=lambda kv: -kv[1])[:limit]
 
 
 @dataclass(frozen=True)

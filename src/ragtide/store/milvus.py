@@ -247,7 +247,7 @@ class MilvusStore:
         is not used: on Milvus Lite 2.5.1, a request carrying several questions returned
         other rankings than the same questions asked one at a time (37 of the dev set's 46
         differed), and coalescing needs several questions per request."""
-        leg_limit = min(max(top_k, fusion.candidates), MAX_TOP_K)
+        leg_limit = min(fusion.leg_limit(top_k), MAX_TOP_K)
         dense, lexical = await asyncio.gather(
             self._milvus.search(vector, leg_limit, anns_field=schema.DENSE_FIELD, filter=filter, consistency=consistency),
             self._milvus.search(text, leg_limit, anns_field=schema.SPARSE_FIELD, search_params=_BM25, filter=filter,
