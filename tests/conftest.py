@@ -4,6 +4,8 @@ one (RAGTIDE_TEST_SERVER_URI), on a real Milvus server. Nothing is mocked."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -17,6 +19,12 @@ ESSAY = DATA / "paul_graham_essay.txt"
 UBER = DATA / "uber_2021.pdf"
 SERVER_URI = os.environ.get("RAGTIDE_TEST_SERVER_URI", "")
 SERVER_DATA = os.environ.get("RAGTIDE_TEST_SERVER_DATA", "")  # its data dir, for tests that restart it
+RAGTIDE_CLI = [sys.executable, "-m", "ragtide.cli"]
+
+
+def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    """``ragtide ARGS`` in a process of its own (a process that opened a Lite database holds it until it exits)."""
+    return subprocess.run([*RAGTIDE_CLI, *args], capture_output=True, text=True, timeout=300, **kwargs)
 
 
 def pytest_collection_modifyitems(config, items):

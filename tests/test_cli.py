@@ -8,14 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ESSAY, UBER
+from conftest import ESSAY, RAGTIDE_CLI, UBER
+from conftest import run_cli as run
 from ragtide.cli import main as cli
-
-RAGTIDE = [sys.executable, "-m", "ragtide.cli"]
-
-
-def run(*args, **kwargs):
-    return subprocess.run([*RAGTIDE, *args], capture_output=True, text=True, timeout=300, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +121,7 @@ def test_ctrl_c_during_ingest_stops_cleanly_and_the_next_run_completes(tmp_path)
     note, tenk = tmp_path / "note.txt", tmp_path / "tenk.txt"
     note.write_text(ESSAY.read_text(encoding="utf-8")[:4000], encoding="utf-8")
     tenk.write_text(load(UBER).text[:240_000], encoding="utf-8")
-    proc = subprocess.Popen([*RAGTIDE, "ingest", str(note), str(tenk), "--uri", uri],
+    proc = subprocess.Popen([*RAGTIDE_CLI, "ingest", str(note), str(tenk), "--uri", uri],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=_interruptible)
     seen = []

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ESSAY, SERVER_DATA, SERVER_URI, UBER, drop, new_collection
+from conftest import ESSAY, RAGTIDE_CLI, SERVER_DATA, SERVER_URI, UBER, drop, new_collection, run_cli
 from ragtide import RAG
 from ragtide.errors import StoreError
 
@@ -191,16 +191,12 @@ def _small_disk(path: Path, size: str):
         subprocess.run(["umount", "-l", str(path)], capture_output=True)
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ragtide.cli", *args], capture_output=True, text=True, timeout=300)
-
-
 def test_a_full_or_read_only_disk_is_named_and_nothing_half_written_counts(tmp_path):
     note = tmp_path / "tides.txt"
     note.write_text("Neap tides come at the quarter moons, when sun and moon pull at right angles.", encoding="utf-8")
     with _small_disk(tmp_path / "disk", "40m") as disk:
         uri = str(disk / "r.db")
-        first = _cli("ingest", str(ESSAY), "--uri", uri)
+        first = run_cli("ingest", str(ESSAY), "--uri", uri)
         assert first.returncode == 0, first.stderr
         with open(disk / "filler", "wb") as filler:  # fill the disk
             try:
@@ -209,17 +205,17 @@ def test_a_full_or_read_only_disk_is_named_and_nothing_half_written_counts(tmp_p
                     filler.flush()
             except OSError:
                 pass
-        full = _cli("ingest", str(note), "--uri", uri)
+        full = run_cli("ingest", str(note), "--uri", uri)
         assert full.returncode == 1 and "Traceback" not in full.stderr, full.stderr
         errors = [line for line in full.stderr.splitlines() if line.startswith("error: ")]
         assert len(errors) == 1 and "tides.txt: " in errors[0] and "the disk holding it is full" in errors[0], full.stderr
         (disk / "filler").unlink()
-        status = _cli("status", "--uri", uri)
+        status = run_cli("status", "--uri", uri)
         assert "1 documents" in status.stdout and "partly" not in status.stdout, status.stdout
 
         assert subprocess.run(["mount", "-o", "remount,ro", str(disk)]).returncode == 0
         for args in (("ingest", str(note)), ("query", "When do neap tides come?"), ("status",)):
-            ro = _cli(*args, "--uri", uri)
+            ro = run_cli(*args, "--uri", uri)
             assert ro.returncode != 0 and "Traceback" not in ro.stderr, ro.stderr
             assert ro.stderr.strip() == (f"error: cannot open Milvus Lite database {uri}: it is not writable (a read-only "
                                          "file or file system), and Milvus Lite needs to write to it even to search it")
@@ -298,7 +294,7 @@ def _start_server() -> float:
 
 
 def _cli_ingest(folder, collection: str, **env) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "ragtide.cli", "ingest", str(folder), "--uri", SERVER_URI,
+    return subprocess.Popen([*RAGTIDE_CLI, "ingest", str(folder), "--uri", SERVER_URI,
                              "--collection", collection], env={**os.environ, **env},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
