@@ -43,7 +43,7 @@ def stem(word: str) -> str:
 
 def terms(text: str, drop: frozenset[str] = frozenset()) -> set[str]:
     """The stems of ``text``'s content words (not stop words, nor the lowercased words in ``drop``)."""
-    return {stem(w) for w in WORD.findall(text) if w.lower() not in STOP_WORDS and w.lower() not in drop}
+    return {_content_stem(w) for w in WORD.findall(text) if w.lower() not in drop} - {""}
 
 
 def content_words(text: str) -> list[str]:
@@ -54,5 +54,6 @@ def content_words(text: str) -> list[str]:
 
 @functools.lru_cache(maxsize=1 << 17)
 def _content_stem(word: str) -> str:
+    """``word``'s stem, or "" for a stop word."""
     lower = word.lower()
     return "" if lower in STOP_WORDS else _stem(lower.replace("’", "'"))
