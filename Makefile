@@ -7,7 +7,7 @@ MILVUS_DATA ?= .milvus
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv browser demo test test-fast milvus-up milvus-down bench-tutorial bench-ingest bench-query bench-serve bench-quality bench-scale bench-embedding clean
+.PHONY: venv browser demo lint test test-fast milvus-up milvus-down bench-tutorial bench-ingest bench-query bench-serve bench-quality bench-scale bench-embedding clean
 
 venv: $(VENV)/.installed
 
@@ -17,8 +17,8 @@ $(VENV)/.installed: pyproject.toml
 	@echo "==> installing torch 2.13.0 (CPU build)"
 	@# The CPU build of torch lies on this machine's disk; an unpinned torch pulls a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
-	@echo "==> installing ragtide, pymilvus, milvus-lite, sentence-transformers and the test tools"
-	$(BIN)/pip install -q -e '.[test]'
+	@echo "==> installing ragtide, pymilvus, milvus-lite, sentence-transformers, the test and lint tools"
+	$(BIN)/pip install -q -e '.[test,lint]'
 	touch $@
 	@echo "==> $(VENV) ready"
 
@@ -47,9 +47,16 @@ test: venv browser
 	  $(BIN)/python -m pytest -q -rs --durations=15; \
 	  status=$$?; $(MAKE) milvus-down; exit $$status
 
-# Milvus Lite only, no server.
+# Formatting, lint rules and types, as CI checks them (pyproject.toml says which and why).
+lint: venv
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# The tier to iterate with (about 2 minutes): Milvus Lite, a hashing embedder instead of the
+# model, no server, no subprocess; `make test` runs everything.
 test-fast: venv
-	$(BIN)/python -m pytest -q -m "not server"
+	RAGTIDE_TEST_FAST=1 $(BIN)/python -m pytest -q -m "not server and not model"
 
 # LlamaIndex's own Milvus store pins pymilvus < 3, so it gets a virtualenv of its own.
 .venv-llamaindex/.installed: benchmarks/requirements-llamaindex.txt

@@ -75,8 +75,11 @@ def speed(limit: int, repeat: int, work: Path) -> dict:
     for r in range(repeat):
         for label in times:
             out = work / f"{label.replace(' ', '_')}.npy"
-            proc = subprocess.run([sys.executable, __file__, "--worker", label, "--chunks", str(limit), "--out", str(out)],
-                                  capture_output=True, text=True)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--worker", label, "--chunks", str(limit), "--out", str(out)],
+                capture_output=True,
+                text=True,
+            )
             if proc.returncode:
                 raise SystemExit(f"{label} failed:\n{proc.stderr[-2000:]}")
             result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -90,9 +93,14 @@ def speed(limit: int, repeat: int, work: Path) -> dict:
         vectors = np.load(work / f"{label.replace(' ', '_')}.npy")
         median = statistics.median(times[label])
         cosines = (vectors * ref).sum(1)
-        rows[label] = {"runs_on": runs_on[label], "seconds": round(median, 2), "chunks_per_s": round(len(ref) / median, 1),
-                       "speed_vs_torch": round(base / median, 2), "cosine_to_torch": round(float(cosines.mean()), 5),
-                       "min_cosine": round(float(cosines.min()), 5)}
+        rows[label] = {
+            "runs_on": runs_on[label],
+            "seconds": round(median, 2),
+            "chunks_per_s": round(len(ref) / median, 1),
+            "speed_vs_torch": round(base / median, 2),
+            "cosine_to_torch": round(float(cosines.mean()), 5),
+            "min_cosine": round(float(cosines.min()), 5),
+        }
     return rows
 
 
@@ -109,8 +117,13 @@ def model2vec_row(texts: list[str], repeat: int, torch_seconds: float) -> dict:
         static.encode(texts)
         times.append(time.perf_counter() - t)
     median = statistics.median(times)
-    row = {"runs_on": "model2vec (static)", "seconds": round(median, 3), "chunks_per_s": round(len(texts) / median, 1),
-           "speed_vs_torch": round(torch_seconds / median, 1), "distill_s": round(distill_s, 1)}
+    row = {
+        "runs_on": "model2vec (static)",
+        "seconds": round(median, 3),
+        "chunks_per_s": round(len(texts) / median, 1),
+        "speed_vs_torch": round(torch_seconds / median, 1),
+        "distill_s": round(distill_s, 1),
+    }
     if SCIFACT.exists():
         row["scifact_ndcg10_exact"] = _exact_scifact(static)
     return row
@@ -141,15 +154,33 @@ def scifact(work: Path, only: list[str]) -> dict:
     for label, backend, quantize, threads in VARIANTS:
         if threads or (only and label not in only):
             continue  # a thread count does not change the vectors
-        cmd = [str(ROOT / ".venv" / "bin" / "ragtide"), "eval", "beir", str(SCIFACT), "--uri", str(work / f"{backend}-{quantize}.db"),
-               "--mode", "dense", "--embed-backend", backend, "--quantize", quantize, "--json"]
+        cmd = [
+            str(ROOT / ".venv" / "bin" / "ragtide"),
+            "eval",
+            "beir",
+            str(SCIFACT),
+            "--uri",
+            str(work / f"{backend}-{quantize}.db"),
+            "--mode",
+            "dense",
+            "--embed-backend",
+            backend,
+            "--quantize",
+            quantize,
+            "--json",
+        ]
         t = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode:
             raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
         result = json.loads(proc.stdout)
-        out[label] = {"ndcg@10": result["metrics"]["ndcg@10"], "recall@100": result["metrics"]["recall@100"],
-                      "chunks": result["chunks"], "embedding": result["embedding"], "wall_s": round(time.perf_counter() - t, 1)}
+        out[label] = {
+            "ndcg@10": result["metrics"]["ndcg@10"],
+            "recall@100": result["metrics"]["recall@100"],
+            "chunks": result["chunks"],
+            "embedding": result["embedding"],
+            "wall_s": round(time.perf_counter() - t, 1),
+        }
         print(f"scifact {label}: {out[label]}", file=sys.stderr, flush=True)
     return out
 
@@ -158,9 +189,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--chunks", type=int, default=600)
-    parser.add_argument("--scifact", action="store_true", help="also the full SciFact test split per variant (~6 min each)")
-    parser.add_argument("--scifact-only", action="append", default=[], metavar="VARIANT",
-                        help="only these variants on SciFact (repeatable; default all)")
+    parser.add_argument(
+        "--scifact", action="store_true", help="also the full SciFact test split per variant (~6 min each)"
+    )
+    parser.add_argument(
+        "--scifact-only",
+        action="append",
+        default=[],
+        metavar="VARIANT",
+        help="only these variants on SciFact (repeatable; default all)",
+    )
     parser.add_argument("--skip-speed", action="store_true", help="SciFact only")
     parser.add_argument("--model2vec", action="store_true", help="also a model2vec model distilled from MiniLM")
     parser.add_argument("--work", help="folder for the SciFact databases (default: a temporary one)")
@@ -176,8 +214,10 @@ def main() -> int:
 
     flags = cpu_flags()
     simd = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16") if f in flags]
-    print(f"{args.chunks} chunks of the essay and the 10-K (alternating), batches of 32; a fresh process per variant "
-          f"and round, medians of {args.repeat}; {len(os.sched_getaffinity(0))} cores; CPU flags: {', '.join(simd) or 'unknown'}")
+    print(
+        f"{args.chunks} chunks of the essay and the 10-K (alternating), batches of 32; a fresh process per variant "
+        f"and round, medians of {args.repeat}; {len(os.sched_getaffinity(0))} cores; CPU flags: {', '.join(simd) or 'unknown'}"
+    )
     with tempfile.TemporaryDirectory() as work:
         rows = {} if args.skip_speed else speed(args.chunks, args.repeat, Path(work))
     if args.model2vec and rows:
@@ -186,15 +226,24 @@ def main() -> int:
     if args.scifact:
         with tempfile.TemporaryDirectory(dir=args.work) as work:
             quality = scifact(Path(work), args.scifact_only)
-    print(f"{'variant':<18} {'runs on':<28} {'chunks/s':>9} {'vs torch':>9} {'cosine':>8} {'min cos':>8} {'SciFact nDCG@10':>16}")
+    print(
+        f"{'variant':<18} {'runs on':<28} {'chunks/s':>9} {'vs torch':>9} {'cosine':>8} {'min cos':>8} {'SciFact nDCG@10':>16}"
+    )
     for label in {**rows, **quality}:
-        row = rows.get(label) or {"runs_on": quality[label]["embedding"], "chunks_per_s": float("nan"),
-                                  "speed_vs_torch": float("nan")}
+        row = rows.get(label) or {
+            "runs_on": quality[label]["embedding"],
+            "chunks_per_s": float("nan"),
+            "speed_vs_torch": float("nan"),
+        }
         q = quality.get(label, {}).get("ndcg@10", row.get("scifact_ndcg10_exact"))
-        print(f"{label:<18} {row['runs_on']:<28} {row['chunks_per_s']:>9.1f} {row['speed_vs_torch']:>8.2f}x "
-              f"{row.get('cosine_to_torch', float('nan')):>8.5f} {row.get('min_cosine', float('nan')):>8.5f} "
-              f"{q if q is not None else '':>16}")
-    print(json.dumps({"chunks": args.chunks, "repeat": args.repeat, "cpu_flags": simd, "speed": rows, "scifact": quality}))
+        print(
+            f"{label:<18} {row['runs_on']:<28} {row['chunks_per_s']:>9.1f} {row['speed_vs_torch']:>8.2f}x "
+            f"{row.get('cosine_to_torch', float('nan')):>8.5f} {row.get('min_cosine', float('nan')):>8.5f} "
+            f"{q if q is not None else '':>16}"
+        )
+    print(
+        json.dumps({"chunks": args.chunks, "repeat": args.repeat, "cpu_flags": simd, "speed": rows, "scifact": quality})
+    )
     return 0
 
 

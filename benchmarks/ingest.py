@@ -34,10 +34,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 FILES = [DATA / "paul_graham_essay.txt", DATA / "uber_2021.pdf"]
-VENVS = {"ragtide": ROOT / ".venv", "ragtide-torch": ROOT / ".venv", "ragtide-1-thread": ROOT / ".venv", "llamaindex": ROOT / ".venv-llamaindex",
-         "model": ROOT / ".venv", "model-fast": ROOT / ".venv"}
-LABELS = {"ragtide": "ragtide (openvino)", "ragtide-torch": "ragtide (torch)", "ragtide-1-thread": "ragtide, 1 thread", "llamaindex": "LlamaIndex",
-          "model": "torch model alone", "model-fast": "openvino alone"}
+VENVS = {
+    "ragtide": ROOT / ".venv",
+    "ragtide-torch": ROOT / ".venv",
+    "ragtide-1-thread": ROOT / ".venv",
+    "llamaindex": ROOT / ".venv-llamaindex",
+    "model": ROOT / ".venv",
+    "model-fast": ROOT / ".venv",
+}
+LABELS = {
+    "ragtide": "ragtide (openvino)",
+    "ragtide-torch": "ragtide (torch)",
+    "ragtide-1-thread": "ragtide, 1 thread",
+    "llamaindex": "LlamaIndex",
+    "model": "torch model alone",
+    "model-fast": "openvino alone",
+}
 
 
 def _timed_encode(model) -> dict:
@@ -69,7 +81,9 @@ def _union(intervals: list[tuple[float, float]]) -> float:
     return total
 
 
-def run_ragtide(uri: str, model_path: str, chunk_tokens: int, overlap: int, backend: str = "", threads: int = 0) -> dict:
+def run_ragtide(
+    uri: str, model_path: str, chunk_tokens: int, overlap: int, backend: str = "", threads: int = 0
+) -> dict:
     from pymilvus import MilvusClient
 
     from ragtide import RAG, Embedder
@@ -81,8 +95,9 @@ def run_ragtide(uri: str, model_path: str, chunk_tokens: int, overlap: int, back
     busy = embedder.busy_seconds
 
     async def ingest():
-        async with RAG(uri=uri, collection=collection, embedder=embedder,
-                       chunk_tokens=chunk_tokens, chunk_overlap=overlap) as rag:
+        async with RAG(
+            uri=uri, collection=collection, embedder=embedder, chunk_tokens=chunk_tokens, chunk_overlap=overlap
+        ) as rag:
             t = time.perf_counter()
             report = await rag.aingest(FILES)
             return report, time.perf_counter() - t
@@ -103,17 +118,28 @@ def run_llamaindex(uri: str, model_path: str, chunk_tokens: int, overlap: int) -
     embed_model.get_text_embedding("warm up")
     spent = _timed_encode(embed_model._model)
     # Chunk sizes counted in the model's own tokens, as ragtide counts them (not tiktoken's).
-    splitter = SentenceSplitter(chunk_size=chunk_tokens, chunk_overlap=overlap,
-                                tokenizer=AutoTokenizer.from_pretrained(model_path).tokenize)
+    splitter = SentenceSplitter(
+        chunk_size=chunk_tokens, chunk_overlap=overlap, tokenizer=AutoTokenizer.from_pretrained(model_path).tokenize
+    )
     t = time.perf_counter()
     documents = SimpleDirectoryReader(input_files=[str(f) for f in FILES]).load_data()
-    vector_store = MilvusVectorStore(uri=uri, dim=384, collection_name="bench_ingest_llamaindex",
-                                     similarity_metric="COSINE", overwrite=True)
-    VectorStoreIndex.from_documents(documents, storage_context=StorageContext.from_defaults(vector_store=vector_store),
-                                    embed_model=embed_model, transformations=[splitter], use_async=True)
+    vector_store = MilvusVectorStore(
+        uri=uri, dim=384, collection_name="bench_ingest_llamaindex", similarity_metric="COSINE", overwrite=True
+    )
+    VectorStoreIndex.from_documents(
+        documents,
+        storage_context=StorageContext.from_defaults(vector_store=vector_store),
+        embed_model=embed_model,
+        transformations=[splitter],
+        use_async=True,
+    )
     wall = time.perf_counter() - t
-    return {"wall_s": wall, "chunks": spent["texts"], "embed_s": _union(spent["intervals"]),
-            "encode_calls": len(spent["intervals"])}
+    return {
+        "wall_s": wall,
+        "chunks": spent["texts"],
+        "embed_s": _union(spent["intervals"]),
+        "encode_calls": len(spent["intervals"]),
+    }
 
 
 def run_model(uri: str, model_path: str, chunk_tokens: int, overlap: int) -> dict:
@@ -178,9 +204,20 @@ def main() -> int:
     runs: dict[str, list[dict]] = {name: [] for name in args.workers}
     for r in range(args.repeat):
         for name in runs:
-            cmd = [str(VENVS[name] / "bin" / "python"), __file__, "--worker", name, "--uri", args.uri,
-                   "--model-path", model_path, "--chunk-tokens", str(args.chunk_tokens),
-                   "--chunk-overlap", str(args.chunk_overlap)]
+            cmd = [
+                str(VENVS[name] / "bin" / "python"),
+                __file__,
+                "--worker",
+                name,
+                "--uri",
+                args.uri,
+                "--model-path",
+                model_path,
+                "--chunk-tokens",
+                str(args.chunk_tokens),
+                "--chunk-overlap",
+                str(args.chunk_overlap),
+            ]
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if proc.returncode:
                 print(proc.stderr[-3000:], file=sys.stderr)
@@ -193,17 +230,30 @@ def main() -> int:
         wall = statistics.median(x["wall_s"] for x in results)
         embed = statistics.median(x["embed_s"] for x in results)
         chunks = results[0]["chunks"]
-        rows[name] = {"wall_s": round(wall, 2), "chunks": chunks, "chunks_per_s": round(chunks / wall, 1),
-                      "embed_s": round(embed, 2), "embedder_busy": round(embed / wall, 3)}
-    print(f"Milvus: {args.uri}; {', '.join(f.name for f in FILES)}; chunks of {args.chunk_tokens} model tokens "
-          f"(overlap {args.chunk_overlap}); medians of {args.repeat}")
+        rows[name] = {
+            "wall_s": round(wall, 2),
+            "chunks": chunks,
+            "chunks_per_s": round(chunks / wall, 1),
+            "embed_s": round(embed, 2),
+            "embedder_busy": round(embed / wall, 3),
+        }
+    print(
+        f"Milvus: {args.uri}; {', '.join(f.name for f in FILES)}; chunks of {args.chunk_tokens} model tokens "
+        f"(overlap {args.chunk_overlap}); medians of {args.repeat}"
+    )
     print(f"{'':<20} {'wall s':>8} {'chunks':>7} {'chunks/s':>9} {'embedder busy':>14}")
     for name, row in rows.items():
-        print(f"{LABELS[name]:<20} {row['wall_s']:>8.1f} {row['chunks']:>7} {row['chunks_per_s']:>9.1f} "
-              f"{row['embedder_busy']:>13.1%}")
+        print(
+            f"{LABELS[name]:<20} {row['wall_s']:>8.1f} {row['chunks']:>7} {row['chunks_per_s']:>9.1f} "
+            f"{row['embedder_busy']:>13.1%}"
+        )
     ratios = {}
-    pairs = {"speedup_vs_llamaindex": ("llamaindex", "ragtide"), "speedup_vs_llamaindex_torch": ("llamaindex", "ragtide-torch"),
-             "fraction_of_backend_limit": ("model-fast", "ragtide"), "fraction_of_torch_limit": ("model", "ragtide-torch")}
+    pairs = {
+        "speedup_vs_llamaindex": ("llamaindex", "ragtide"),
+        "speedup_vs_llamaindex_torch": ("llamaindex", "ragtide-torch"),
+        "fraction_of_backend_limit": ("model-fast", "ragtide"),
+        "fraction_of_torch_limit": ("model", "ragtide-torch"),
+    }
     for label, (base, ours) in pairs.items():
         if base in rows and ours in rows:
             if label.startswith("speedup"):
@@ -212,7 +262,11 @@ def main() -> int:
                 ratios[label] = round(rows[ours]["chunks_per_s"] / rows[base]["chunks_per_s"], 3)
     backend = runs["model-fast"][0]["runs_on"] if "model-fast" in runs else "the default backend"
     print(f"ratios ({backend} for ragtide's default): " + ", ".join(f"{k} {v}" for k, v in ratios.items()))
-    print(json.dumps({"uri": args.uri, "repeat": args.repeat, "chunk_tokens": args.chunk_tokens, "results": rows, **ratios}))
+    print(
+        json.dumps(
+            {"uri": args.uri, "repeat": args.repeat, "chunk_tokens": args.chunk_tokens, "results": rows, **ratios}
+        )
+    )
     return 0
 
 

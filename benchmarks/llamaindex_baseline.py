@@ -44,10 +44,15 @@ CASES = [
 
 def nodes(kind: str) -> list[TextNode]:
     if kind == "notebook":
-        return [TextNode(id_="".join(str(random.randint(0, 9)) for _ in range(16)), text=f"n{i}_text",
-                         embedding=[0.5] * (DIM - 1) + [random.random()],
-                         relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=f"n{i + 1}")})
-                for i in range(N)]
+        return [
+            TextNode(
+                id_="".join(str(random.randint(0, 9)) for _ in range(16)),
+                text=f"n{i}_text",
+                embedding=[0.5] * (DIM - 1) + [random.random()],
+                relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=f"n{i + 1}")},
+            )
+            for i in range(N)
+        ]
     vectors = rng.standard_normal((N, DIM)).astype("float32")
     return [TextNode(id_=f"v-{i}", text=f"node {i} " * 20, embedding=v.tolist()) for i, v in enumerate(vectors)]
 
@@ -55,14 +60,24 @@ def nodes(kind: str) -> list[TextNode]:
 def queries(kind: str) -> list[VectorStoreQuery]:
     if kind == "same":
         return [VectorStoreQuery(query_embedding=[0.5] * (DIM - 1) + [0.6], similarity_top_k=3) for _ in range(N)]
-    return [VectorStoreQuery(query_embedding=v.tolist(), similarity_top_k=3)
-            for v in rng.standard_normal((N, DIM)).astype("float32")]
+    return [
+        VectorStoreQuery(query_embedding=v.tolist(), similarity_top_k=3)
+        for v in rng.standard_normal((N, DIM)).astype("float32")
+    ]
 
 
 async def gathered_queries(uri: str, case: tuple) -> float:
     kind, how, query_kind, pause = case
-    store = MilvusVectorStore(uri=uri, dim=DIM, collection_name="llamaindex_baseline", embedding_field="embedding",
-                              id_field="id", similarity_metric="COSINE", consistency_level="Strong", overwrite=True)
+    store = MilvusVectorStore(
+        uri=uri,
+        dim=DIM,
+        collection_name="llamaindex_baseline",
+        embedding_field="embedding",
+        id_field="id",
+        similarity_metric="COSINE",
+        consistency_level="Strong",
+        overwrite=True,
+    )
     batch = nodes(kind)
     if how == "one add":
         store.add(batch)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ragtide import RAG
 from ragtide.eval import Benchmark, evaluate, load_beir, load_llamaindex, load_questions, run_benchmark, run_questions
-from ragtide.retrieve import PhraseBoost
+from ragtide.query import PhraseBoost
 from ragtide.store import Fusion
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,15 +67,17 @@ async def legs(rag, queries: dict[str, str], n: int) -> dict[str, dict[str, list
     return out
 
 
-def fuse(question: str, dense: list, lexical: list, *, candidates: int, k: int = 0, weight: float = 0.6,
-         phrase: float = 0.0) -> list:
+def fuse(
+    question: str, dense: list, lexical: list, *, candidates: int, k: int = 0, weight: float = 0.6, phrase: float = 0.0
+) -> list:
     """The legs' top ``candidates`` fused as a hybrid search does: by ragtide's score fusion
     (``weight`` the dense share) and its phrase boost (``phrase`` its weight), or by
     reciprocal rank fusion with this ``k`` (equal shares)."""
     items = {item[1]: item for item in dense[:candidates] + lexical[:candidates]}
     if not k:
-        fused = Fusion(candidates, weight).fuse([i[1::2] for i in dense[:candidates]],
-                                                [i[1::2] for i in lexical[:candidates]], candidates)
+        fused = Fusion(candidates, weight).fuse(
+            [i[1::2] for i in dense[:candidates]], [i[1::2] for i in lexical[:candidates]], candidates
+        )
         ranked = [items[i] for i, _ in fused]
         scores = PhraseBoost(phrase).rescore(question, [item[2] for item in ranked], [score for _, score in fused])
         return [ranked[i] for i in sorted(range(len(ranked)), key=lambda i: -scores[i])]
@@ -95,8 +97,11 @@ def doc_run(chunks: list, top_k: int = 100) -> dict[str, float]:
 
 def hit_rate(rankings: dict[str, list], evidence: dict[str, tuple[str, ...]], k: int = 5) -> float:
     squash = lambda t: " ".join(t.split())  # noqa: E731
-    found = sum(1 for q, ranked in rankings.items()
-                if any(any(squash(e) in squash(text) for e in evidence[q]) for _, _, text, *_ in ranked[:k]))
+    found = sum(
+        1
+        for q, ranked in rankings.items()
+        if any(any(squash(e) in squash(text) for e in evidence[q]) for _, _, text, *_ in ranked[:k])
+    )
     return found / len(rankings)
 
 
@@ -120,14 +125,18 @@ async def sweep(work: Path, grid) -> list[str]:
     for name, setting in grid:
         cells = []
         for legs_, queries, score in (
-            (scifact_legs, scifact.queries, lambda r: evaluate(scifact.qrels, {q: doc_run(c) for q, c in r.items()})["ndcg@10"]),
+            (
+                scifact_legs,
+                scifact.queries,
+                lambda r: evaluate(scifact.qrels, {q: doc_run(c) for q, c in r.items()})["ndcg@10"],
+            ),
             (uber_legs, uber.queries, lambda r: evaluate(uber.qrels, {q: doc_run(c) for q, c in r.items()})["hit@5"]),
             (dev_legs, dev_queries, lambda r: hit_rate(r, dev_evidence)),
         ):
             if setting is None:
-                ranked = {q: l[name] for q, l in legs_.items()}
+                ranked = {q: legs[name] for q, legs in legs_.items()}
             else:
-                ranked = {q: fuse(queries[q], l["dense"], l["lexical"], **setting) for q, l in legs_.items()}
+                ranked = {q: fuse(queries[q], legs["dense"], legs["lexical"], **setting) for q, legs in legs_.items()}
             cells.append(score(ranked))
         lines.append(f"{name:<44} {cells[0]:>21.4f}  {cells[1]:>14.4f}  {cells[2]:>12.4f}")
         print(lines[-1], flush=True)
@@ -165,22 +174,32 @@ def analyzers(work: Path, names=("standard", "english")) -> list[str]:
             client.drop_collection("bm25")
         fields = client.create_schema()
         fields.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
-        fields.add_field("text", DataType.VARCHAR, max_length=65535, enable_analyzer=True, analyzer_params={"type": name})
+        fields.add_field(
+            "text", DataType.VARCHAR, max_length=65535, enable_analyzer=True, analyzer_params={"type": name}
+        )
         fields.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-        fields.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["text"],
-                                     output_field_names=["sparse"]))
+        fields.add_function(
+            Function(
+                name="bm25", function_type=FunctionType.BM25, input_field_names=["text"], output_field_names=["sparse"]
+            )
+        )
         index = client.prepare_index_params()
         index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         client.create_collection("bm25", schema=fields, index_params=index)
         rows = [{"id": d, "text": t[:60000]} for d, t in bench.corpus.items() if t.strip()]
         for i in range(0, len(rows), 1000):
-            client.insert("bm25", rows[i:i + 1000])
+            client.insert("bm25", rows[i : i + 1000])
         qids = list(bench.queries)
         run = {}
         for i in range(0, len(qids), 50):
-            batch = qids[i:i + 50]
-            hits = client.search("bm25", data=[bench.queries[q] for q in batch], anns_field="sparse", limit=100,
-                                 search_params={"metric_type": "BM25"})
+            batch = qids[i : i + 50]
+            hits = client.search(
+                "bm25",
+                data=[bench.queries[q] for q in batch],
+                anns_field="sparse",
+                limit=100,
+                search_params={"metric_type": "BM25"},
+            )
             run.update({q: {h["id"]: h["distance"] for h in hs} for q, hs in zip(batch, hits)})
         client.close()
         lines.append(f"{name:<10} {evaluate(bench.qrels, run)['ndcg@10']:.4f}")
@@ -215,32 +234,58 @@ def main() -> None:
         asyncio.run(write_slice(work, ROOT / "tests" / "data" / "scifact_slice.json"))
         return
     started = time.perf_counter()
-    lines = [f"# make bench-quality, {time.strftime('%Y-%m-%d')}, {platform.machine()}, Milvus Lite, all-MiniLM-L6-v2", ""]
+    lines = [
+        f"# make bench-quality, {time.strftime('%Y-%m-%d')}, {platform.machine()}, Milvus Lite, all-MiniLM-L6-v2",
+        "",
+    ]
     if args.sweep:
         lines += ["## Milvus's analyzers for BM25", ""] + analyzers(work) + [""]
         lines += ["## Fusion settings on the dev sets (SciFact train, Uber val, devset)", ""]
         lines += asyncio.run(sweep(work, grid())) + [""]
-    scifact = asyncio.run(benchmark_figures(str(work / "scifact.db"), load_beir(DATA / "scifact", "test"), "scifact", args.modes))
-    uber = asyncio.run(benchmark_figures(str(work / "uber.db"),
-                                         load_llamaindex(DATA / "uber_2021_retrieval_eval" / "val_dataset.json"),
-                                         "uber", args.modes))
+    scifact = asyncio.run(
+        benchmark_figures(str(work / "scifact.db"), load_beir(DATA / "scifact", "test"), "scifact", args.modes)
+    )
+    uber = asyncio.run(
+        benchmark_figures(
+            str(work / "uber.db"),
+            load_llamaindex(DATA / "uber_2021_retrieval_eval" / "val_dataset.json"),
+            "uber",
+            args.modes,
+        )
+    )
     dev = asyncio.run(devset_figures(str(work / "devset.db"), args.modes))
-    lines += ["## Figures", "", "mode     scifact-test nDCG@10  R@100   uber-val hit@5  MRR@10  devset hit@5  answer holds fact"]
+    lines += [
+        "## Figures",
+        "",
+        "mode     scifact-test nDCG@10  R@100   uber-val hit@5  MRR@10  devset hit@5  answer holds fact",
+    ]
     for mode in args.modes:
         s, u, d = scifact[mode]["metrics"], uber[mode]["metrics"], dev[mode]["metrics"]
-        lines.append(f"{mode:<8} {s['ndcg@10']:>20.4f}  {s['recall@100']:.4f}  {u['hit@5']:>14.4f}  {u['mrr@10']:.4f}"
-                     f"  {d['hit@5']:>12.4f}  {d['answer_holds_fact']:>17.4f}")
-    lines += ["", f"SciFact chunks: {scifact[args.modes[0]]['chunks'] or 'already ingested'}; "
-              f"devset chunks: {dev[args.modes[0]]['chunks']}; {time.perf_counter() - started:.0f} s in all", ""]
+        lines.append(
+            f"{mode:<8} {s['ndcg@10']:>20.4f}  {s['recall@100']:.4f}  {u['hit@5']:>14.4f}  {u['mrr@10']:.4f}"
+            f"  {d['hit@5']:>12.4f}  {d['answer_holds_fact']:>17.4f}"
+        )
+    lines += [
+        "",
+        f"SciFact chunks: {scifact[args.modes[0]]['chunks'] or 'already ingested'}; "
+        f"devset chunks: {dev[args.modes[0]]['chunks']}; {time.perf_counter() - started:.0f} s in all",
+        "",
+    ]
     lines += ["## Devset answers (" + args.modes[-1] + ")", ""]
     for row in dev[args.modes[-1]]["rows"]:
         mark = ("hit " if row["hit"] else "MISS") + (" holds " if row["holds"] else " NOFACT")
         lines.append(f"{mark} {row['q']}\n      {row['answer'][:300]}")
     args.out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines[: lines.index('## Devset answers (' + args.modes[-1] + ')')]))
-    print(json.dumps({"scifact": {m: scifact[m]["metrics"] for m in args.modes},
-                      "uber": {m: uber[m]["metrics"] for m in args.modes},
-                      "devset": {m: dev[m]["metrics"] for m in args.modes}}))
+    print("\n".join(lines[: lines.index("## Devset answers (" + args.modes[-1] + ")")]))
+    print(
+        json.dumps(
+            {
+                "scifact": {m: scifact[m]["metrics"] for m in args.modes},
+                "uber": {m: uber[m]["metrics"] for m in args.modes},
+                "devset": {m: dev[m]["metrics"] for m in args.modes},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

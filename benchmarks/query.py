@@ -23,8 +23,24 @@ from pathlib import Path
 from ragtide import RAG
 
 ESSAY = Path(__file__).resolve().parents[2] / "shared" / "data" / "paul_graham_essay.txt"
-TOPICS = ["painting", "Lisp", "Viaweb", "Y Combinator", "the IBM 1401", "RISD", "Interleaf", "Florence",
-          "microcomputers", "essays", "startups", "Robert Morris", "Hacker News", "Arc", "angel investing", "Cambridge"]
+TOPICS = [
+    "painting",
+    "Lisp",
+    "Viaweb",
+    "Y Combinator",
+    "the IBM 1401",
+    "RISD",
+    "Interleaf",
+    "Florence",
+    "microcomputers",
+    "essays",
+    "startups",
+    "Robert Morris",
+    "Hacker News",
+    "Arc",
+    "angel investing",
+    "Cambridge",
+]
 
 
 def questions(n: int) -> list[str]:
@@ -49,9 +65,11 @@ async def run(uri: str, sequential: int, per_client: int) -> dict:
         out = {"uri": uri, "modes": {}}
         for mode in modes:
             lat = sorted(latencies[mode])
-            result = out["modes"][mode] = {"p50_ms": round(1000 * statistics.median(lat), 2),
-                                           "p99_ms": round(1000 * lat[int(0.99 * (len(lat) - 1))], 2),
-                                           "throughput_qps": {}}
+            result = out["modes"][mode] = {
+                "p50_ms": round(1000 * statistics.median(lat), 2),
+                "p99_ms": round(1000 * lat[int(0.99 * (len(lat) - 1))], 2),
+                "throughput_qps": {},
+            }
             for clients in (1, 8, 64):
                 qs = questions(clients * per_client)
 
@@ -75,8 +93,10 @@ def main() -> None:
     args = parser.parse_args()
     result = asyncio.run(run(args.uri, args.sequential, args.per_client))
     for mode, r in result["modes"].items():
-        print(f"{result['uri']} {mode}: one client p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms; "
-              + ", ".join(f"{c} clients {q} q/s" for c, q in r["throughput_qps"].items()))
+        print(
+            f"{result['uri']} {mode}: one client p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms; "
+            + ", ".join(f"{c} clients {q} q/s" for c, q in r["throughput_qps"].items())
+        )
     if "hybrid_p50_over_dense" in result:
         print(f"hybrid p50 / dense p50: {result['hybrid_p50_over_dense']}x")
     print(json.dumps(result))

@@ -26,8 +26,10 @@ from ragtide.store import Row
 
 DIM = 384
 NAME = "bench_scale"
-WORDS = ("revenue segment driver platform quarter growth network model essay startup painting program "
-         "language investor company market user product delivery mobility freight lisp server").split()
+WORDS = (
+    "revenue segment driver platform quarter growth network model essay startup painting program "
+    "language investor company market user product delivery mobility freight lisp server"
+).split()
 
 
 def make_rows(n: int, seed: int = 0) -> list[Row]:
@@ -39,8 +41,16 @@ def make_rows(n: int, seed: int = 0) -> list[Row]:
     for i in range(n):
         doc = i // 500
         text = " ".join(words[i])
-        chunk = Chunk(id=f"{doc:06d}-{i:08d}", doc_id=f"doc-{doc:06d}", source=f"/data/doc-{doc:06d}.txt", text=text,
-                      index=i % 500, start=0, end=len(text), metadata={"type": "txt"})
+        chunk = Chunk(
+            id=f"{doc:06d}-{i:08d}",
+            doc_id=f"doc-{doc:06d}",
+            source=f"/data/doc-{doc:06d}.txt",
+            text=text,
+            index=i % 500,
+            start=0,
+            end=len(text),
+            metadata={"type": "txt"},
+        )
         rows.append(Row(chunk, vectors[i], doc_hash=f"h{doc}", n_chunks=500))
     return rows
 
@@ -53,7 +63,10 @@ async def latencies(store: MilvusStore, queries: np.ndarray) -> dict:
         spent.append(time.perf_counter() - t)
         assert len(hits) == 10
     spent.sort()
-    return {"p50_ms": round(1000 * statistics.median(spent), 2), "p99_ms": round(1000 * spent[int(0.99 * (len(spent) - 1))], 2)}
+    return {
+        "p50_ms": round(1000 * statistics.median(spent), 2),
+        "p99_ms": round(1000 * spent[int(0.99 * (len(spent) - 1))], 2),
+    }
 
 
 async def run(uri: str, n: int, batch: int, concurrency: int, searches: int, index_wait: float) -> dict:
@@ -70,15 +83,20 @@ async def run(uri: str, n: int, batch: int, concurrency: int, searches: int, ind
             await store.write(part)
 
     t, cpu = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(write(rows[i:i + batch]) for i in range(0, n, batch)))
+    await asyncio.gather(*(write(rows[i : i + batch]) for i in range(0, n, batch)))
     wall, cpu = time.perf_counter() - t, time.process_time() - cpu
     count = admin.query(NAME, filter="", output_fields=["count(*)"], consistency_level="Strong")[0]["count(*)"]
     assert count == n, f"{count} rows in Milvus, wrote {n}"
     print(f"wrote {n} rows in {wall:.1f} s", file=sys.stderr, flush=True)
     # CPU this client spent (pymilvus building requests, mostly); the rest of the wall
     # time it waited for Milvus, which shares the machine's cores.
-    out = {"rows": n, "write_s": round(wall, 2), "rows_per_s": round(n / wall), "client_cpu_s": round(cpu, 2),
-           "search_right_after": await latencies(store, [q.vector for q in queries])}
+    out = {
+        "rows": n,
+        "write_s": round(wall, 2),
+        "rows_per_s": round(n / wall),
+        "client_cpu_s": round(cpu, 2),
+        "search_right_after": await latencies(store, [q.vector for q in queries]),
+    }
     print(f"searched: {out['search_right_after']}; waiting for the index", file=sys.stderr, flush=True)
 
     # Milvus indexes sealed segments in the background (the last, still growing one is
@@ -111,10 +129,12 @@ def main() -> None:
     parser.add_argument("--index-wait", type=float, default=300, help="seconds to wait for Milvus to index every row")
     args = parser.parse_args()
     r = asyncio.run(run(args.uri, args.rows, args.batch, args.concurrency, args.searches, args.index_wait))
-    print(f"{r['rows']} rows in {r['write_s']} s ({r['client_cpu_s']} s of client CPU): {r['rows_per_s']} rows/s; search p50/p99 "
-          f"{r['search_right_after']['p50_ms']}/{r['search_right_after']['p99_ms']} ms right after, "
-          f"{r['search_indexed']['p50_ms']}/{r['search_indexed']['p99_ms']} ms once indexed "
-          f"({r['indexed_rows']} rows indexed after {r['index_wait_s']} s)")
+    print(
+        f"{r['rows']} rows in {r['write_s']} s ({r['client_cpu_s']} s of client CPU): {r['rows_per_s']} rows/s; search p50/p99 "
+        f"{r['search_right_after']['p50_ms']}/{r['search_right_after']['p99_ms']} ms right after, "
+        f"{r['search_indexed']['p50_ms']}/{r['search_indexed']['p99_ms']} ms once indexed "
+        f"({r['indexed_rows']} rows indexed after {r['index_wait_s']} s)"
+    )
     print(json.dumps({"uri": args.uri, **r}))
 
 

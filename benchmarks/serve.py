@@ -40,7 +40,10 @@ CLIENTS = (1, 8, 64)
 
 def summary(latencies: list[float]) -> dict:
     lat = sorted(latencies)
-    return {"p50_ms": round(1000 * statistics.median(lat), 2), "p99_ms": round(1000 * lat[int(0.99 * (len(lat) - 1))], 2)}
+    return {
+        "p50_ms": round(1000 * statistics.median(lat), 2),
+        "p99_ms": round(1000 * lat[int(0.99 * (len(lat) - 1))], 2),
+    }
 
 
 async def measure(ask, sequential: int, per_client: int) -> dict:
@@ -88,8 +91,25 @@ def start_service(uri: str, collection: str, port: int, upload_dir: str, llm: St
     if llm:
         env |= {"RAGTIDE_LLM_BASE_URL": llm.url, "RAGTIDE_LLM_MODEL": "stub"}
     log = open(Path(upload_dir).parent / f"serve-{port}-{int(time.time())}.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "ragtide.cli", "serve", "--uri", uri, "--collection", collection,
-                                "--port", str(port), "--upload-dir", upload_dir], env=env, stdout=log, stderr=log)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ragtide.cli",
+            "serve",
+            "--uri",
+            uri,
+            "--collection",
+            collection,
+            "--port",
+            str(port),
+            "--upload-dir",
+            upload_dir,
+        ],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and process.poll() is None:
         try:
@@ -110,6 +130,7 @@ def stop(process: subprocess.Popen) -> None:
 async def over_http(url: str, sequential: int, per_client: int) -> dict:
     limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+
         async def ask(q: str) -> None:
             reply = await client.post("/v1/query", json={"question": q})
             reply.raise_for_status()
@@ -161,16 +182,24 @@ def main() -> None:
     paired = [http["latencies"][q] - inproc["latencies"][q] for q in inproc["latencies"]]
     for r in (inproc, http):
         del r["latencies"]
-    result = {"uri": uri, "in_process": inproc, "http": http,
-              "p50_overhead_ms": round(http["p50_ms"] - inproc["p50_ms"], 2),
-              "paired_overhead_ms": round(1000 * statistics.median(paired), 2),
-              "qps_64_ratio": round(http["throughput_qps"][64] / inproc["throughput_qps"][64], 3)}
+    result = {
+        "uri": uri,
+        "in_process": inproc,
+        "http": http,
+        "p50_overhead_ms": round(http["p50_ms"] - inproc["p50_ms"], 2),
+        "paired_overhead_ms": round(1000 * statistics.median(paired), 2),
+        "qps_64_ratio": round(http["throughput_qps"][64] / inproc["throughput_qps"][64], 3),
+    }
     for name, r in (("in process", inproc), ("HTTP", http)):
-        print(f"{name:<10}: p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms; "
-              + ", ".join(f"{c} clients {q} q/s" for c, q in r["throughput_qps"].items())
-              + f"; first streamed token (stub LLM) {r['first_token_ms']} ms")
-    print(f"HTTP p50 overhead {result['p50_overhead_ms']} ms (median per-question difference "
-          f"{result['paired_overhead_ms']} ms); HTTP q/s at 64 clients = {result['qps_64_ratio']:.0%} of in process")
+        print(
+            f"{name:<10}: p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms; "
+            + ", ".join(f"{c} clients {q} q/s" for c, q in r["throughput_qps"].items())
+            + f"; first streamed token (stub LLM) {r['first_token_ms']} ms"
+        )
+    print(
+        f"HTTP p50 overhead {result['p50_overhead_ms']} ms (median per-question difference "
+        f"{result['paired_overhead_ms']} ms); HTTP q/s at 64 clients = {result['qps_64_ratio']:.0%} of in process"
+    )
     print(json.dumps(result))
 
 

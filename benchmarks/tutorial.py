@@ -54,16 +54,30 @@ def notebook_worker(impl: str, uri: str, sizes: list[int], sync_query_max: int) 
         from llama_index.vector_stores.milvus import MilvusVectorStore
 
     def init_vector_store():
-        return MilvusVectorStore(uri=uri, dim=DIM, collection_name="test_collection", embedding_field="embedding",
-                                 id_field="id", similarity_metric="COSINE", consistency_level="Strong", overwrite=True)
+        return MilvusVectorStore(
+            uri=uri,
+            dim=DIM,
+            collection_name="test_collection",
+            embedding_field="embedding",
+            id_field="id",
+            similarity_metric="COSINE",
+            consistency_level="Strong",
+            overwrite=True,
+        )
 
     def random_id() -> str:
         return "".join(str(random.randint(0, 9)) for _ in range(16))
 
     def produce_nodes(num_adding: int) -> list:
-        return [TextNode(id_=random_id(), text=f"n{i}_text", embedding=[0.5] * (DIM - 1) + [random.random()],
-                         relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=f"n{i + 1}")})
-                for i in range(num_adding)]
+        return [
+            TextNode(
+                id_=random_id(),
+                text=f"n{i}_text",
+                embedding=[0.5] * (DIM - 1) + [random.random()],
+                relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=f"n{i + 1}")},
+            )
+            for i in range(num_adding)
+        ]
 
     def query() -> VectorStoreQuery:
         return VectorStoreQuery(query_embedding=[0.5] * (DIM - 1) + [0.6], similarity_top_k=3)
@@ -132,8 +146,16 @@ def variant_worker(impl: str, uri: str, sizes: list[int], sync_query_max: int) -
         queries = [VectorStoreQuery(query_embedding=v.tolist(), similarity_top_k=3) for v in vectors]
 
         def make():
-            return MilvusVectorStore(uri=uri, dim=768, collection_name=f"bench_{impl}", embedding_field="embedding",
-                                     id_field="id", similarity_metric="COSINE", consistency_level="Strong", overwrite=True)
+            return MilvusVectorStore(
+                uri=uri,
+                dim=768,
+                collection_name=f"bench_{impl}",
+                embedding_field="embedding",
+                id_field="id",
+                similarity_metric="COSINE",
+                consistency_level="Strong",
+                overwrite=True,
+            )
 
         store = make()
         gc.collect()
@@ -188,8 +210,20 @@ def main() -> int:
     for r in range(args.repeat):
         for table, impl in runs:  # alternating, on the same Milvus
             uri = args.uri if "://" in args.uri else str(Path(args.uri).with_name(f"{impl}.db"))
-            cmd = [str(VENVS[impl] / "bin" / "python"), __file__, "--worker", impl, "--table", table, "--uri", uri,
-                   "--n", *map(str, args.n), "--sync-query-max", str(args.sync_query_max)]
+            cmd = [
+                str(VENVS[impl] / "bin" / "python"),
+                __file__,
+                "--worker",
+                impl,
+                "--table",
+                table,
+                "--uri",
+                uri,
+                "--n",
+                *map(str, args.n),
+                "--sync-query-max",
+                str(args.sync_query_max),
+            ]
             proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
             if proc.returncode:
                 print(proc.stderr[-3000:], file=sys.stderr)
@@ -205,8 +239,16 @@ def main() -> int:
             for work in WORK:
                 key = f"{work}|{n}"
                 li, rt = median[table, "llamaindex"][key], median[table, "ragtide"][key]
-                rows.append({"table": table, "work": work, "n": n, "llamaindex_s": round(li, 4), "ragtide_s": round(rt, 4),
-                             "speedup": round(li / rt, 2)})
+                rows.append(
+                    {
+                        "table": table,
+                        "work": work,
+                        "n": n,
+                        "llamaindex_s": round(li, 4),
+                        "ragtide_s": round(rt, 4),
+                        "speedup": round(li / rt, 2),
+                    }
+                )
                 print(f"{work:<12} {n:>5} {li:>11.3f} {rt:>9.3f} {li / rt:>8.1f}x")
     print(json.dumps({"uri": args.uri, "repeat": args.repeat, "results": rows}))
     return 0

@@ -113,7 +113,10 @@ def up(port: int, data: Path, timeout: float) -> int:
     while time.monotonic() - started < timeout:
         if proc.poll() is not None or _server_died(proc.pid):
             log = data / "db" / "logs" / "milvus-stdout.log"
-            print(f"Milvus exited during start-up (another Milvus on this machine holds its ports?); see {log}", file=sys.stderr)
+            print(
+                f"Milvus exited during start-up (another Milvus on this machine holds its ports?); see {log}",
+                file=sys.stderr,
+            )
             down(data)
             return 1
         if _healthy(uri):

@@ -21,11 +21,9 @@ from ragtide.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from server_fixture import running  # noqa: E402
+from server_fixture import CHROMIUM_FLAGS, running  # noqa: E402
 
 QUESTION = "What happens when I ingest the same files again?"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
 
 
 def main() -> None:
@@ -40,7 +38,7 @@ def main() -> None:
         with RAG(settings=config.settings) as rag, running(config, rag) as url:
             rag.ingest([ROOT / "docs"])
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=chromium, headless=True, args=FLAGS)
+                browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
                 page = browser.new_page(viewport={"width": 1100, "height": 900})
                 page.goto(url)
                 page.fill("#question", QUESTION)

@@ -18,6 +18,9 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 ESSAY = DATA / "paul_graham_essay.txt"
 UBER = DATA / "uber_2021.pdf"
 SERVER_URI = os.environ.get("RAGTIDE_TEST_SERVER_URI", "")
+# The fast tier (`make test-fast`): a hashing embedder instead of the model, no server,
+# and no test that needs the real model (marked `model`).
+FAST = os.environ.get("RAGTIDE_TEST_FAST") == "1"
 SERVER_DATA = os.environ.get("RAGTIDE_TEST_SERVER_DATA", "")  # its data dir, for tests that restart it
 RAGTIDE_CLI = [sys.executable, "-m", "ragtide.cli"]
 
@@ -42,8 +45,10 @@ _FIGURES = pytest.StashKey[list]()
 def figure(request):
     """Record a figure a test measured (a recovery time, say). Tests never assert speed;
     the figures are printed at the end of the run, for the README."""
+
     def record(text: str) -> None:
         request.config.stash.setdefault(_FIGURES, []).append(f"{request.node.name}: {text}")
+
     return record
 
 
@@ -57,8 +62,15 @@ def pytest_terminal_summary(terminalreporter, config):
 @pytest.fixture(scope="session")
 def embedder():
     """The session's embedder. It remembers the vectors of the chunks it embedded: most
-    documents are ingested on Lite and again on the server, and the model need not run twice."""
+    documents are ingested on Lite and again on the server, and the model need not run twice.
+    In the fast tier, a deterministic hashing embedder instead (tests/hash_embedder.py)."""
     import numpy as np
+
+    if FAST:
+        from hash_embedder import HashEmbedder
+
+        yield HashEmbedder()
+        return
 
     from ragtide import Embedder
 

@@ -41,7 +41,10 @@ class StubLLM:
                 self.end_headers()
                 for word in stub.reply.split(" "):
                     chunk = {
-                        "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
+                        "id": "chatcmpl-1",
+                        "object": "chat.completion.chunk",
+                        "created": 0,
+                        "model": body["model"],
                         "choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}],
                     }
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())

@@ -10,6 +10,18 @@ from pathlib import Path
 
 import httpx
 
+# Chromium's flags for a closed network and a root user: without the background-networking
+# ones, its many connections to Google's hosts are refused, and as root it needs --no-sandbox.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -25,7 +37,9 @@ def running(config, rag=None):
     from ragtide.server import create_app
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(config, rag=rag), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(config, rag=rag), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

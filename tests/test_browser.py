@@ -14,13 +14,12 @@ from conftest import ESSAY, drop, new_collection  # noqa: E402
 from ragtide import RAG  # noqa: E402
 from ragtide.server import ServerConfig  # noqa: E402
 from ragtide.settings import Settings  # noqa: E402
-from server_fixture import running  # noqa: E402
+from server_fixture import CHROMIUM_FLAGS, running  # noqa: E402
+
+pytestmark = pytest.mark.model  # the real embedding model: not in the fast tier
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 KEY = "browser-key"
-# Flags for a closed network and a root user (see the environment notes in the README).
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +27,7 @@ def browser():
     if not CHROMIUM:
         pytest.skip("no chromium on this machine: `make test` installs Debian's chromium (apt-get install chromium)")
     with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
         yield b
         b.close()
 

@@ -2,7 +2,9 @@ import pytest
 
 from conftest import ESSAY, UBER
 from ragtide import Chunker, ConfigError, Document, load
-from ragtide.chunking import sentence_spans
+from ragtide.text import sentence_spans
+
+pytestmark = pytest.mark.model  # the real tokenizer: chunk sizes are its tokens
 
 
 def _tokens(embedder, text):

@@ -2,14 +2,17 @@
 
 import subprocess
 import sys
-import threading
 import textwrap
+import threading
 
 import pytest
 
 from conftest import ESSAY
 from ragtide import Chunker, Document
-from ragtide.chunking import ChunkingError, _check_coverage
+from ragtide.errors import ChunkingError
+from ragtide.ingest.chunking import _check_coverage
+
+pytestmark = pytest.mark.model  # the real tokenizer and model, in subprocesses
 
 
 def _covers(doc, chunks):
@@ -79,7 +82,7 @@ def test_huge_document_is_chunked_in_bounded_memory_and_like_a_small_one(embedde
 
 
 def test_windowed_chunks_equal_whole_text_chunks(embedder, monkeypatch):
-    import ragtide.chunking as chunking
+    import ragtide.ingest.chunking as chunking
 
     doc = Document(key="e", text=ESSAY.read_text() * 3)
     windowed = [(c.start, c.end, c.id) for c in Chunker(embedder).split(doc)]

@@ -12,6 +12,8 @@ from conftest import ESSAY, RAGTIDE_CLI, UBER
 from conftest import run_cli as run
 from ragtide.cli import main as cli
 
+pytestmark = pytest.mark.model  # the real embedding model: not in the fast tier
+
 
 @pytest.fixture(scope="module")
 def essay_db(tmp_path_factory):
@@ -34,7 +36,9 @@ def test_bad_filter_is_one_line(essay_db):
     assert len(lines) == 1 and lines[0].startswith("error: filter: Milvus cannot use it") and "bad(((" in lines[0]
 
 
-@pytest.mark.parametrize("value, says", [("100000", "100,000 is out of range: 1 to 16,384"), ("0", "0 is out of range")])
+@pytest.mark.parametrize(
+    "value, says", [("100000", "100,000 is out of range: 1 to 16,384"), ("0", "0 is out of range")]
+)
 def test_top_k_out_of_range_names_the_limit(value, says, capsys):
     with pytest.raises(SystemExit) as exit:
         cli(["query", "q", "--top-k", value, "--uri", "/nonexistent/x.db"])
@@ -121,9 +125,13 @@ def test_ctrl_c_during_ingest_stops_cleanly_and_the_next_run_completes(tmp_path)
     note, tenk = tmp_path / "note.txt", tmp_path / "tenk.txt"
     note.write_text(ESSAY.read_text(encoding="utf-8")[:4000], encoding="utf-8")
     tenk.write_text(load(UBER).text[:240_000], encoding="utf-8")
-    proc = subprocess.Popen([*RAGTIDE_CLI, "ingest", str(note), str(tenk), "--uri", uri],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_interruptible)
+    proc = subprocess.Popen(
+        [*RAGTIDE_CLI, "ingest", str(note), str(tenk), "--uri", uri],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_interruptible,
+    )
     seen = []
     for line in proc.stderr:  # interrupt once the note is stored and the 10-K is being embedded
         seen.append(line)
@@ -156,8 +164,13 @@ def test_a_busy_lite_database_is_named_as_busy_every_time(tmp_path):
     note.write_text("A short note on busy databases.", encoding="utf-8")
     assert run("ingest", str(note), "--uri", uri).returncode == 0
     # Another process holding the database, as a long ingest would.
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, preexec_fn=_interruptible)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, uri],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_interruptible,
+    )
     try:
         assert holder.stdout.readline().strip() == "open", holder.stderr.read()
         for _ in range(3):

@@ -16,6 +16,8 @@ from ragtide.embedding import backends
 from ragtide.embedding.cache import ExportCache
 from ragtide.errors import ConfigError
 
+pytestmark = pytest.mark.model  # the real embedding model: not in the fast tier
+
 TEXTS = [
     "What did the author do growing up?",
     "Uber's Gross Bookings grew 56% year-over-year in 2021, to $90.4 billion.",
@@ -36,11 +38,16 @@ def cache_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("exports")
 
 
-@pytest.mark.parametrize("backend,quantize,agreement", [
-    ("openvino", "none", 0.9999), ("onnx", "none", 0.9999),
-    # int8 weights: close, not equal (measured means: openvino 0.9997, onnx 0.992).
-    ("openvino", "int8", 0.995), ("onnx", "int8", 0.98),
-])
+@pytest.mark.parametrize(
+    "backend,quantize,agreement",
+    [
+        ("openvino", "none", 0.9999),
+        ("onnx", "none", 0.9999),
+        # int8 weights: close, not equal (measured means: openvino 0.9997, onnx 0.992).
+        ("openvino", "int8", 0.995),
+        ("onnx", "int8", 0.98),
+    ],
+)
 def test_backends_embed_like_torch(backend, quantize, agreement, torch_vectors, cache_dir):
     e = Embedder(backend=backend, quantize=quantize, cache_dir=cache_dir)
     try:
@@ -63,12 +70,15 @@ def test_the_default_on_a_cpu_is_openvino_with_torch_on_request():
     assert backends.choose("", "int8", "")[0] in ("openvino", "onnx")
 
 
-@pytest.mark.parametrize("backend,quantize,device,reason", [
-    ("torch", "int8", "", "int8 needs embed_backend onnx or openvino"),
-    ("tensorflow", "none", "", "embed_backend: 'tensorflow' is not one of torch, onnx, openvino"),
-    ("openvino", "fp4", "", "embed_quantize: 'fp4' is not one of none, int8"),
-    ("openvino", "none", "cuda", "runs on the CPU"),
-])
+@pytest.mark.parametrize(
+    "backend,quantize,device,reason",
+    [
+        ("torch", "int8", "", "int8 needs embed_backend onnx or openvino"),
+        ("tensorflow", "none", "", "embed_backend: 'tensorflow' is not one of torch, onnx, openvino"),
+        ("openvino", "fp4", "", "embed_quantize: 'fp4' is not one of none, int8"),
+        ("openvino", "none", "cuda", "runs on the CPU"),
+    ],
+)
 def test_impossible_choices_are_refused_by_name(backend, quantize, device, reason):
     with pytest.raises(ConfigError, match=reason):
         backends.choose(backend, quantize, device)
@@ -118,8 +128,10 @@ def test_concurrent_first_runs_share_one_whole_export(tmp_path):
         e = Embedder(backend="openvino", cache_dir={str(tmp_path)!r})
         print(float(e.encode(["hello"])[0] @ e.encode(["hello"])[0]))
     """)
-    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     for p in procs:
         out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
@@ -145,7 +157,9 @@ def test_a_collection_keeps_int8_and_full_precision_vectors_apart(tmp_path):
 
 def test_cli_takes_the_backend_and_reports_it(tmp_path):
     uri = str(tmp_path / "cli.db")
-    run = lambda *a: subprocess.run([sys.executable, "-m", "ragtide.cli", *a], capture_output=True, text=True, timeout=300)  # noqa: E731
+    run = lambda *a: subprocess.run(
+        [sys.executable, "-m", "ragtide.cli", *a], capture_output=True, text=True, timeout=300
+    )  # noqa: E731
     result = run("ingest", str(ESSAY), "--uri", uri, "--embed-backend", "onnx", "--quantize", "int8")
     assert result.returncode == 0, result.stderr
     status = run("status", "--uri", uri)
@@ -182,8 +196,9 @@ def test_a_second_start_needs_neither_torch_nor_sentence_transformers_and_embeds
     texts = [*TEXTS, "  spaces at both ends  ", "", "Ünïcödé — “quotes”"]
 
     def start() -> dict:
-        out = subprocess.run([sys.executable, "-c", LIGHT, str(tmp_path), json.dumps(texts)], capture_output=True,
-                             text=True, timeout=300)
+        out = subprocess.run(
+            [sys.executable, "-c", LIGHT, str(tmp_path), json.dumps(texts)], capture_output=True, text=True, timeout=300
+        )
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)
 

@@ -38,8 +38,14 @@ def _beir(tmp_path):
         "d3": ("Photosynthesis", "Plants turn sunlight, water and carbon dioxide into sugar."),
         "d4": ("Bees", "Honey bees communicate the location of flowers with a waggle dance."),
     }
-    (root / "corpus.jsonl").write_text("".join(json.dumps({"_id": k, "title": t, "text": x, "metadata": {}}) + "\n" for k, (t, x) in docs.items()))
-    queries = {"q1": "what makes the sea rise and fall", "q2": "how do plants make food", "q3": "how do bees share where flowers are"}
+    (root / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": k, "title": t, "text": x, "metadata": {}}) + "\n" for k, (t, x) in docs.items())
+    )
+    queries = {
+        "q1": "what makes the sea rise and fall",
+        "q2": "how do plants make food",
+        "q3": "how do bees share where flowers are",
+    }
     (root / "queries.jsonl").write_text("".join(json.dumps({"_id": k, "text": v}) + "\n" for k, v in queries.items()))
     (root / "qrels" / "test.tsv").write_bytes(b"query-id\tcorpus-id\tscore\r\nq1\td1\t1\r\nq2\td3\t1\r\nq3\td4\t1\r\n")
     return root
@@ -53,7 +59,9 @@ def test_beir_loader_handles_crlf_and_titles(tmp_path):
 
 def test_eval_end_to_end(tmp_path, capsys):
     root = _beir(tmp_path)
-    status = cli(["eval", "beir", str(root), "--uri", str(tmp_path / "e.db"), "--json", "--top-k", "10", "--mode", "dense"])
+    status = cli(
+        ["eval", "beir", str(root), "--uri", str(tmp_path / "e.db"), "--json", "--top-k", "10", "--mode", "dense"]
+    )
     assert status == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result["metrics"]) >= {"ndcg@10", "mrr@10", "recall@100", "hit@5"}

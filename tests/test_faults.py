@@ -21,6 +21,7 @@ from conftest import ESSAY, RAGTIDE_CLI, SERVER_DATA, SERVER_URI, UBER, drop, ne
 from ragtide import RAG
 from ragtide.errors import StoreError
 
+pytestmark = pytest.mark.model  # the real embedding model: not in the fast tier
 
 # Prints (id, doc_id, doc_hash) of every row of a collection, as JSON. In a process of its
 # own: a process that opened a Lite file holds it until it exits.
@@ -66,8 +67,13 @@ def two_files(tmp_path_factory):
 
 
 def _ingest(folder, uri, collection="ragtide", **env) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", INGEST, str(folder), uri, collection], env={**os.environ, **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", INGEST, str(folder), uri, collection],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _after_a_write(proc: subprocess.Popen, *, whole: bool) -> None:
@@ -95,7 +101,8 @@ def clean_rows(two_files, tmp_path_factory, embedder):
 
 
 def test_an_ingest_killed_while_embedding_between_writes_and_after_a_partial_write_is_completed_exactly(
-        two_files, clean_rows, tmp_path, embedder):
+    two_files, clean_rows, tmp_path, embedder
+):
     killed = str(tmp_path / "killed.db")
     first = _ingest(two_files, killed)
     first.stdout.readline()  # a document is chunked: its chunks are being embedded, none written
@@ -123,7 +130,7 @@ def test_an_ingest_killed_while_embedding_between_writes_and_after_a_partial_wri
     _exact(_rows(killed), clean_rows)
 
 
-@pytest.mark.parametrize("name", ['say "hi".txt', "back\\slash.txt", "both \\\"x\\\".txt", "it's.md"])
+@pytest.mark.parametrize("name", ['say "hi".txt', "back\\slash.txt", 'both \\"x\\".txt', "it's.md"])
 def test_a_path_with_quotes_or_backslashes_is_ingested_and_deleted_alone(name, tmp_path, backend, collection, embedder):
     d = tmp_path / "odd"
     d.mkdir()
@@ -182,7 +189,9 @@ def test_a_document_changed_during_its_ingest_is_stored_as_one_version(two_files
 @contextmanager
 def _small_disk(path: Path, size: str):
     path.mkdir()
-    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True)
+    mount = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True
+    )
     if mount.returncode != 0:
         pytest.skip(f"cannot mount a small disk here (needs root): {mount.stderr.strip()}")
     try:
@@ -208,7 +217,9 @@ def test_a_full_or_read_only_disk_is_named_and_nothing_half_written_counts(tmp_p
         full = run_cli("ingest", str(note), "--uri", uri)
         assert full.returncode == 1 and "Traceback" not in full.stderr, full.stderr
         errors = [line for line in full.stderr.splitlines() if line.startswith("error: ")]
-        assert len(errors) == 1 and "tides.txt: " in errors[0] and "the disk holding it is full" in errors[0], full.stderr
+        assert len(errors) == 1 and "tides.txt: " in errors[0] and "the disk holding it is full" in errors[0], (
+            full.stderr
+        )
         (disk / "filler").unlink()
         status = run_cli("status", "--uri", uri)
         assert "1 documents" in status.stdout and "partly" not in status.stdout, status.stdout
@@ -217,8 +228,10 @@ def test_a_full_or_read_only_disk_is_named_and_nothing_half_written_counts(tmp_p
         for args in (("ingest", str(note)), ("query", "When do neap tides come?"), ("status",)):
             ro = run_cli(*args, "--uri", uri)
             assert ro.returncode != 0 and "Traceback" not in ro.stderr, ro.stderr
-            assert ro.stderr.strip() == (f"error: cannot open Milvus Lite database {uri}: it is not writable (a read-only "
-                                         "file or file system), and Milvus Lite needs to write to it even to search it")
+            assert ro.stderr.strip() == (
+                f"error: cannot open Milvus Lite database {uri}: it is not writable (a read-only "
+                "file or file system), and Milvus Lite needs to write to it even to search it"
+            )
 
 
 @pytest.mark.server
@@ -249,8 +262,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def restarts_server(test):
     """Marks a test that kills the shared test server: it runs last, and only under `make test`."""
-    needs = pytest.mark.skipif(not (SERVER_URI and SERVER_DATA),
-                               reason="needs the test server and its data dir (RAGTIDE_TEST_SERVER_DATA): run `make test`")
+    needs = pytest.mark.skipif(
+        not (SERVER_URI and SERVER_DATA),
+        reason="needs the test server and its data dir (RAGTIDE_TEST_SERVER_DATA): run `make test`",
+    )
     return pytest.mark.server(pytest.mark.restarts_server(needs(test)))
 
 
@@ -286,17 +301,34 @@ def _start_server() -> float:
     """Start it again on the same data dir and port; the seconds until it answers."""
     started = time.monotonic()
     port = SERVER_URI.rsplit(":", 1)[1]
-    up = subprocess.run([sys.executable, str(ROOT / "scripts" / "milvus_server.py"), "up", "--port", port,
-                         "--data", str(ROOT / SERVER_DATA), "--timeout", "300"],
-                        capture_output=True, text=True, timeout=330)
+    up = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "milvus_server.py"),
+            "up",
+            "--port",
+            port,
+            "--data",
+            str(ROOT / SERVER_DATA),
+            "--timeout",
+            "300",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=330,
+    )
     assert up.returncode == 0, up.stdout + up.stderr
     return time.monotonic() - started
 
 
 def _cli_ingest(folder, collection: str, **env) -> subprocess.Popen:
-    return subprocess.Popen([*RAGTIDE_CLI, "ingest", str(folder), "--uri", SERVER_URI,
-                             "--collection", collection], env={**os.environ, **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [*RAGTIDE_CLI, "ingest", str(folder), "--uri", SERVER_URI, "--collection", collection],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @restarts_server
@@ -306,10 +338,10 @@ def test_milvus_away_longer_than_the_retry_time(two_files, clean_rows, embedder,
     without restarting the ragtide process or the service."""
     pytest.importorskip("fastapi")
     import httpx
-    from server_fixture import running
 
     from ragtide.server import ServerConfig
     from ragtide.settings import Settings
+    from server_fixture import running
 
     questions, name = server_collections
     note = tmp_path / "tides.txt"
@@ -354,15 +386,18 @@ def test_milvus_away_longer_than_the_retry_time(two_files, clean_rows, embedder,
 
 
 @restarts_server
-def test_an_ingest_waits_for_a_restarted_milvus_and_completes_exactly(two_files, clean_rows, server_collections,
-                                                                      figure):
+def test_an_ingest_waits_for_a_restarted_milvus_and_completes_exactly(
+    two_files, clean_rows, server_collections, figure
+):
     name = server_collections[0]
     proc = _ingest(two_files, SERVER_URI, name, RAGTIDE_RETRY_S="300")
     _after_a_write(proc, whole=False)
     lines: list[float] = []  # when each later progress line came
     errors: list[str] = []
-    readers = [threading.Thread(target=lambda: lines.extend(time.monotonic() for _ in proc.stdout), daemon=True),
-               threading.Thread(target=lambda: errors.extend(proc.stderr), daemon=True)]
+    readers = [
+        threading.Thread(target=lambda: lines.extend(time.monotonic() for _ in proc.stdout), daemon=True),
+        threading.Thread(target=lambda: errors.extend(proc.stderr), daemon=True),
+    ]
     for reader in readers:
         reader.start()
     _kill_server()
@@ -374,5 +409,7 @@ def test_an_ingest_waits_for_a_restarted_milvus_and_completes_exactly(two_files,
     assert returncode == 0, "".join(errors)[-2000:]
     _exact(_rows(SERVER_URI, name), clean_rows)
     resumed = [t - back for t in lines if t > back]
-    figure(f"server answering {back - killed:.0f} s after the kill; the ingest wrote again "
-           + (f"{resumed[0]:.1f} s after that" if resumed else "(its last write had landed before the kill)"))
+    figure(
+        f"server answering {back - killed:.0f} s after the kill; the ingest wrote again "
+        + (f"{resumed[0]:.1f} s after that" if resumed else "(its last write had landed before the kill)")
+    )

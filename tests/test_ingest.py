@@ -7,8 +7,8 @@ import pytest
 
 from conftest import ESSAY, UBER
 from ragtide import RAG, Chunker, MilvusStore, StoreError
-from ragtide.ingest import Pipeline
 from ragtide.cli import main as cli
+from ragtide.ingest import Pipeline
 
 
 def test_tutorial_documents_ingested_and_counted(corpus):
@@ -161,8 +161,9 @@ def test_many_concurrent_documents_are_stored_whole(backend, collection, embedde
     assert report.added == 160 and report.ok
     client = MilvusClient(uri=backend)
     try:
-        rows = client.query(collection, filter="", output_fields=["source", "start", "end"], limit=16384,
-                            consistency_level="Strong")
+        rows = client.query(
+            collection, filter="", output_fields=["source", "start", "end"], limit=16384, consistency_level="Strong"
+        )
     finally:
         client.close()
     spans: dict[str, list[tuple[int, int]]] = {}
@@ -198,7 +199,10 @@ def test_progress_names_each_file_its_outcome_and_its_chunks(rag, tmp_path):
     events = []
     rag.ingest([folder], on_progress=events.append)
     files = {e.path.rsplit("/", 1)[-1]: e for e in events if e.kind == "file"}
-    assert files["big.txt"].outcome == "added" and files["big.txt"].file_chunks_done == files["big.txt"].file_chunks_total > 150
+    assert (
+        files["big.txt"].outcome == "added"
+        and files["big.txt"].file_chunks_done == files["big.txt"].file_chunks_total > 150
+    )
     assert files["small.md"].outcome == "added" and files["small.md"].file_chunks_total == 1
     assert files["empty.txt"].outcome == "failed" and "empty" in files["empty.txt"].reason
     partial = [e for e in events if e.kind == "chunks" and e.path.endswith("big.txt")]

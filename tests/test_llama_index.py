@@ -7,7 +7,6 @@ import pytest
 
 pytest.importorskip("llama_index.core")
 
-from conftest import ESSAY, new_collection, drop  # noqa: E402
 from llama_index.core import Document, Settings, StorageContext, VectorStoreIndex  # noqa: E402
 from llama_index.core.base.embeddings.base import BaseEmbedding  # noqa: E402
 from llama_index.core.llms import MockLLM  # noqa: E402
@@ -19,6 +18,7 @@ from llama_index.core.vector_stores.types import (  # noqa: E402
     VectorStoreQuery,
 )
 
+from conftest import ESSAY, drop, new_collection  # noqa: E402
 from ragtide.llama_index import MilvusVectorStore  # noqa: E402
 
 
@@ -45,8 +45,9 @@ class RagtideEmbedding(BaseEmbedding):
 @pytest.fixture
 def store(backend):
     name = new_collection()
-    vs = MilvusVectorStore(uri=backend, dim=8, collection_name=name, similarity_metric="COSINE",
-                           consistency_level="Strong", overwrite=True)
+    vs = MilvusVectorStore(
+        uri=backend, dim=8, collection_name=name, similarity_metric="COSINE", consistency_level="Strong", overwrite=True
+    )
     yield vs
     vs.close()
     drop(backend, name)
@@ -55,8 +56,12 @@ def store(backend):
 def _nodes(n, seed=0):
     rng = np.random.default_rng(seed)
     vectors = rng.standard_normal((n, 8))
-    return [TextNode(id_=f"n{i}", text=f"node {i}", embedding=v.tolist(), metadata={"i": i, "parity": "odd" if i % 2 else "even"})
-            for i, v in enumerate(vectors)]
+    return [
+        TextNode(
+            id_=f"n{i}", text=f"node {i}", embedding=v.tolist(), metadata={"i": i, "parity": "odd" if i % 2 else "even"}
+        )
+        for i, v in enumerate(vectors)
+    ]
 
 
 def test_gathered_adds_and_queries_each_get_their_own(store):
@@ -64,8 +69,9 @@ def test_gathered_adds_and_queries_each_get_their_own(store):
 
     async def main():
         ids = await asyncio.gather(*(store.async_add([node]) for node in nodes))
-        results = await asyncio.gather(*(store.aquery(VectorStoreQuery(query_embedding=n.embedding, similarity_top_k=3))
-                                         for n in nodes))
+        results = await asyncio.gather(
+            *(store.aquery(VectorStoreQuery(query_embedding=n.embedding, similarity_top_k=3)) for n in nodes)
+        )
         return ids, results
 
     ids, results = asyncio.run(main())
@@ -88,7 +94,7 @@ def test_racing_first_adds_create_the_collection_once(backend):
 
         async def main():
             singles = [vs.async_add([node]) for node in nodes[:60]]
-            triples = [vs.async_add(nodes[i:i + 3]) for i in range(60, 90, 3)]
+            triples = [vs.async_add(nodes[i : i + 3]) for i in range(60, 90, 3)]
             return await asyncio.gather(*singles, *triples)
 
         ids = asyncio.run(main())
@@ -135,11 +141,18 @@ def test_filters_and_deletes(store):
     nodes = _nodes(20)
     store.add(nodes)
     q = nodes[0].embedding
-    even = store.query(VectorStoreQuery(query_embedding=q, similarity_top_k=20,
-                                        filters=MetadataFilters(filters=[MetadataFilter(key="parity", value="even")])))
+    even = store.query(
+        VectorStoreQuery(
+            query_embedding=q,
+            similarity_top_k=20,
+            filters=MetadataFilters(filters=[MetadataFilter(key="parity", value="even")]),
+        )
+    )
     assert len(even.ids) == 10 and all(n.metadata["parity"] == "even" for n in even.nodes)
     big = MetadataFilters(filters=[MetadataFilter(key="i", value=15, operator=FilterOperator.GTE)])
-    assert sorted(store.query(VectorStoreQuery(query_embedding=q, similarity_top_k=20, filters=big)).ids) == [f"n{i}" for i in range(15, 20)]
+    assert sorted(store.query(VectorStoreQuery(query_embedding=q, similarity_top_k=20, filters=big)).ids) == [
+        f"n{i}" for i in range(15, 20)
+    ]
     store.delete_nodes(node_ids=["n0", "n1"])
     assert "n0" not in store.query(VectorStoreQuery(query_embedding=q, similarity_top_k=20)).ids
     store.clear()

@@ -25,7 +25,9 @@ def ask(corpus, embedder):
     uri, name, _ = corpus
 
     def ask(base_url, **options):
-        with RAG(uri=uri, collection=name, embedder=embedder, llm_base_url=base_url, llm_model="stub-model", **options) as rag:
+        with RAG(
+            uri=uri, collection=name, embedder=embedder, llm_base_url=base_url, llm_model="stub-model", **options
+        ) as rag:
             return rag.query(QUESTION)
 
     return ask
@@ -35,7 +37,9 @@ def test_prompt_holds_the_passages_and_the_reply_streams(corpus, embedder, llm):
     uri, name, _ = corpus
 
     async def main():
-        async with RAG(uri=uri, collection=name, embedder=embedder, llm_base_url=llm.url, llm_model="stub-model") as rag:
+        async with RAG(
+            uri=uri, collection=name, embedder=embedder, llm_base_url=llm.url, llm_model="stub-model"
+        ) as rag:
             answer = await rag.aquery(QUESTION, stream=True)
             deltas = [d async for d in answer]
         return answer, deltas
@@ -81,7 +85,9 @@ def test_connection_refused(ask):
 def test_cli_reports_llm_failure_on_one_line(corpus, llm, capsys):
     uri, name, _ = corpus
     llm.mode = "error"
-    status = cli(["query", QUESTION, "--uri", uri, "--collection", name, "--llm-base-url", llm.url, "--llm-model", "m", "--json"])
+    status = cli(
+        ["query", QUESTION, "--uri", uri, "--collection", name, "--llm-base-url", llm.url, "--llm-model", "m", "--json"]
+    )
     captured = capsys.readouterr()
     assert status == 1
     result = json.loads(captured.out)

@@ -2,7 +2,7 @@ import pytest
 
 from conftest import ESSAY, UBER
 from ragtide import LoaderError, load
-from ragtide.loaders import discover
+from ragtide.ingest import discover
 
 
 def test_text_keeps_content_and_single_page(tmp_path):
@@ -81,7 +81,11 @@ def test_discover_walks_filters_and_skips(tmp_path):
     (tmp_path / ".hidden" / "secret.txt").write_text("x")
     (tmp_path / "b.html").write_text("x")
     found = discover([tmp_path, tmp_path / "missing"])
-    assert [p.name for p in found.files] == ["one.txt", "two.md", "b.html"] or sorted(p.name for p in found.files) == ["b.html", "one.txt", "two.md"]
+    assert [p.name for p in found.files] == ["one.txt", "two.md", "b.html"] or sorted(p.name for p in found.files) == [
+        "b.html",
+        "one.txt",
+        "two.md",
+    ]
     assert [p.name for p in found.skipped] == ["image.png"]
     assert found.problems == {str(tmp_path / "missing"): "no such file or directory"}
     only_md = discover([tmp_path], include=["*.md"])

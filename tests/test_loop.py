@@ -34,8 +34,9 @@ def test_errors_reach_only_their_caller(runner):
         raise ValueError(f"bad {i}")
 
     async def main():
-        return await asyncio.gather(runner.arun(_where(1)), runner.arun(fail(2)), runner.arun(_where(3)),
-                                    return_exceptions=True)
+        return await asyncio.gather(
+            runner.arun(_where(1)), runner.arun(fail(2)), runner.arun(_where(3)), return_exceptions=True
+        )
 
     ok1, error, ok3 = asyncio.run(main())
     assert ok1[0] == 1 and ok3[0] == 3

@@ -25,13 +25,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import DATA, ESSAY, UBER, drop, new_collection
 from ragtide import RAG
-from ragtide.chunking import Chunker
 from ragtide.documents import Document, Page
 from ragtide.eval import evaluate, load_beir, load_questions, run_questions
-from ragtide.loaders import load
+from ragtide.ingest import Chunker, load
 
-from conftest import DATA, ESSAY, UBER, drop, new_collection
+pytestmark = pytest.mark.model  # the real embedding model: not in the fast tier
 
 HERE = Path(__file__).parent / "data"
 
@@ -55,7 +55,8 @@ def test_chunk_count_of_the_tutorial_documents_is_pinned(path, embedder):
     chunks = Chunker(embedder).split(doc)
     assert len(chunks) == CHUNKS[path.name], (
         f"{path.name} now splits into {len(chunks)} chunks, not {CHUNKS[path.name]}: if chunking changed on purpose, "
-        "update CHUNKS and re-measure the README's quality figures (make bench-quality)")
+        "update CHUNKS and re-measure the README's quality figures (make bench-quality)"
+    )
 
 
 # -- the SciFact slice --------------------------------------------------------------------
@@ -97,7 +98,11 @@ def test_slice_dense_search_matches_exact_search(scifact_slice, embedder):
     """Every chunk is stored, and the top 10 are what exact cosine search over them gives."""
     corpus, queries = scifact_slice["corpus"], scifact_slice["queries"]
     chunker = Chunker(embedder)
-    chunks = [(d, c) for d, text in corpus.items() for c in chunker.split(Document(key=d, text=text, pages=(Page(None, 0, len(text)),)))]
+    chunks = [
+        (d, c)
+        for d, text in corpus.items()
+        for c in chunker.split(Document(key=d, text=text, pages=(Page(None, 0, len(text)),)))
+    ]
     assert scifact_slice["report"].chunks == len(chunks), "chunks were lost between chunking and the store"
     # The session's embedder remembers the chunks' vectors from the ingest: the same model's.
     vectors = asyncio.run(embedder.embed([c.text for _, c in chunks]))
@@ -116,7 +121,8 @@ def test_slice_ndcg_holds(scifact_slice, mode):
     run = {q: _doc_run(hits) for q, hits in scifact_slice["runs"][mode].items()}
     ndcg = evaluate(scifact_slice["qrels"], run)["ndcg@10"]
     assert abs(ndcg - SLICE_NDCG[mode]) <= TOLERANCE, (
-        f"SciFact slice nDCG@10 ({mode}) is {ndcg:.4f}, recorded {SLICE_NDCG[mode]:.4f} (tolerance {TOLERANCE})")
+        f"SciFact slice nDCG@10 ({mode}) is {ndcg:.4f}, recorded {SLICE_NDCG[mode]:.4f} (tolerance {TOLERANCE})"
+    )
 
 
 # -- the dev question set -----------------------------------------------------------------
@@ -138,9 +144,13 @@ def test_devset_retrieval_finds_the_evidence_and_answers_hold_the_fact(devset_re
     result = devset_results
     mode = result["rows"][0]["retrieval"]
     hit_floor, holds_floor = DEVSET_FLOOR[mode]
-    misses = "\n".join(f"  {'hit ' if r['hit'] else 'MISS'} {'holds' if r['holds'] else 'NOFACT'} {r['q']}"
-                       for r in result["rows"] if not (r["hit"] and r["holds"]))
+    misses = "\n".join(
+        f"  {'hit ' if r['hit'] else 'MISS'} {'holds' if r['holds'] else 'NOFACT'} {r['q']}"
+        for r in result["rows"]
+        if not (r["hit"] and r["holds"])
+    )
     metrics = result["metrics"]
     assert metrics["hit@5"] >= hit_floor and metrics["answer_holds_fact"] >= holds_floor, (
         f"dev set ({mode}): hit@5 {metrics['hit@5']:.4f} (floor {hit_floor}), "
-        f"answer holds the fact {metrics['answer_holds_fact']:.4f} (floor {holds_floor})\n{misses}")
+        f"answer holds the fact {metrics['answer_holds_fact']:.4f} (floor {holds_floor})\n{misses}"
+    )

@@ -58,8 +58,24 @@ def test_reranking_reorders_a_larger_pool_by_the_cross_encoder(essay, embedder, 
 
 def test_rerank_flag_on_the_cli(essay, cross_encoder, capsys):
     uri, name = essay
-    assert cli(["query", "--json", "Where did the author go to art school?", "--uri", uri, "--collection", name,
-                "--rerank", cross_encoder, "--top-k", "3"]) == 0
+    assert (
+        cli(
+            [
+                "query",
+                "--json",
+                "Where did the author go to art school?",
+                "--uri",
+                uri,
+                "--collection",
+                name,
+                "--rerank",
+                cross_encoder,
+                "--top-k",
+                "3",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["retrieval"]["reranked_by"] == cross_encoder and len(result["sources"]) == 3
 

@@ -76,7 +76,9 @@ def test_filters_apply_to_every_leg(small, backend, mode):
     if mode != "dense" and not full_text(backend):
         pytest.skip("dense only on this backend")
     # fleet.txt matches the question best in every leg; the filter must exclude it from each.
-    hits = small.retrieve("electric scooters in Lisbon on the coast", top_k=4, mode=mode, filter='source != "fleet.txt"')
+    hits = small.retrieve(
+        "electric scooters in Lisbon on the coast", top_k=4, mode=mode, filter='source != "fleet.txt"'
+    )
     assert hits and all(h.source != "fleet.txt" for h in hits)
 
 
@@ -92,7 +94,7 @@ def test_concurrent_searches_match_one_at_a_time(corpus, embedder):
             together = await asyncio.gather(*(rag.aretrieve(q, top_k=5, mode=mode) for q in questions))
         return alone, [[h.id for h in hits] for hits in together]
 
-    for mode in (["dense", "lexical", "hybrid"] if full_text(uri) else ["dense"]):
+    for mode in ["dense", "lexical", "hybrid"] if full_text(uri) else ["dense"]:
         alone, together = asyncio.run(both(mode))
         assert together == alone, f"{mode}: {sum(a != t for a, t in zip(alone, together))} questions ranked differently"
 
@@ -158,12 +160,14 @@ def test_a_chunk_one_full_leg_missed_scores_that_legs_lowest_there():
 
 
 def test_phrase_boost_prefers_the_chunk_holding_the_questions_phrase():
-    from ragtide.retrieve import PhraseBoost
+    from ragtide.query import PhraseBoost
 
     question = "How many Monthly Active Platform Consumers did Uber have?"
-    texts = ["Consumers and drivers use the platform; active ones return every month.",  # the words, not the phrase
-             "Monthly Active Platform Consumers (MAPCs) 93 118",
-             "Uber's platform connects consumers with drivers."]
+    texts = [
+        "Consumers and drivers use the platform; active ones return every month.",  # the words, not the phrase
+        "Monthly Active Platform Consumers (MAPCs) 93 118",
+        "Uber's platform connects consumers with drivers.",
+    ]
     scores = PhraseBoost(weight=0.3).rescore(question, texts, [0.9, 0.8, 0.7])
     assert scores[1] > scores[0] == 0.9 and scores[2] == 0.7
     assert PhraseBoost(weight=0.0).rescore(question, texts, [0.9, 0.8, 0.7]) == [0.9, 0.8, 0.7]

@@ -28,8 +28,13 @@ KEY = "test-key-0123456789"
 def service(lite_dir, embedder, tmp_path_factory):
     uri, name = str(lite_dir / "serve.db"), new_collection()
     uploads = tmp_path_factory.mktemp("uploads")
-    config = ServerConfig(api_keys=(KEY, "second-key"), upload_dir=uploads, max_upload_mb=1.0, max_files=3,
-                          settings=Settings.load(uri=uri, collection=name))
+    config = ServerConfig(
+        api_keys=(KEY, "second-key"),
+        upload_dir=uploads,
+        max_upload_mb=1.0,
+        max_files=3,
+        settings=Settings.load(uri=uri, collection=name),
+    )
     rag = RAG(settings=config.settings, embedder=embedder)
     with running(config, rag) as url:
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=300) as client:
@@ -53,11 +58,16 @@ def test_health_readiness_metrics_and_docs_need_no_key(service):
     metrics = httpx.get(f"{url}/metrics").text
     assert "ragtide_http_requests_total" in metrics and "ragtide_ingest_chunks" in metrics
     # Requests are counted by route template, method and status, and timed.
-    counted = [line for line in metrics.splitlines() if line.startswith(("ragtide_http_requests_total{",
-                                                                         "ragtide_http_request_seconds_count{"))]
-    for sample in ('ragtide_http_requests_total{method="GET",route="/healthz",status="200"}',
-                   'ragtide_http_requests_total{method="POST",route="/v1/documents",status="202"}',
-                   'ragtide_http_request_seconds_count{route="/v1/jobs/{job_id}"}'):
+    counted = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith(("ragtide_http_requests_total{", "ragtide_http_request_seconds_count{"))
+    ]
+    for sample in (
+        'ragtide_http_requests_total{method="GET",route="/healthz",status="200"}',
+        'ragtide_http_requests_total{method="POST",route="/v1/documents",status="202"}',
+        'ragtide_http_request_seconds_count{route="/v1/jobs/{job_id}"}',
+    ):
         assert any(line.startswith(sample) for line in counted), (sample, counted)
 
 
@@ -86,7 +96,9 @@ def test_query_answers_with_cited_sources(service):
 def test_query_streams_tokens_then_sources_then_done(service):
     _, client, _ = service
     events = []
-    with client.stream("POST", "/v1/query", json={"question": "Which computer did the author's father buy?", "stream": True}) as r:
+    with client.stream(
+        "POST", "/v1/query", json={"question": "Which computer did the author's father buy?", "stream": True}
+    ) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         event = None
         for line in r.iter_lines():
@@ -103,9 +115,11 @@ def test_query_streams_tokens_then_sources_then_done(service):
 
 def test_concurrent_questions_over_http_each_get_their_answer(service):
     url, _, _ = service
-    questions = {"What computer did the author first write programs on?": "IBM 1401",
-                 "Which computer did the author's father buy for him?": "TRS-80",
-                 "Which language was regarded as the language of AI?": "Lisp"}
+    questions = {
+        "What computer did the author first write programs on?": "IBM 1401",
+        "Which computer did the author's father buy for him?": "TRS-80",
+        "Which language was regarded as the language of AI?": "Lisp",
+    }
 
     async def ask_all():
         async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=120) as c:
@@ -122,28 +136,36 @@ def test_openai_client_gets_answers_in_both_forms(service):
     url, _, _ = service
     client = OpenAI(base_url=f"{url}/v1", api_key=KEY)
     assert [m.id for m in client.models.list()] == ["ragtide"]
-    messages = [{"role": "system", "content": "Be brief."},
-                {"role": "user", "content": "What computer did the author first write programs on?"}]
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "What computer did the author first write programs on?"},
+    ]
     reply = client.chat.completions.create(model="ragtide", messages=messages)
     content = reply.choices[0].message.content
     assert "IBM 1401" in content and "Sources:" in content and "paul_graham_essay" in content
-    streamed = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(model="ragtide", messages=messages, stream=True))
+    streamed = "".join(
+        c.choices[0].delta.content or ""
+        for c in client.chat.completions.create(model="ragtide", messages=messages, stream=True)
+    )
     assert streamed == content
     with pytest.raises(Exception) as refused:
         OpenAI(base_url=f"{url}/v1", api_key="wrong").chat.completions.create(model="ragtide", messages=messages)
     assert getattr(refused.value, "status_code", None) == 401
 
 
-@pytest.mark.parametrize("body, status, says", [
-    ({"question": ""}, 422, "question"),
-    ({"question": "x" * 4001}, 422, "question"),
-    ({"question": "hi", "top_k": 0}, 422, "top_k"),
-    ({"question": "hi", "top_k": 16385}, 422, "top_k"),
-    ({"question": "hi", "mode": "fuzzy"}, 422, "mode"),
-    ({"question": "hi", "filter": "bad((("}, 400, "filter"),
-    ({"question": "   "}, 400, "question"),
-    ({}, 422, "question"),
-])
+@pytest.mark.parametrize(
+    "body, status, says",
+    [
+        ({"question": ""}, 422, "question"),
+        ({"question": "x" * 4001}, 422, "question"),
+        ({"question": "hi", "top_k": 0}, 422, "top_k"),
+        ({"question": "hi", "top_k": 16385}, 422, "top_k"),
+        ({"question": "hi", "mode": "fuzzy"}, 422, "mode"),
+        ({"question": "hi", "filter": "bad((("}, 400, "filter"),
+        ({"question": "   "}, 400, "question"),
+        ({}, 422, "question"),
+    ],
+)
 def test_bad_questions_are_4xx_json_errors(service, body, status, says):
     _, client, _ = service
     reply = client.post("/v1/query", json=body)
@@ -154,7 +176,9 @@ def test_bad_questions_are_4xx_json_errors(service, body, status, says):
 
 def test_chat_without_a_user_message_is_refused(service):
     _, client, _ = service
-    reply = client.post("/v1/chat/completions", json={"model": "ragtide", "messages": [{"role": "system", "content": "hi"}]})
+    reply = client.post(
+        "/v1/chat/completions", json={"model": "ragtide", "messages": [{"role": "system", "content": "hi"}]}
+    )
     assert reply.status_code == 422 and "user message" in reply.json()["error"]["message"]
 
 
@@ -175,8 +199,13 @@ def test_upload_limits_types_and_names(service, tmp_path):
 
 def test_a_bad_file_fails_alone_with_its_reason(service):
     _, client, _ = service
-    reply = client.post("/v1/documents", files=[("files", ("broken.pdf", b"%PDF-1.4 not really")),
-                                                ("files", ("fine.md", b"# Fine\n\nOtters hold hands while sleeping."))])
+    reply = client.post(
+        "/v1/documents",
+        files=[
+            ("files", ("broken.pdf", b"%PDF-1.4 not really")),
+            ("files", ("fine.md", b"# Fine\n\nOtters hold hands while sleeping.")),
+        ],
+    )
     job = wait_for_job(client, reply.json()["job"]["id"])
     assert job["status"] == "failed" and job["added"] == 1 and list(job["failures"]) == ["broken.pdf"]
     assert "broken.pdf" not in [d["name"] for d in client.get("/v1/documents").json()["documents"]]
@@ -217,8 +246,13 @@ def test_non_loopback_without_keys_is_refused():
     check_bind("0.0.0.0", ServerConfig(), insecure=True)
     check_bind("0.0.0.0", ServerConfig(api_keys=("k",)))
     check_bind("127.0.0.1", ServerConfig())
-    out = subprocess.run([sys.executable, "-m", "ragtide.cli", "serve", "--host", "0.0.0.0", "--uri", "/nonexistent/x.db"],
-                         capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin", "HF_HUB_OFFLINE": "1"})
+    out = subprocess.run(
+        [sys.executable, "-m", "ragtide.cli", "serve", "--host", "0.0.0.0", "--uri", "/nonexistent/x.db"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin", "HF_HUB_OFFLINE": "1"},
+    )
     assert out.returncode != 0 and "RAGTIDE_API_KEYS" in out.stderr and "Traceback" not in out.stderr
 
 
@@ -234,8 +268,9 @@ def _raw_upload(url: str, name: str, text: bytes, *, send_all: bool) -> None:
     import socket
     from urllib.parse import urlsplit
 
-    request = httpx.Request("POST", f"{url}/v1/documents", files=[("files", (name, text))],
-                            headers={"Authorization": f"Bearer {KEY}"})
+    request = httpx.Request(
+        "POST", f"{url}/v1/documents", files=[("files", (name, text))], headers={"Authorization": f"Bearer {KEY}"}
+    )
     body = request.read()
     head = "".join(f"{k}: {v}\r\n" for k, v in request.headers.items() if k.lower() != "connection")
     parts = urlsplit(url)

@@ -16,7 +16,12 @@ def _rows(n, doc="d", doc_hash="h1", seed=0):
     vectors = rng.standard_normal((n, DIM)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     return [
-        Row(Chunk(id=f"{doc}-{i}", doc_id=doc, source=f"/x/{doc}.txt", text=f"text {i}", index=i, start=0, end=1), v, doc_hash, n)
+        Row(
+            Chunk(id=f"{doc}-{i}", doc_id=doc, source=f"/x/{doc}.txt", text=f"text {i}", index=i, start=0, end=1),
+            v,
+            doc_hash,
+            n,
+        )
         for i, v in enumerate(vectors)
     ]
 
@@ -70,6 +75,7 @@ def test_merged_searches_match_one_at_a_time(backend, collection):
 def test_repeated_questions_in_one_batch_each_get_their_own_answer(backend, collection):
     """Identical queries are sent to Milvus once per batch; every caller still gets the
     full answer, and distinct queries beside them are not mixed up."""
+
     async def main():
         store = await _open(backend, collection)
         rows = _rows(100)

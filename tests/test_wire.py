@@ -5,8 +5,8 @@ import pytest
 from pymilvus import DataType
 from pymilvus.client.prepare import Prepare
 
-from ragtide.store._wire import Unsupported, encode, plain_fields
 from ragtide.store import varchar
+from ragtide.store._wire import Unsupported, encode, plain_fields
 
 FIELDS = [
     {"name": "id", "type": DataType.VARCHAR, "params": {"max_length": 64}, "is_primary": True},
@@ -25,9 +25,18 @@ FIELDS = [
 def _rows(n=40):
     rng = np.random.default_rng(1)
     return [
-        {"id": f"x{i}", "n": i * 10**12, "page": -i, "small": i % 100, "flag": i % 2 == 0, "f": 0.1 * i, "d": i / 3,
-         "text": varchar("héllo ☃ " * i), "meta": {"a": [1, 2.5, {"b": None}], "ü": "x", "i": i},
-         "v": rng.standard_normal(5).astype(np.float32)}
+        {
+            "id": f"x{i}",
+            "n": i * 10**12,
+            "page": -i,
+            "small": i % 100,
+            "flag": i % 2 == 0,
+            "f": 0.1 * i,
+            "d": i / 3,
+            "text": varchar("héllo ☃ " * i),
+            "meta": {"a": [1, 2.5, {"b": None}], "ü": "x", "i": i},
+            "v": rng.standard_normal(5).astype(np.float32),
+        }
         for i in range(n)
     ]
 
@@ -45,17 +54,20 @@ def test_same_request_as_pymilvus(kind, vectors):
     assert ours.SerializeToString(deterministic=True) == theirs.SerializeToString(deterministic=True)
 
 
-@pytest.mark.parametrize("change", [
-    {"extra": 1},  # a field the schema lacks: pymilvus names it
-    {"n": 1.5},
-    {"n": 2**70},
-    {"text": 5},
-    {"id": "x" * 65},  # longer than max_length
-    {"meta": {1: "non-string key"}},
-    {"meta": "[1, 2]"},  # JSON given as a string: pymilvus's own rules apply
-    {"v": [1.0, 2.0]},  # wrong dimension
-    {"v": np.zeros(5, dtype=np.float16)},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"extra": 1},  # a field the schema lacks: pymilvus names it
+        {"n": 1.5},
+        {"n": 2**70},
+        {"text": 5},
+        {"id": "x" * 65},  # longer than max_length
+        {"meta": {1: "non-string key"}},
+        {"meta": "[1, 2]"},  # JSON given as a string: pymilvus's own rules apply
+        {"v": [1.0, 2.0]},  # wrong dimension
+        {"v": np.zeros(5, dtype=np.float16)},
+    ],
+)
 def test_rows_that_do_not_fit_are_left_to_pymilvus(change):
     rows = _rows(3)
     rows[1] = {**rows[1], **change}
@@ -82,12 +94,15 @@ def test_fields_a_function_fills_are_left_out_as_pymilvus_does():
     assert ours.SerializeToString(deterministic=True) == theirs.SerializeToString(deterministic=True)
 
 
-@pytest.mark.parametrize("change", [
-    {"enable_dynamic_field": True},
-    {"fields": FIELDS + [{"name": "s", "type": DataType.SPARSE_FLOAT_VECTOR, "params": {}}]},
-    {"fields": FIELDS + [{"name": "opt", "type": DataType.INT64, "params": {}, "nullable": True}]},
-    {"fields": [{**FIELDS[0], "type": DataType.INT64, "auto_id": True}] + FIELDS[1:]},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"enable_dynamic_field": True},
+        {"fields": FIELDS + [{"name": "s", "type": DataType.SPARSE_FLOAT_VECTOR, "params": {}}]},
+        {"fields": FIELDS + [{"name": "opt", "type": DataType.INT64, "params": {}, "nullable": True}]},
+        {"fields": [{**FIELDS[0], "type": DataType.INT64, "auto_id": True}] + FIELDS[1:]},
+    ],
+)
 def test_only_plain_schemas_are_built_column_wise(change):
     assert plain_fields({"fields": FIELDS}) == FIELDS
     assert plain_fields({"fields": FIELDS, **change}) is None

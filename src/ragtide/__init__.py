@@ -8,14 +8,12 @@ Point it at documents, ask questions, get answers that cite their sources.
 ...     print(rag.query("How do I start?").text)
 """
 
-from .answer import Answer
-from .chunking import Chunker
 from .documents import Chunk, Document, Page, Source
 from .embedding import Embedder
 from .engine import RAG
 from .errors import ConfigError, EmbeddingError, LLMError, LoaderError, RagtideError, StoreError
-from .ingest import IngestReport, Progress
-from .loaders import load
+from .ingest import Chunker, IngestReport, Progress, load
+from .query import Answer
 from .settings import Settings
 from .store import CollectionInfo, MilvusStore, Store
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from typing import AsyncIterator, Callable, Coroutine, Iterator, TypeVar
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 _DONE = object()
@@ -28,11 +29,17 @@ class _Call:
 
     __slots__ = ("coro", "start", "args", "kwargs", "caller", "done", "future", "cancelled")
 
-    def __init__(self, coro: Coroutine | None, start: Callable[..., asyncio.Future] | None, args: tuple,
-                 kwargs: dict, caller: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        coro: Coroutine | None,
+        start: Callable[..., asyncio.Future] | None,
+        args: tuple,
+        kwargs: dict,
+        caller: asyncio.AbstractEventLoop,
+    ) -> None:
         self.coro, self.start, self.args, self.kwargs = coro, start, args, kwargs
         self.caller, self.done = caller, caller.create_future()
-        self.future: asyncio.Future | None = None
+        self.future: asyncio.Future[Any] | None = None
         self.cancelled = False
 
 
@@ -55,7 +62,7 @@ class LoopThread:
         except RuntimeError:
             return False
 
-    def run(self, coro: Coroutine[object, object, T]) -> T:
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the private loop and block until it finishes.
 
         If the wait is interrupted (Ctrl-C), the work is cancelled and allowed to wind
@@ -73,7 +80,7 @@ class LoopThread:
                 concurrent.futures.wait([future], timeout=_WIND_DOWN_S)
             raise
 
-    async def arun(self, coro: Coroutine[object, object, T]) -> T:
+    async def arun(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` on the private loop from any loop; cancelling the caller cancels it."""
         if self._on_loop():
             return await coro
@@ -110,9 +117,11 @@ class LoopThread:
                 if call.coro is not None:
                     call.coro.close()
                 continue
+            future: asyncio.Future[Any]
             if call.coro is not None:
                 future = self._loop.create_task(call.coro)
             else:
+                assert call.start is not None  # a call is a coroutine or a start function
                 try:
                     future = call.start(*call.args, **call.kwargs)
                 except Exception as error:
@@ -146,7 +155,8 @@ class LoopThread:
         with self._lock:
             calls = self._outboxes.pop(caller, [])
         for call in calls:
-            _settle(call.done, call.future)
+            if call.future is not None:
+                _settle(call.done, call.future)
 
     async def aiter(self, agen: AsyncIterator[T]) -> AsyncIterator[T]:
         """Consume an async iterator that lives on the private loop from the caller's loop."""
@@ -158,7 +168,7 @@ class LoopThread:
             item = await self.arun(_next(agen))
             if item is _DONE:
                 return
-            yield item  # type: ignore[misc]
+            yield item
 
     def iter(self, agen: AsyncIterator[T]) -> Iterator[T]:
         """Consume an async iterator that lives on the private loop, blocking."""
@@ -166,7 +176,7 @@ class LoopThread:
             item = self.run(_next(agen))
             if item is _DONE:
                 return
-            yield item  # type: ignore[misc]
+            yield item
 
     def close(self) -> None:
         """Cancel what is still running on the private loop, let it wind down, stop the loop."""
@@ -202,16 +212,14 @@ def _settle(done: asyncio.Future, future: asyncio.Future) -> None:
         return
     if future.cancelled():
         done.cancel()
-    elif future.exception() is not None:
-        done.set_exception(future.exception())
+    elif (error := future.exception()) is not None:
+        done.set_exception(error)
     else:
         done.set_result(future.result())
 
 
-async def _next(agen: AsyncIterator[T]) -> object:
+async def _next(agen: AsyncIterator[Any]) -> Any:
     try:
         return await agen.__anext__()
     except StopAsyncIteration:
         return _DONE
-
-

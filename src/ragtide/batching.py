@@ -12,7 +12,8 @@ batches grow with load on their own.
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable, Generic, Sequence, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -44,7 +45,7 @@ class Batcher(Generic[T, R]):
         self._size = size
         self._pending: list[tuple[T, asyncio.Future[R], int]] = []
         self._pending_bytes = 0
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
         self._in_flight = 0
         self._sender_waiting = False  # a sender is queued for a slot and will take what is pending
         self._slot_freed: asyncio.Event | None = None

@@ -24,6 +24,10 @@ class LoaderError(RagtideError):
         self.reason = reason
 
 
+class ChunkingError(RagtideError):
+    """Chunks would not cover their document's whole text; nothing of it is stored."""
+
+
 class EmbeddingError(RagtideError):
     """The embedding model could not be loaded or failed to encode."""
 

@@ -11,12 +11,14 @@ import asyncio
 import json
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .documents import Document, Page
 from .errors import ConfigError
+from .vocabulary import Mode
 
 Qrels = Mapping[str, Mapping[str, int]]  # query id -> doc id -> relevance
 Run = Mapping[str, Mapping[str, float]]  # query id -> doc id -> score
@@ -82,7 +84,9 @@ def load_beir(directory: str | Path, split: str = "test") -> Benchmark:
     qrels_path = root / "qrels" / f"{split}.tsv"
     for path in (root / "corpus.jsonl", root / "queries.jsonl", qrels_path):
         if not path.is_file():
-            raise ConfigError(f"{path}: not found (expected a BEIR directory with corpus.jsonl, queries.jsonl, qrels/{split}.tsv)")
+            raise ConfigError(
+                f"{path}: not found (expected a BEIR directory with corpus.jsonl, queries.jsonl, qrels/{split}.tsv)"
+            )
     qrels: dict[str, dict[str, int]] = {}
     for n, line in enumerate(qrels_path.read_text(encoding="utf-8").splitlines()):
         fields = line.strip().split("\t")
@@ -120,7 +124,11 @@ def _jsonl(path: Path):
 
 async def run_benchmark(rag, bench: Benchmark, top_k: int = 100, mode: str | None = None) -> dict[str, Any]:
     """Ingest the corpus as documents, ask every query, score documents by their best chunk."""
-    docs = [Document(key=doc_id, text=text, pages=(Page(None, 0, len(text)),)) for doc_id, text in bench.corpus.items() if text.strip()]
+    docs = [
+        Document(key=doc_id, text=text, pages=(Page(None, 0, len(text)),))
+        for doc_id, text in bench.corpus.items()
+        if text.strip()
+    ]
     started = time.perf_counter()
     report = await rag.aingest(docs)
     ingest_seconds = time.perf_counter() - started
@@ -146,29 +154,34 @@ async def run_benchmark(rag, bench: Benchmark, top_k: int = 100, mode: str | Non
         "corpus_size": len(docs),
         "queries": len(qids),
         "chunks": report.chunks,
-        "timings": {"ingest_s": round(ingest_seconds, 2), "search_s": round(search_seconds, 2),
-                    "queries_per_s": round(len(qids) / search_seconds, 1) if search_seconds else None},
+        "timings": {
+            "ingest_s": round(ingest_seconds, 2),
+            "search_s": round(search_seconds, 2),
+            "queries_per_s": round(len(qids) / search_seconds, 1) if search_seconds else None,
+        },
     }
 
 
-def run_eval(args) -> dict[str, Any]:
-    """The ``ragtide eval`` command."""
+def run_eval(bench: Benchmark, *, top_k: int = 100, mode: Mode | None = None, **options: Any) -> dict[str, Any]:
+    """Measure retrieval on ``bench`` (what ``ragtide eval`` prints): its corpus ingested into
+    a collection named after it unless ``options`` name one; ``options`` as for :class:`RAG`."""
     from .engine import RAG
 
-    bench = load_beir(args.path, args.split) if args.format == "beir" else load_llamaindex(args.path)
-    collection = args.collection or f"eval_{''.join(c if c.isalnum() else '_' for c in bench.name)}"
-    with RAG(uri=args.uri, token=args.token, collection=collection, embed_model=args.embed_model,
-             embed_backend=args.embed_backend, embed_quantize=args.embed_quantize, chunk_tokens=args.chunk_tokens,
-             chunk_overlap=args.chunk_overlap, rerank_model=args.rerank_model) as rag:
-        result = asyncio.run(run_benchmark(rag, bench, args.top_k, args.mode))
+    options["collection"] = (
+        options.get("collection") or f"eval_{''.join(c if c.isalnum() else '_' for c in bench.name)}"
+    )
+    with RAG(**options) as rag:
+        result = asyncio.run(run_benchmark(rag, bench, top_k, mode))
         info = rag.status()
         s = rag.settings
     result["model"] = info.model if info else s.embed_model
     result["chunk_tokens"] = s.chunk_tokens or "model limit"
     result["chunk_overlap"] = s.chunk_overlap
-    result["top_k"] = args.top_k
-    rows = [f"{bench.name}: {result['corpus_size']} documents ({result['chunks']} chunks embedded this run), "
-            f"{result['queries']} queries, model {result['model']} on {result['embedding']}, retrieval {result['mode']}"]
+    result["top_k"] = top_k
+    rows = [
+        f"{bench.name}: {result['corpus_size']} documents ({result['chunks']} chunks embedded this run), "
+        f"{result['queries']} queries, model {result['model']} on {result['embedding']}, retrieval {result['mode']}"
+    ]
     rows += [f"  {name:<11} {value:.4f}" for name, value in result["metrics"].items()]
     rows.append(f"  ingest {result['timings']['ingest_s']} s, search {result['timings']['search_s']} s")
     result["table"] = "\n".join(rows)
@@ -197,8 +210,12 @@ def load_questions(path: str | Path) -> list[Question]:
     p = Path(path)
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
-        return [Question(item["q"], _strings(item["evidence"]), tuple(tuple(g) for g in item["expect"]), item.get("doc", ""))
-                for item in data["questions"]]
+        return [
+            Question(
+                item["q"], _strings(item["evidence"]), tuple(tuple(g) for g in item["expect"]), item.get("doc", "")
+            )
+            for item in data["questions"]
+        ]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ConfigError(f"{p}: not a question set ({type(e).__name__}: {e})") from None
 
@@ -222,14 +239,27 @@ async def run_questions(rag, questions: list[Question], *, top_k: int = 5, mode:
     answers = await asyncio.gather(*(rag.aquery(q.q, top_k=top_k, mode=mode) for q in questions))
     rows = []
     for question, answer in zip(questions, answers):
-        found = next((i for i, s in enumerate(answer.sources) if any(_squash(e) in _squash(s.text) for e in question.evidence)), None)
-        rows.append({"q": question.q, "hit": found is not None, "rank": None if found is None else found + 1,
-                     "holds": holds(answer.text, question), "answer": answer.text, "retrieval": answer.retrieval})
+        found = next(
+            (i for i, s in enumerate(answer.sources) if any(_squash(e) in _squash(s.text) for e in question.evidence)),
+            None,
+        )
+        rows.append(
+            {
+                "q": question.q,
+                "hit": found is not None,
+                "rank": None if found is None else found + 1,
+                "holds": holds(answer.text, question),
+                "answer": answer.text,
+                "retrieval": answer.retrieval,
+            }
+        )
     n = len(rows) or 1
     return {
         "questions": len(rows),
         "mode": rows[0]["retrieval"] if rows else mode,
-        "metrics": {f"hit@{top_k}": round(sum(r["hit"] for r in rows) / n, 4),
-                    "answer_holds_fact": round(sum(r["holds"] for r in rows) / n, 4)},
+        "metrics": {
+            f"hit@{top_k}": round(sum(r["hit"] for r in rows) / n, 4),
+            "answer_holds_fact": round(sum(r["holds"] for r in rows) / n, 4),
+        },
         "rows": rows,
     }

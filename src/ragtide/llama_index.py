@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, List, Optional
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
+import numpy as np
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.schema import BaseNode, TextNode
 from llama_index.core.vector_stores.types import (
@@ -49,7 +51,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
     uri: str = "./milvus_llamaindex.db"
     token: str = ""
     collection_name: str = "llamacollection"
-    dim: Optional[int] = None
+    dim: int | None = None
     embedding_field: str = "embedding"
     id_field: str = "id"
     text_key: str = "text"
@@ -60,7 +62,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
 
     # Each read of a pydantic private attribute costs ~2 us (a failed lookup, then
     # pydantic's __getattr__), so the work lives in a plain object read once per call.
-    _core: "_Core" = PrivateAttr()
+    _core: _Core = PrivateAttr()
 
     def __init__(self, **data: Any) -> None:
         unknown = set(data) - set(type(self).model_fields)
@@ -75,10 +77,10 @@ class MilvusVectorStore(BasePydanticVectorStore):
     def client(self) -> Any:
         return self._core.milvus
 
-    def add(self, nodes: List[BaseNode], **kwargs: Any) -> List[str]:
+    def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
         return self._core.add(nodes)
 
-    async def async_add(self, nodes: List[BaseNode], **kwargs: Any) -> List[str]:
+    async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
         return await self._core.aadd(nodes)
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
@@ -93,10 +95,14 @@ class MilvusVectorStore(BasePydanticVectorStore):
     async def adelete(self, ref_doc_id: str, **kwargs: Any) -> None:
         await self._core.runner.arun(self._core.delete_doc(ref_doc_id))
 
-    def delete_nodes(self, node_ids: Optional[List[str]] = None, filters: Optional[MetadataFilters] = None, **kwargs: Any) -> None:
+    def delete_nodes(
+        self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None, **kwargs: Any
+    ) -> None:
         self._core.runner.run(self._core.delete(self._core.expr(filters, node_ids=node_ids)))
 
-    async def adelete_nodes(self, node_ids: Optional[List[str]] = None, filters: Optional[MetadataFilters] = None, **kwargs: Any) -> None:
+    async def adelete_nodes(
+        self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None, **kwargs: Any
+    ) -> None:
         await self._core.runner.arun(self._core.delete(self._core.expr(filters, node_ids=node_ids)))
 
     def clear(self) -> None:
@@ -129,18 +135,17 @@ class _Core:
             config.uri, config.collection_name, token=config.token, consistency=config.consistency_level, write="insert"
         )
         self.ready = False
-        self._creating: Optional[asyncio.Future] = None  # on ragtide's loop
+        self._creating: asyncio.Future | None = None  # on ragtide's loop
         self.runner.run(self._setup(config.overwrite, config.dim))
         self.milvus.connect_blocking()  # as LlamaIndex's store does: the first sync call pays no connect
 
-    async def _setup(self, overwrite: bool, dim: Optional[int]) -> None:
+    async def _setup(self, overwrite: bool, dim: int | None) -> None:
         exists = await self.milvus.exists()
         if exists and overwrite:
             await self.milvus.call("drop_collection", self.milvus.name)
             exists = False
         if exists:
-            if not self.milvus.lite:
-                await self.milvus.call("load_collection", self.milvus.name)
+            await self.milvus.deployment.load(self.milvus.call, self.milvus.name)
             await self.milvus.prepare_writes()
             self.ready = True
         elif dim:
@@ -156,7 +161,7 @@ class _Core:
         schema.add_field("metadata", DataType.JSON)
         schema.add_field(self.embedding_field, DataType.FLOAT_VECTOR, dim=dim)
         index = AsyncMilvusClient.prepare_index_params()
-        index.add_index(self.embedding_field, metric_type=self.metric, **self.milvus.index())
+        index.add_index(self.embedding_field, metric_type=self.metric, **self.milvus.deployment.index())
         await self.milvus.call(
             "create_collection", self.milvus.name, schema=schema, index_params=index, consistency_level=self.consistency
         )
@@ -175,7 +180,7 @@ class _Core:
 
     # -- writes ----------------------------------------------------------------------
 
-    def add(self, nodes: List[BaseNode]) -> List[str]:
+    def add(self, nodes: Sequence[BaseNode]) -> list[str]:
         if not (self.ready and nodes):
             return self.runner.run(self.aadd(nodes))
         entities = self.entities(nodes)
@@ -183,7 +188,7 @@ class _Core:
             self.runner.run(self.milvus.write(entities, [self.weight(e) for e in entities]))
         return [node.node_id for node in nodes]
 
-    async def aadd(self, nodes: List[BaseNode]) -> List[str]:
+    async def aadd(self, nodes: Sequence[BaseNode]) -> list[str]:
         if not nodes:
             return []
         if not self.ready:
@@ -192,19 +197,21 @@ class _Core:
         await self.runner.asubmit(self.milvus.write_soon, entities, [self.weight(e) for e in entities])
         return [node.node_id for node in nodes]
 
-    def entities(self, nodes: List[BaseNode]) -> List[dict]:
+    def entities(self, nodes: Sequence[BaseNode]) -> list[dict[str, Any]]:
         entities = []
         for node in nodes:
             # A copy without the vector: node_to_metadata_dict would serialise it only to drop it.
             bare = node.model_copy(update={"embedding": None})
             metadata = node_to_metadata_dict(bare, remove_text=True, flat_metadata=self.flat_metadata)
-            entities.append({
-                self.id_field: node.node_id,
-                self.doc_id_field: node.ref_doc_id or "None",
-                self.text_key: varchar(node.get_content()),
-                "metadata": metadata,
-                self.embedding_field: node.get_embedding(),
-            })
+            entities.append(
+                {
+                    self.id_field: node.node_id,
+                    self.doc_id_field: node.ref_doc_id or "None",
+                    self.text_key: varchar(node.get_content()),
+                    "metadata": metadata,
+                    self.embedding_field: node.get_embedding(),
+                }
+            )
         return entities
 
     def weight(self, entity: dict) -> int:
@@ -232,7 +239,7 @@ class _Core:
         search = self.search_options(query)
         if search is None:
             return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
-        vector, top_k = query.query_embedding, query.similarity_top_k
+        vector, top_k = np.asarray(query.query_embedding, dtype=np.float32), query.similarity_top_k
         hits = self.milvus.search_now(vector, top_k, **search)
         if hits is None:  # others are searching: share their requests
             hits = self.runner.run(self.milvus.search(vector, top_k, **search))
@@ -242,10 +249,12 @@ class _Core:
         search = self.search_options(query)
         if search is None:
             return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
-        hits = await self.runner.asubmit(self.milvus.search_soon, query.query_embedding, query.similarity_top_k, **search)
+        hits = await self.runner.asubmit(
+            self.milvus.search_soon, query.query_embedding, query.similarity_top_k, **search
+        )
         return self.result(hits)
 
-    def search_options(self, query: VectorStoreQuery) -> Optional[dict]:
+    def search_options(self, query: VectorStoreQuery) -> dict | None:
         """The search options for ``query``; None when there is nothing to search yet."""
         if query.mode != VectorStoreQueryMode.DEFAULT:
             raise ConfigError(f"query mode {query.mode.value!r}: only dense vector search is supported")
@@ -259,7 +268,7 @@ class _Core:
             "anns_field": self.embedding_field,
         }
 
-    def result(self, hits: List[dict]) -> VectorStoreQueryResult:
+    def result(self, hits: list[dict]) -> VectorStoreQueryResult:
         nodes, similarities, ids = [], [], []
         for hit in hits:
             entity = hit.get("entity", {})
@@ -274,7 +283,7 @@ class _Core:
             ids.append(str(hit["id"]))
         return VectorStoreQueryResult(nodes=nodes, similarities=similarities, ids=ids)
 
-    def expr(self, filters: Optional[MetadataFilters], *, node_ids=None, doc_ids=None) -> str:
+    def expr(self, filters: MetadataFilters | None, *, node_ids=None, doc_ids=None) -> str:
         parts = []
         if node_ids:
             parts.append(f"{self.id_field} in [{', '.join(quote(i) for i in node_ids)}]")
@@ -289,6 +298,10 @@ class _Core:
         self.runner.close()
 
 
+def _values(value: object) -> list[Any]:
+    return list(cast(Iterable[Any], value))
+
+
 def _filters_expr(filters: MetadataFilters) -> str:
     parts = []
     for f in filters.filters:
@@ -297,16 +310,23 @@ def _filters_expr(filters: MetadataFilters) -> str:
             continue
         key = f"metadata[{quote(f.key)}]"
         op, value = f.operator, f.value
-        if op in (FilterOperator.EQ, FilterOperator.NE, FilterOperator.GT, FilterOperator.GTE, FilterOperator.LT, FilterOperator.LTE):
+        if op in (
+            FilterOperator.EQ,
+            FilterOperator.NE,
+            FilterOperator.GT,
+            FilterOperator.GTE,
+            FilterOperator.LT,
+            FilterOperator.LTE,
+        ):
             parts.append(f"{key} {op.value} {json.dumps(value)}")
         elif op in (FilterOperator.IN, FilterOperator.NIN):
-            parts.append(f"{key} {'in' if op == FilterOperator.IN else 'not in'} {json.dumps(list(value))}")
+            parts.append(f"{key} {'in' if op == FilterOperator.IN else 'not in'} {json.dumps(_values(value))}")
         elif op == FilterOperator.CONTAINS:
             parts.append(f"array_contains({key}, {json.dumps(value)})")
         elif op == FilterOperator.ANY:
-            parts.append(f"array_contains_any({key}, {json.dumps(list(value))})")
+            parts.append(f"array_contains_any({key}, {json.dumps(_values(value))})")
         elif op == FilterOperator.ALL:
-            parts.append(f"array_contains_all({key}, {json.dumps(list(value))})")
+            parts.append(f"array_contains_all({key}, {json.dumps(_values(value))})")
         elif op == FilterOperator.TEXT_MATCH:
             parts.append(f"{key} like {json.dumps('%' + str(value) + '%')}")
         else:

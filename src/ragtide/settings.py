@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ConfigError
+from .vocabulary import CONSISTENCY_LEVELS, MODES, check, check_hits
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-CONSISTENCY_LEVELS = ("Strong", "Session", "Bounded", "Eventually")
-MAX_HITS = 16384  # Milvus's limit on hits per search
 
 # Variables that are not RAGTIDE_<FIELD>, by the names users already know.
 _ALIASES = {"llm_api_key": ("RAGTIDE_LLM_API_KEY", "OPENAI_API_KEY")}
@@ -81,20 +81,17 @@ class Settings:
     """Seconds to wait for the LLM's first and each following token."""
 
     def __post_init__(self) -> None:
-        if self.consistency not in CONSISTENCY_LEVELS:
-            raise ConfigError(f"consistency: {self.consistency!r} is not one of {', '.join(CONSISTENCY_LEVELS)}")
-        for name in ("embed_batch_size", "top_k", "fusion_candidates", "rerank_pool"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name}: must be at least 1, got {getattr(self, name)}")
+        check("consistency", self.consistency, CONSISTENCY_LEVELS)
+        if self.embed_batch_size < 1:
+            raise ConfigError(f"embed_batch_size: must be at least 1, got {self.embed_batch_size}")
         for name in ("top_k", "fusion_candidates", "rerank_pool"):
-            if getattr(self, name) > MAX_HITS:
-                raise ConfigError(f"{name}: at most {MAX_HITS:,} (Milvus's limit on hits per search), got {getattr(self, name):,}")
+            check_hits(name, getattr(self, name))
         if not 0.0 <= self.fusion_dense_weight <= 1.0:
             raise ConfigError(f"fusion_dense_weight: must be between 0 and 1, got {self.fusion_dense_weight}")
         if not 0.0 <= self.fusion_phrase_weight <= 1.0:
             raise ConfigError(f"fusion_phrase_weight: must be between 0 and 1, got {self.fusion_phrase_weight}")
-        if self.mode not in ("", "dense", "lexical", "hybrid"):
-            raise ConfigError(f"mode: {self.mode!r} is not one of dense, lexical, hybrid")
+        if self.mode:
+            check("mode", self.mode, MODES)
         if self.embed_threads < 0:
             raise ConfigError(f"embed_threads: must not be negative, got {self.embed_threads}")
         if self.retry_s < 0:
@@ -115,7 +112,7 @@ class Settings:
         return bool(self.llm_base_url or self.llm_model)
 
     @classmethod
-    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``overrides`` (None means "not given"), then ``env``, then defaults."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
@@ -132,13 +129,25 @@ class Settings:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         return cls(**values)
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-def _parse(f: dataclasses.Field, var: str, raw: str) -> Any:
-    kind = type(f.default)
+def _boolean(raw: str) -> bool:
+    words = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
     try:
-        return kind(raw) if kind is not str else raw
+        return words[raw.strip().lower()]
+    except KeyError:
+        raise ValueError(raw) from None
+
+
+# By the field's declared type, not its default's: bool("false") is True.
+_PARSERS: dict[str, Callable[[str], Any]] = {"str": str, "int": int, "float": float, "bool": _boolean}
+
+
+def _parse(f: dataclasses.Field[Any], var: str, raw: str) -> Any:
+    kind = str(f.type)
+    try:
+        return _PARSERS[kind](raw)
     except ValueError:
-        raise ConfigError(f"{var}={raw!r}: expected {kind.__name__}") from None
+        raise ConfigError(f"{var}={raw!r}: expected {kind}") from None

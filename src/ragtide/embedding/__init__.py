@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
+from typing import TypedDict
 
 import numpy as np
 
@@ -54,6 +55,13 @@ def _quiet_libraries() -> None:
         hf_logging.disable_progress_bar()
     except Exception:  # pragma: no cover - cosmetic only
         pass
+
+
+class Space(TypedDict):
+    """How vectors were made, besides the model: a collection holds one kind only."""
+
+    quantize: str
+    backend: str
 
 
 class _SpanTokenizer:
@@ -111,7 +119,9 @@ class Embedder:
         self._closed = False
         self._query_batchers: dict[asyncio.AbstractEventLoop, Batcher[str, np.ndarray]] = {}
         self._cache = ExportCache(Path(cache_dir).expanduser() if cache_dir else default_root())
-        start = None if self.backend == "torch" else light.fingerprint(resolve_model(model), self.backend, self.quantize)
+        start = (
+            None if self.backend == "torch" else light.fingerprint(resolve_model(model), self.backend, self.quantize)
+        )
         self._model = self._runner = None
         self._light = light.open_recipe(self._cache, start, backends.OPENERS.get(self.backend), self.quantize, threads)
         if self._light is not None:  # a start recipe: no torch, no sentence-transformers (light.py)
@@ -133,10 +143,12 @@ class Embedder:
             ) from None
         tokenizer = self._model.tokenizer
         if not getattr(tokenizer, "backend_tokenizer", None):
-            raise EmbeddingError(f"embedding model {model!r} has no fast tokenizer; ragtide needs one to measure chunks")
+            raise EmbeddingError(
+                f"embedding model {model!r} has no fast tokenizer; ragtide needs one to measure chunks"
+            )
         special = tokenizer.num_special_tokens_to_add(pair=False)
-        self.max_tokens = int(self._model.max_seq_length) - special
-        self.dim = int(self._model.get_embedding_dimension())
+        self.max_tokens = int(self._model.max_seq_length or 0) - special
+        self.dim = int(self._model.get_embedding_dimension() or 0)
         self._spans = _SpanTokenizer(tokenizer.backend_tokenizer.to_str())
         self._has_query_prompt = "query" in (self._model.prompts or {})
         self._runner = self._exported(model, threads)
@@ -206,13 +218,21 @@ class Embedder:
         """What computes the vectors, e.g. ``openvino fp32``, for status lines and reports."""
         return f"{self.backend} {self.precision}"
 
+    @property
+    def space(self) -> Space:
+        """What a collection records of how its vectors were made, besides the model."""
+        return {"quantize": self.quantize, "backend": self.runs_on}
+
     def _encode_batch(self, texts: list[str], query: bool) -> np.ndarray:
         if self._light is not None:
             return self._light.encode(texts)
+        assert self._model is not None  # without a start recipe, the model is loaded
         if self._runner is not None:
             return self._encode_exported(texts, query)
         if query and self._has_query_prompt:
-            return self._model.encode_query(texts, batch_size=len(texts), normalize_embeddings=True, convert_to_numpy=True)
+            return self._model.encode_query(
+                texts, batch_size=len(texts), normalize_embeddings=True, convert_to_numpy=True
+            )
         return self._model.encode(
             texts, batch_size=len(texts), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
@@ -222,6 +242,7 @@ class Embedder:
         tokenisation and prompt, then its pooling and normalisation modules."""
         import torch
 
+        assert self._model is not None and self._runner is not None  # see _encode_batch
         prompt = (self._model.prompts or {}).get("query") if query else None
         features = self._model.preprocess(texts, prompt=prompt or None)
         with torch.inference_mode():

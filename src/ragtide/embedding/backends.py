@@ -14,18 +14,18 @@ import io
 import logging
 import os
 import warnings
+from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, EmbeddingError
+from ..vocabulary import BACKENDS, QUANTIZATIONS, check
 from .cache import ExportCache
 
-BACKENDS = ("torch", "onnx", "openvino")
-QUANTIZATIONS = ("none", "int8")
 EXPORT_VERSION = 1  # bump when an export's contents change, so old cache entries are not used
 
 _PACKAGES = {"openvino": "openvino", "onnx": "onnxruntime"}
@@ -63,10 +63,9 @@ def choose(backend: str, quantize: str, device: str) -> tuple[str, str]:
     torch on an accelerator or where OpenVINO is not installed.
     """
     quantize = quantize or "none"
-    if backend and backend not in BACKENDS:
-        raise ConfigError(f"embed_backend: {backend!r} is not one of {', '.join(BACKENDS)}")
-    if quantize not in QUANTIZATIONS:
-        raise ConfigError(f"embed_quantize: {quantize!r} is not one of {', '.join(QUANTIZATIONS)}")
+    if backend:
+        check("embed_backend", backend, BACKENDS)
+    check("embed_quantize", quantize, QUANTIZATIONS)
     on_cpu = device in ("", "cpu")
     if not backend:
         if not on_cpu:
@@ -83,7 +82,8 @@ def choose(backend: str, quantize: str, device: str) -> tuple[str, str]:
     for package in (_PACKAGES.get(backend), _INT8_PACKAGES.get(backend) if quantize == "int8" else None):
         if package and not _importable(package):
             raise ConfigError(
-                f"embed_backend {backend}" + (" with int8" if quantize == "int8" else "")
+                f"embed_backend {backend}"
+                + (" with int8" if quantize == "int8" else "")
                 + f" needs the {package} package: pip install 'ragtide[fast]'"
             )
     return backend, quantize
@@ -224,16 +224,25 @@ def _export_onnx(module, example: tuple, inputs: tuple[str, ...], quantize: str,
 
     plain = folder / ("fp32.onnx" if quantize == "int8" else "model.onnx")
     axes = {name: {0: "batch", 1: "tokens"} for name in (*inputs, "token_embeddings")}
-    torch.onnx.export(module, example, str(plain), input_names=list(inputs), output_names=["token_embeddings"],
-                      dynamic_axes=axes, opset_version=17, dynamo=False)
+    torch.onnx.export(
+        module,
+        example,
+        str(plain),
+        input_names=list(inputs),
+        output_names=["token_embeddings"],
+        dynamic_axes=axes,
+        opset_version=17,
+        dynamo=False,
+    )
     if quantize == "int8":
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         # Per-channel signed weights agreed best with fp32 here (cosine 0.992); without VNNI,
         # ONNX Runtime's u8s8 kernels can saturate unless the range is reduced.
         vnni = not cpu_flags().isdisjoint({"avx512_vnni", "avx_vnni"})
-        quantize_dynamic(str(plain), str(folder / "model.onnx"), weight_type=QuantType.QInt8, per_channel=True,
-                         reduce_range=not vnni)
+        quantize_dynamic(
+            str(plain), str(folder / "model.onnx"), weight_type=QuantType.QInt8, per_channel=True, reduce_range=not vnni
+        )
         plain.unlink()
 
 

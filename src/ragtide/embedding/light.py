@@ -18,10 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -32,8 +32,13 @@ _COLUMNS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_
 TOKENIZER = "tokenizer.json"
 # Texts a recipe must embed exactly as sentence-transformers does before it is written:
 # spaces at the ends, accents, control characters, empty, and longer than the model's limit.
-PROBES = ("  spaces at both ends  ", "Ünïcödé — “quotes”\ttab\nnew line", "", "a",
-          "The tide tables list 4 high waters for March 3rd, 2021 ($1,234.56)." * 40)
+PROBES = (
+    "  spaces at both ends  ",
+    "Ünïcödé — “quotes”\ttab\nnew line",
+    "",
+    "a",
+    "The tide tables list 4 high waters for March 3rd, 2021 ($1,234.56)." * 40,
+)
 _PACKAGES = ("ragtide", "sentence-transformers", "transformers", "torch", "tokenizers", "openvino", "onnxruntime")
 
 
@@ -87,8 +92,10 @@ class LightModel:
     def features(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """What a Hugging Face fast tokenizer returns for ``texts``, padded, as int64 arrays."""
         encodings = self._tokenizer.encode_batch(list(texts))
-        return {name: np.array([getattr(e, attribute) for e in encodings], dtype=np.int64)
-                for name, attribute in _COLUMNS.items()}
+        return {
+            name: np.array([getattr(e, attribute) for e in encodings], dtype=np.int64)
+            for name, attribute in _COLUMNS.items()
+        }
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         features = self.features(texts)
@@ -169,9 +176,16 @@ def _recipe(model, runner, max_tokens: int):
     if pooling.get("pooling_mode") not in ("mean", "cls"):
         return None
     tokenizer = model.tokenizer
-    recipe = Recipe(export=runner.key, inputs=tuple(runner.inputs), max_length=int(model.max_seq_length),
-                    max_tokens=max_tokens, dim=int(model.get_embedding_dimension()), pad_id=int(tokenizer.pad_token_id),
-                    pad_token=str(tokenizer.pad_token), pooling=pooling["pooling_mode"])
+    recipe = Recipe(
+        export=runner.key,
+        inputs=tuple(runner.inputs),
+        max_length=int(model.max_seq_length),
+        max_tokens=max_tokens,
+        dim=int(model.get_embedding_dimension()),
+        pad_id=int(tokenizer.pad_token_id),
+        pad_token=str(tokenizer.pad_token),
+        pooling=pooling["pooling_mode"],
+    )
     light = LightModel(recipe, tokenizer.backend_tokenizer.to_str(), runner.run)
     if not set(recipe.inputs) <= set(_COLUMNS):
         return None

@@ -22,7 +22,8 @@ def check_bind(host: str, config: ServerConfig, insecure: bool = False) -> None:
         return
     raise ConfigError(
         f"refusing to listen on {host} without API keys: anyone who can reach it could read and delete your documents. "
-        "Set RAGTIDE_API_KEYS (comma-separated keys), or pass --insecure if a proxy in front handles it")
+        "Set RAGTIDE_API_KEYS (comma-separated keys), or pass --insecure if a proxy in front handles it"
+    )
 
 
 def _loopback(host: str) -> bool:

@@ -49,14 +49,26 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("ragtide_http_requests", "HTTP requests", ["route", "method", "status"], registry=self.registry)
-        self.latency = Histogram("ragtide_http_request_seconds", "HTTP request latency (to the response's start)",
-                                 ["route"], registry=self.registry,
-                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.requests = Counter(
+            "ragtide_http_requests", "HTTP requests", ["route", "method", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "ragtide_http_request_seconds",
+            "HTTP request latency (to the response's start)",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
         self.errors = Counter("ragtide_errors", "Errors answered, by type", ["type"], registry=self.registry)
-        self.ingest_chunks = Counter("ragtide_ingest_chunks", "Chunks embedded and stored by upload jobs", registry=self.registry)
-        self.ingest_files = Counter("ragtide_ingest_files", "Uploaded files ingested, by outcome", ["outcome"], registry=self.registry)
-        self.questions = Counter("ragtide_questions", "Questions answered, by retrieval mode", ["mode"], registry=self.registry)
+        self.ingest_chunks = Counter(
+            "ragtide_ingest_chunks", "Chunks embedded and stored by upload jobs", registry=self.registry
+        )
+        self.ingest_files = Counter(
+            "ragtide_ingest_files", "Uploaded files ingested, by outcome", ["outcome"], registry=self.registry
+        )
+        self.questions = Counter(
+            "ragtide_questions", "Questions answered, by retrieval mode", ["mode"], registry=self.registry
+        )
 
 
 def create_app(config: ServerConfig | None = None, *, rag: RAG | None = None) -> FastAPI:
@@ -80,8 +92,12 @@ def create_app(config: ServerConfig | None = None, *, rag: RAG | None = None) ->
             if rag is None:
                 await engine.aclose()
 
-    app = FastAPI(title="ragtide", version="1", lifespan=lifespan,
-                  description="Ask questions of your documents; answers cite their sources.")
+    app = FastAPI(
+        title="ragtide",
+        version="1",
+        lifespan=lifespan,
+        description="Ask questions of your documents; answers cite their sources.",
+    )
     app.state.config = config
     app.state.metrics = metrics
 
@@ -187,7 +203,6 @@ async def authorize(request: Request) -> None:
     for key in keys:
         matched |= hmac.compare_digest(given, key.encode())
     if scheme.lower() != "bearer" or not matched:
-        raise HTTPException(401, "missing or wrong API key: send 'Authorization: Bearer <key>'",
-                            headers={"WWW-Authenticate": "Bearer"})
-
-
+        raise HTTPException(
+            401, "missing or wrong API key: send 'Authorization: Bearer <key>'", headers={"WWW-Authenticate": "Bearer"}
+        )

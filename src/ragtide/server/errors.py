@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-STATUS_TYPES = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
-                413: "too_large", 415: "unsupported_type", 422: "invalid_request", 500: "internal",
-                502: "llm_failed", 503: "unavailable", 504: "timeout"}
+STATUS_TYPES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_type",
+    422: "invalid_request",
+    500: "internal",
+    502: "llm_failed",
+    503: "unavailable",
+    504: "timeout",
+}
 
 
 def error(status: int, message: str, kind: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"type": kind or STATUS_TYPES.get(status, "error"), "message": message}},
-                        status_code=status, headers=headers)
+    return JSONResponse(
+        {"error": {"type": kind or STATUS_TYPES.get(status, "error"), "message": message}},
+        status_code=status,
+        headers=headers,
+    )
 
 
 class ErrorDetail(BaseModel):
@@ -24,6 +39,6 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-def documented(*statuses: int) -> dict[int, dict]:
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for these error statuses, so clients (and the fuzzer) know them."""
     return {status: {"model": ErrorBody, "description": STATUS_TYPES.get(status, "error")} for status in statuses}

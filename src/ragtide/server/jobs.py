@@ -15,9 +15,10 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from ..ingest import IngestReport, Progress
 
@@ -63,7 +64,10 @@ class Jobs:
             except (OSError, ValueError, TypeError):
                 continue
             if job.status in ("queued", "running"):
-                job.status, job.error = "interrupted", "the service stopped before this job finished; submit the files again"
+                job.status, job.error = (
+                    "interrupted",
+                    "the service stopped before this job finished; submit the files again",
+                )
                 self._save(job)
             self._jobs[job.id] = job
 
@@ -91,14 +95,22 @@ class Jobs:
             try:
                 report = await self._ingest(paths, progress)
             except asyncio.CancelledError:
-                job.status, job.error = "interrupted", "the service stopped before this job finished; submit the files again"
+                job.status, job.error = (
+                    "interrupted",
+                    "the service stopped before this job finished; submit the files again",
+                )
                 self._save(job)
                 raise
             except Exception as e:  # noqa: BLE001 -- recorded for the client, never lost
                 job.status, job.error = "failed", str(e)
             else:
                 job.status = "done" if report.ok else "failed"
-                job.added, job.updated, job.unchanged, job.chunks = report.added, report.updated, report.unchanged, report.chunks
+                job.added, job.updated, job.unchanged, job.chunks = (
+                    report.added,
+                    report.updated,
+                    report.unchanged,
+                    report.chunks,
+                )
                 job.files_done = len(paths)
                 job.failures = {names.get(p, Path(p).name): reason for p, reason in report.failed.items()}
             job.finished = time.time()

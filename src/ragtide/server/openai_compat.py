@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
-from ..answer import Answer
+from ..query import Answer
 from .errors import documented
 
 router = APIRouter(responses=documented(400, 401, 422, 500, 503, 504))
@@ -40,15 +40,22 @@ async def models() -> dict:
     return {"object": "list", "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "ragtide"}]}
 
 
-@router.post("/chat/completions", summary="Answer the last user message (OpenAI's chat-completions format)",
-             responses={200: {"content": {"text/event-stream": {}}, "description": "a completion, or its chunks with stream=true"},
-                        **documented(502)})
+@router.post(
+    "/chat/completions",
+    summary="Answer the last user message (OpenAI's chat-completions format)",
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "a completion, or its chunks with stream=true"},
+        **documented(502),
+    },
+)
 async def chat_completions(body: ChatRequest, request: Request):
     state = request.app.state
     question = _last_user_text(body.messages)
     if len(question) > state.config.max_question_chars:
         raise HTTPException(422, f"messages: the question is longer than {state.config.max_question_chars} characters")
-    answer: Answer = await asyncio.wait_for(state.rag.aquery(question, stream=True), timeout=state.config.request_timeout_s)
+    answer: Answer = await asyncio.wait_for(
+        state.rag.aquery(question, stream=True), timeout=state.config.request_timeout_s
+    )
     state.metrics.questions.labels(answer.retrieval).inc()
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if body.stream:
@@ -56,9 +63,17 @@ async def chat_completions(body: ChatRequest, request: Request):
     async for _ in answer:
         pass
     return {
-        "id": completion_id, "object": "chat.completion", "created": created, "model": MODEL,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text + _sources_note(answer)},
-                     "finish_reason": "stop"}],
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": MODEL,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer.text + _sources_note(answer)},
+                "finish_reason": "stop",
+            }
+        ],
         "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
     }
 
@@ -67,8 +82,11 @@ def _last_user_text(messages: list[Message]) -> str:
     for message in reversed(messages):
         if message.role == "user":
             content = message.content
-            text = content if isinstance(content, str) else " ".join(
-                str(part.get("text", "")) for part in content or [] if part.get("type") == "text")
+            text = (
+                content
+                if isinstance(content, str)
+                else " ".join(str(part.get("text", "")) for part in content or [] if part.get("type") == "text")
+            )
             if text.strip():
                 return text.strip()
     raise HTTPException(422, "messages: no user message with text to answer")
@@ -81,8 +99,13 @@ def _sources_note(answer: Answer) -> str:
 
 async def _chunks(answer: Answer, completion_id: str, created: int):
     def chunk(delta: dict[str, str], finish: str | None = None) -> str:
-        body = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": MODEL,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        body = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": MODEL,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
         return f"data: {json.dumps(body)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})

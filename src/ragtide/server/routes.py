@@ -8,7 +8,6 @@ import os
 import re
 import unicodedata
 from pathlib import Path
-from typing import Literal
 
 from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -17,9 +16,9 @@ from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 from starlette.exceptions import HTTPException
 
-from ..answer import Answer
-from ..loaders import LOADERS
-from ..settings import MAX_HITS
+from ..ingest import LOADERS
+from ..query import Answer
+from ..vocabulary import MAX_HITS, Consistency, Mode
 from .errors import documented, error
 
 STATIC = Path(__file__).parent / "static"
@@ -27,9 +26,6 @@ STATIC = Path(__file__).parent / "static"
 health = APIRouter(responses=documented(500))
 # Every /v1 endpoint may answer these; each adds its own.
 api = APIRouter(responses=documented(400, 401, 422, 500, 503, 504))
-
-Mode = Literal["dense", "lexical", "hybrid"]
-Consistency = Literal["Strong", "Session", "Bounded", "Eventually"]
 
 
 # -- health and the page ------------------------------------------------------------------
@@ -69,7 +65,9 @@ class QueryRequest(BaseModel):
     question: str = Field(min_length=1, max_length=4000, description="the question")
     top_k: int | None = Field(None, ge=1, le=MAX_HITS, description="passages to retrieve (default 5)")
     filter: str | None = Field(None, max_length=4000, description='Milvus filter, e.g. metadata["type"] == "pdf"')
-    mode: Mode | None = Field(None, description="retrieval mode (default: hybrid where the backend has full-text search)")
+    mode: Mode | None = Field(
+        None, description="retrieval mode (default: hybrid where the backend has full-text search)"
+    )
     consistency: Consistency | None = None
     stream: bool = Field(False, description="stream the answer as Server-Sent Events")
 
@@ -97,17 +95,31 @@ class QueryResponse(BaseModel):
     error: str | None = Field(None, description="why the LLM failed, if it did (the answer is then extractive)")
 
 
-@api.post("/query", response_model=QueryResponse, summary="Answer a question from the collection",
-          responses={200: {"content": {"text/event-stream": {}},
-                            "description": "JSON, or with stream=true Server-Sent Events: token* sources done"},
-                     **documented(502)})
+@api.post(
+    "/query",
+    response_model=QueryResponse,
+    summary="Answer a question from the collection",
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "JSON, or with stream=true Server-Sent Events: token* sources done",
+        },
+        **documented(502),
+    },
+)
 async def query(body: QueryRequest, request: Request):
     state = request.app.state
     config = state.config
     if len(body.question) > config.max_question_chars:
         raise HTTPException(422, f"question: at most {config.max_question_chars} characters")
-    ask = state.rag.aquery(body.question, top_k=body.top_k, filter=body.filter, mode=body.mode,
-                           consistency=body.consistency, stream=body.stream)
+    ask = state.rag.aquery(
+        body.question,
+        top_k=body.top_k,
+        filter=body.filter,
+        mode=body.mode,
+        consistency=body.consistency,
+        stream=body.stream,
+    )
     answer: Answer = await asyncio.wait_for(ask, timeout=config.request_timeout_s)
     state.metrics.questions.labels(answer.retrieval).inc()
     if not body.stream:
@@ -124,15 +136,24 @@ async def _events(answer: Answer):
         return
     full = answer.to_dict()
     yield {"event": "sources", "data": json.dumps(full["sources"])}
-    yield {"event": "done", "data": json.dumps({k: full[k] for k in ("answer", "mode", "retrieval", "timings")}
-                                                | ({"error": full["error"]} if "error" in full else {}))}
+    yield {
+        "event": "done",
+        "data": json.dumps(
+            {k: full[k] for k in ("answer", "mode", "retrieval", "timings")}
+            | ({"error": full["error"]} if "error" in full else {})
+        ),
+    }
 
 
 # -- documents and ingest jobs ------------------------------------------------------------
 
 
-@api.post("/documents", status_code=202, summary="Upload files; they are ingested by a background job",
-          responses=documented(413, 415))
+@api.post(
+    "/documents",
+    status_code=202,
+    summary="Upload files; they are ingested by a background job",
+    responses=documented(413, 415),
+)
 async def upload(request: Request, files: list[UploadFile] = File(..., description="txt, md, html, htm or pdf files")):
     state = request.app.state
     config = state.config
@@ -145,7 +166,9 @@ async def upload(request: Request, files: list[UploadFile] = File(..., descripti
     names = [safe_name(f.filename or "") for f in files]
     for original, name in zip(files, names):
         if Path(name).suffix.lower() not in LOADERS:
-            raise HTTPException(415, f"{original.filename!r}: unsupported file type; allowed: {', '.join(sorted(LOADERS))}")
+            raise HTTPException(
+                415, f"{original.filename!r}: unsupported file type; allowed: {', '.join(sorted(LOADERS))}"
+            )
     if len(set(names)) != len(names):
         raise HTTPException(422, "files: two files of this upload have the same name")
     limit = int(config.max_upload_mb * 1024 * 1024)
@@ -182,8 +205,11 @@ def safe_name(name: str) -> str:
     return name[:200]
 
 
-@api.get("/jobs/{job_id}", summary="An ingest job's progress: files done, chunks, failures with reasons",
-         responses=documented(404))
+@api.get(
+    "/jobs/{job_id}",
+    summary="An ingest job's progress: files done, chunks, failures with reasons",
+    responses=documented(404),
+)
 async def job(job_id: str, request: Request) -> dict:
     found = request.app.state.jobs.get(job_id)
     if found is None:
@@ -194,7 +220,9 @@ async def job(job_id: str, request: Request) -> dict:
 @api.get("/documents", summary="The documents in the collection")
 async def documents(request: Request) -> dict:
     docs = await request.app.state.rag.adocuments()
-    return {"documents": [{"id": d, "source": s, "name": Path(s).name} for d, s in sorted(docs.items(), key=lambda x: x[1])]}
+    return {
+        "documents": [{"id": d, "source": s, "name": Path(s).name} for d, s in sorted(docs.items(), key=lambda x: x[1])]
+    }
 
 
 @api.delete("/documents/{doc_id}", summary="Delete a document by id", responses=documented(404))
@@ -216,8 +244,21 @@ async def delete(doc_id: str, request: Request) -> dict:
 async def collections(request: Request) -> dict:
     rag = request.app.state.rag
     info = await rag.astatus()
-    current = None if info is None else {
-        "name": info.name, "model": info.model, "dim": info.dim, "documents": info.documents, "chunks": info.chunks,
-        "modes": list(info.modes), "default_mode": info.default_mode, "note": info.note, "incomplete": info.incomplete,
-        "quantize": info.quantize, "created_with": info.embedded_with}
+    current = (
+        None
+        if info is None
+        else {
+            "name": info.name,
+            "model": info.model,
+            "dim": info.dim,
+            "documents": info.documents,
+            "chunks": info.chunks,
+            "modes": list(info.modes),
+            "default_mode": info.default_mode,
+            "note": info.note,
+            "incomplete": info.incomplete,
+            "quantize": info.quantize,
+            "created_with": info.embedded_with,
+        }
+    )
     return {"collections": await rag.acollections(), "current": current or {"name": rag.settings.collection}}

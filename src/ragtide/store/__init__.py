@@ -12,15 +12,13 @@ Rooms, one concept each:
   retry policy and error text, Milvus Lite's quirks, values for expressions and VARCHARs.
 """
 
-from .base import MODES, CollectionInfo, DocState, Fusion, Row, Store
-from .collection import MAX_TOP_K, MilvusCollection, check_top_k
+from .base import CollectionInfo, DocState, Fusion, Row, Store
+from .collection import MilvusCollection
 from .lite import is_lite
 from .milvus import MilvusStore
 from .values import quote, varchar
 
 __all__ = [
-    "MODES",
-    "MAX_TOP_K",
     "CollectionInfo",
     "DocState",
     "Fusion",
@@ -28,7 +26,6 @@ __all__ = [
     "MilvusStore",
     "Row",
     "Store",
-    "check_top_k",
     "is_lite",
     "quote",
     "varchar",

@@ -12,10 +12,14 @@ fit -- it leaves to pymilvus, whose checks and error messages then apply unchang
 from __future__ import annotations
 
 import struct
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import numpy as np
 import orjson
+
+from .blocking import ready
+from .retry import transient
 
 # Milvus's DataType numbers (schema.proto), spelled out so that importing ragtide does
 # not import pymilvus; and where each scalar type's values go in a ScalarField.
@@ -111,6 +115,70 @@ def note_write(collection: str, response: Any, handler: Any) -> None:
     from pymilvus.client import ts_utils
 
     ts_utils.update_collection_ts(collection, response.timestamp, handler.server_address, "")
+
+
+class RowSender:
+    """Sends rows to one collection: as a request built here when the collection's schema
+    is a plain one, through the stub of pymilvus's own connection and with pymilvus's own
+    bookkeeping (the session timestamp); otherwise, or when the rows do not fit, or Milvus
+    refuses the request, through pymilvus's public insert/upsert, whose checks and
+    messages then apply."""
+
+    def __init__(self, collection: str, kind: str, timeout: float) -> None:
+        self._collection = collection
+        self._kind = kind  # "insert" or "upsert"
+        self._timeout = timeout
+        self._fields: list[dict[str, Any]] | Literal[False] | None = None  # None: not known yet; False: not plain
+
+    def learn(self, description: dict[str, Any]) -> None:
+        """Take the collection's schema (``describe_collection``'s answer)."""
+        self._fields = plain_fields(description) or False
+
+    async def send(self, client: Any, rows: list[dict[str, Any]]) -> None:
+        """Send ``rows`` through ``client``: the async client, or the sync one run by
+        :func:`.blocking.run_blocking`."""
+        if self._fields is None:
+            self.learn(await ready(client.describe_collection(self._collection, timeout=self._timeout)))
+        request = self._encoded(rows)
+        if request is not None:
+            try:
+                handler = await ready(client._get_connection())
+                response = await ready(rpc(handler, self._kind)(request, timeout=self._timeout))
+            except Exception as e:
+                if self._column_path_failed(e):
+                    raise
+            else:
+                if self._accepted(response, handler):
+                    return
+        await ready(getattr(client, self._kind)(self._collection, rows, timeout=self._timeout))
+
+    def _encoded(self, rows: list[dict[str, Any]]) -> Any:
+        if not self._fields:
+            return None
+        try:
+            return encode(self._kind, self._collection, rows, self._fields)
+        except Unsupported:
+            self._fields = None  # look again next time: the collection may have changed
+            return None
+
+    def _accepted(self, response: Any, handler: Any) -> bool:
+        if accepted(response):
+            note_write(self._collection, response, handler)
+            return True
+        self._fields = None  # refused (a stale schema?): pymilvus's way says why
+        return False
+
+    def _column_path_failed(self, error: Exception) -> bool:
+        """Whether to raise ``error`` (to be retried) rather than send the rows pymilvus's way.
+
+        Only errors before Milvus accepted the rows come here, so sending them again
+        cannot write them twice.
+        """
+        if transient(error):
+            return True
+        # pymilvus's internals moved (a newer release): its public path from now on.
+        self._fields = False if isinstance(error, AttributeError) else None
+        return False
 
 
 _PACKERS: dict[int, struct.Struct] = {}

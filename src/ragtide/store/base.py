@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
 from ..documents import Chunk, Source
+from ..vocabulary import MODES, Mode
 from .values import clip_utf8, varchar
-
-MODES = ("dense", "lexical", "hybrid")
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,9 @@ class Fusion:
         """How many hits each leg fetches for ``top_k`` fused results."""
         return max(top_k, self.candidates)
 
-    def fuse(self, dense: Sequence[tuple[str, float]], lexical: Sequence[tuple[str, float]],
-             limit: int) -> list[tuple[str, float]]:
+    def fuse(
+        self, dense: Sequence[tuple[str, float]], lexical: Sequence[tuple[str, float]], limit: int
+    ) -> list[tuple[str, float]]:
         """The ``limit`` best (id, fused score) of the legs' (id, score) hits, best first;
         ties go to the dense leg's order. Each leg is its best ``leg_limit(limit)`` hits."""
         shares: list[dict[str, float]] = []
@@ -78,11 +79,11 @@ class CollectionInfo:
     embedded_with: str = ""  # the backend that created it, e.g. "openvino fp32"
 
     @property
-    def modes(self) -> tuple[str, ...]:
+    def modes(self) -> tuple[Mode, ...]:
         return MODES if self.lexical else ("dense",)
 
     @property
-    def default_mode(self) -> str:
+    def default_mode(self) -> Mode:
         return "hybrid" if self.lexical else "dense"
 
 
@@ -136,6 +137,7 @@ class Store(Protocol):
     async def open(
         self, model: str, dim: int, *, create: bool = True, quantize: str = "none", backend: str = ""
     ) -> CollectionInfo: ...
+    async def exists(self) -> bool: ...
     async def write(self, rows: Sequence[Row]) -> None: ...
     async def search(
         self,
@@ -143,7 +145,7 @@ class Store(Protocol):
         top_k: int,
         *,
         text: str = "",
-        mode: str = "dense",
+        mode: Mode = "dense",
         filter: str = "",
         consistency: str | None = None,
         fusion: Fusion = Fusion(),

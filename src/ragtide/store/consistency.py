@@ -12,14 +12,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ..errors import ConfigError
-from ..settings import CONSISTENCY_LEVELS as LEVELS
+from ..vocabulary import CONSISTENCY_LEVELS, Consistency, check
 
 
-def check_level(level: str) -> str:
-    if level not in LEVELS:
-        raise ConfigError(f"consistency: {level!r} is not one of {', '.join(LEVELS)}")
-    return level
+def check_level(level: str) -> Consistency:
+    return check("consistency", level, CONSISTENCY_LEVELS)
 
 
 class SessionReads:
@@ -46,7 +43,7 @@ class SessionReads:
         """Call after a delete: Session reads go Strong until a write begun after it is acknowledged."""
         self._strong_after = self.begin_write()
 
-    def level(self, asked: str | None = None) -> str:
+    def level(self, asked: str | None = None) -> Consistency:
         level = check_level(asked or self.default)
         if level == "Session" and self._strong_after is not None:
             return "Strong"

@@ -83,13 +83,17 @@ def start(uri: str) -> None:
     db = Path(uri).expanduser().absolute()
     # Milvus Lite opens its database for writing, and writes a lock file beside it, even to read.
     if db.exists() and not os.access(db, os.W_OK):
-        raise StoreError(f"cannot open Milvus Lite database {uri}: it is not writable (a read-only file or file "
-                         "system), and Milvus Lite needs to write to it even to search it")
+        raise StoreError(
+            f"cannot open Milvus Lite database {uri}: it is not writable (a read-only file or file "
+            "system), and Milvus Lite needs to write to it even to search it"
+        )
     try:
         log = os.open(log_path(uri), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     except OSError as e:
-        raise StoreError(f"cannot open Milvus Lite database {uri}: cannot write in {db.parent} ({e.strerror}), and "
-                         "Milvus Lite needs to write beside its database even to search it") from None
+        raise StoreError(
+            f"cannot open Milvus Lite database {uri}: cannot write in {db.parent} ({e.strerror}), and "
+            "Milvus Lite needs to write beside its database even to search it"
+        ) from None
     saved = os.dup(2)
     try:
         os.dup2(log, 2)
@@ -176,7 +180,9 @@ def _children(pid: int) -> list[int]:
 
 def _process_name(pid: int) -> str:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()[:80] or "?"
+        return (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()[:80] or "?"
+        )
     except OSError:
         return "?"
 
@@ -196,13 +202,15 @@ def check_space(uri: str, nbytes: int) -> None:
     more: on a full disk Milvus Lite acknowledges writes it does not store."""
     free = _free_bytes(uri)
     if free is not None and free < 2 * nbytes + _MARGIN:
-        raise StoreError(f"Milvus Lite database {uri}: the disk holding it is full ({free >> 10:,} KB free; "
-                         f"ragtide keeps {_MARGIN >> 20} MB free, as Milvus Lite acknowledges writes it cannot store "
-                         "on a full disk)")
+        raise StoreError(
+            f"Milvus Lite database {uri}: the disk holding it is full ({free >> 10:,} KB free; "
+            f"ragtide keeps {_MARGIN >> 20} MB free, as Milvus Lite acknowledges writes it cannot store "
+            "on a full disk)"
+        )
 
 
 def free_space(uri: str) -> str:
-    """", the disk holding it has 140 KB free" when that disk is nearly full, else ""."""
+    """ ", the disk holding it has 140 KB free" when that disk is nearly full, else ""."""
     free = _free_bytes(uri)
     if free is None or free > 4 * _MARGIN:
         return ""

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from ..documents import Source
 from ..errors import ConfigError, StoreError
-from . import lite, schema
-from .base import MODES, CollectionInfo, DocState, Fusion, Row
-from .collection import MAX_TOP_K, MilvusCollection, check_top_k
+from ..vocabulary import MAX_HITS, MODES, Mode, check, check_hits
+from . import schema
+from .base import CollectionInfo, DocState, Fusion, Row
+from .collection import MilvusCollection
 from .values import quote
 
 _BM25 = {"metric_type": "BM25"}
@@ -38,7 +40,7 @@ class MilvusStore:
         self._layout: schema.Layout | None = None
         self._note = ""
         self._open_lock: asyncio.Lock | None = None
-        self._lite_log = lite.Log(uri) if self._milvus.lite else None
+        self._deployment = self._milvus.deployment
 
     # -- the collection --------------------------------------------------------------
 
@@ -53,24 +55,20 @@ class MilvusStore:
         if not await self._milvus.exists():
             return None
         layout = await self._read_layout()
-        versions: dict[str, dict[str, list[int]]] = {}
-        sources: dict[str, str] = {}
         rows = await self._milvus.query_all("", ["doc_id", "doc_hash", "n_chunks", "source"])
-        for row in rows:
-            counts = versions.setdefault(row["doc_id"], {}).setdefault(row["doc_hash"], [0, int(row["n_chunks"])])
-            counts[0] += 1
-            sources[row["doc_id"]] = row["source"]
-        incomplete = {}
-        for doc_id, by_hash in versions.items():
-            if len(by_hash) > 1:
-                incomplete[sources[doc_id]] = f"{len(by_hash)} versions mixed (an interrupted update; ingest it again)"
-            else:
-                (have, expected), = by_hash.values()
-                if have != expected:
-                    incomplete[sources[doc_id]] = f"{have} of {expected} chunks (an interrupted ingest; ingest it again)"
-        return CollectionInfo(self.collection, layout.model, layout.dim, len(rows), len(versions) - len(incomplete),
-                              layout.lexical, incomplete, await self._dense_only_note(layout), layout.quantize,
-                              layout.backend)
+        documents, incomplete = _inventory(rows)
+        return CollectionInfo(
+            self.collection,
+            layout.model,
+            layout.dim,
+            len(rows),
+            documents,
+            layout.lexical,
+            incomplete,
+            await self._dense_only_note(layout),
+            layout.quantize,
+            layout.backend,
+        )
 
     async def stored_model(self) -> tuple[str, int, str] | None:
         """The (model, dimension, quantization) the collection was built with; None if it does not exist."""
@@ -93,30 +91,23 @@ class MilvusStore:
             async with self._open_lock:
                 if self._layout is None:
                     self._layout = await self._open(model, dim, create, quantize, backend)
-        self._check_model(self._layout, model, dim, quantize)
+        self._layout.check(self.collection, model, dim, quantize)
         layout = self._layout
-        return CollectionInfo(self.collection, layout.model, layout.dim, lexical=layout.lexical, note=self._note,
-                              quantize=layout.quantize, embedded_with=layout.backend)
-
-    def _check_model(self, layout: schema.Layout, model: str, dim: int, quantize: str) -> None:
-        if layout.model != model or layout.dim != dim:
-            raise ConfigError(
-                f"collection {self.collection!r} holds {layout.dim}-d vectors from embedding model {layout.model!r}, "
-                f"not {model!r} ({dim}-d); use that model, or another collection for this one"
-            )
-        if layout.quantize != quantize:
-            raise ConfigError(
-                f"collection {self.collection!r} holds {_weights(layout.quantize)} vectors of {model!r}, and "
-                f"{_weights(quantize)} ones would not rank alike; use --quantize {layout.quantize}, "
-                "or another collection"
-            )
+        return CollectionInfo(
+            self.collection,
+            layout.model,
+            layout.dim,
+            lexical=layout.lexical,
+            note=self._note,
+            quantize=layout.quantize,
+            embedded_with=layout.backend,
+        )
 
     async def _open(self, model: str, dim: int, create: bool, quantize: str, backend: str) -> schema.Layout:
         if await self._milvus.exists():
             found = await self._read_layout()
-            self._check_model(found, model, dim, quantize)
-            if not self._milvus.lite:
-                await self._milvus.call("load_collection", self.collection)
+            found.check(self.collection, model, dim, quantize)
+            await self._deployment.load(self._milvus.call, self.collection)
             self._note = await self._dense_only_note(found)
             return found
         if not create:
@@ -131,16 +122,7 @@ class MilvusStore:
 
     async def _full_text(self) -> tuple[bool, str]:
         """Whether the backend computes BM25 itself, and if not, why."""
-        if self._milvus.lite:
-            return True, ""
-        try:
-            version = await self._milvus.call("get_server_version")
-        except StoreError:
-            version = ""
-        if schema.full_text_version(version) is False:
-            return False, (f"dense retrieval only: the Milvus server at {self.uri} is {version}, "
-                           "and full-text (BM25) search needs Milvus 2.5 or later")
-        return True, ""
+        return await self._deployment.full_text(self._milvus.call)
 
     async def _dense_only_note(self, layout: schema.Layout) -> str:
         if layout.lexical:
@@ -148,15 +130,18 @@ class MilvusStore:
         supported, why_not = await self._full_text()
         if not supported:
             return why_not
-        return (f"dense retrieval only: collection {self.collection!r} was created without a full-text index; "
-                "ingest the documents into a new collection (`ragtide ingest PATH --collection NEW`) "
-                "for hybrid retrieval")
+        return (
+            f"dense retrieval only: collection {self.collection!r} was created without a full-text index; "
+            "ingest the documents into a new collection (`ragtide ingest PATH --collection NEW`) "
+            "for hybrid retrieval"
+        )
 
     async def _create(self, layout: schema.Layout) -> None:
-        fields, index = schema.build(layout, self._milvus.index())
+        fields, index = schema.build(layout, self._deployment.index())
         try:
-            await self._milvus.call("create_collection", self.collection, schema=fields, index_params=index,
-                                    consistency_level="Session")
+            await self._milvus.call(
+                "create_collection", self.collection, schema=fields, index_params=index, consistency_level="Session"
+            )
         except StoreError:
             if await self._milvus.exists():  # another process won the race
                 return
@@ -170,8 +155,7 @@ class MilvusStore:
     async def write(self, rows: Sequence[Row]) -> None:
         """Upsert rows; concurrent writes share requests. Returns once Milvus acknowledged."""
         sizes = [row.nbytes for row in rows]
-        if self._milvus.lite:
-            lite.check_space(self.uri, sum(sizes))
+        self._deployment.check_space(sum(sizes))
         await self._milvus.write([row.to_entity() for row in rows], sizes)
 
     async def delete_stale(self, doc_id: str, doc_hash: str) -> None:
@@ -186,9 +170,11 @@ class MilvusStore:
         the rows until it restarts; it says so only in its log ("database or disk is full"),
         when it can still write that. :meth:`write` keeps free space; this reads the log.
         """
-        if self._lite_log is not None and (trouble := self._lite_log.write_errors()):
-            raise StoreError(f"Milvus Lite at {self.uri} did not store rows it acknowledged: its log says "
-                             f"{trouble!r}{lite.free_space(self.uri)}")
+        if trouble := self._deployment.lost_writes():
+            raise StoreError(
+                f"Milvus Lite at {self.uri} did not store rows it acknowledged: its log says "
+                f"{trouble!r}{self._deployment.disk_note()}"
+            )
 
     async def delete_version(self, doc_id: str, doc_hash: str) -> None:
         """Remove the rows of one version of ``doc_id`` (what a failed ingest wrote of it)."""
@@ -211,54 +197,78 @@ class MilvusStore:
         top_k: int,
         *,
         text: str = "",
-        mode: str = "dense",
+        mode: Mode = "dense",
         filter: str = "",
         consistency: str | None = None,
         fusion: Fusion = Fusion(),
     ) -> list[Source]:
         """The ``top_k`` best chunks for ``vector`` (dense), ``text`` (lexical) or both
         (hybrid); concurrent calls share one request."""
-        check_top_k(top_k)
-        if mode not in MODES:
-            raise ConfigError(f"mode: {mode!r} is not one of {', '.join(MODES)}")
+        check_hits("top_k", top_k)
+        check("mode", mode, MODES)
         if mode != "dense":
             if self._layout is not None and not self._layout.lexical:
                 raise ConfigError(f"mode {mode!r}: {self._note or 'this collection has no full-text index'}")
             if not text.strip():
                 raise ConfigError(f"mode {mode!r} needs the question's text")
-        if mode != "lexical":
-            vector = np.asarray(vector, dtype=np.float32).reshape(-1)
-            if self._layout is not None and vector.shape[0] != self._layout.dim:
-                raise ConfigError(
-                    f"query vector has {vector.shape[0]} dimensions, collection {self.collection!r} has {self._layout.dim}")
-        options = dict(filter=filter, output_fields=schema.OUTPUT_FIELDS, consistency=consistency)
-        if mode == "dense":
-            hits = await self._milvus.search(vector, top_k, anns_field=schema.DENSE_FIELD, **options)
-        elif mode == "lexical":
-            hits = await self._milvus.search(text, top_k, anns_field=schema.SPARSE_FIELD, search_params=_BM25, **options)
+        data: np.ndarray | str
+        if mode == "lexical":
+            data, field, params = text, schema.SPARSE_FIELD, _BM25
         else:
-            hits = await self._hybrid(vector, text, top_k, fusion, filter=filter, consistency=consistency)
+            data = np.asarray(vector, dtype=np.float32).reshape(-1)
+            if self._layout is not None and data.shape[0] != self._layout.dim:
+                raise ConfigError(
+                    f"query vector has {data.shape[0]} dimensions, collection {self.collection!r} has {self._layout.dim}"
+                )
+            if mode == "hybrid":
+                hits = await self._hybrid(data, text, top_k, fusion, filter=filter, consistency=consistency)
+                return [_to_source(hit) for hit in hits]
+            field, params = schema.DENSE_FIELD, None
+        hits = await self._milvus.search(
+            data,
+            top_k,
+            anns_field=field,
+            search_params=params,
+            filter=filter,
+            output_fields=schema.OUTPUT_FIELDS,
+            consistency=consistency,
+        )
         return [_to_source(hit) for hit in hits]
 
-    async def _hybrid(self, vector: np.ndarray, text: str, top_k: int, fusion: Fusion, *, filter: str,
-                      consistency: str | None) -> list[dict[str, Any]]:
+    async def _hybrid(
+        self, vector: np.ndarray, text: str, top_k: int, fusion: Fusion, *, filter: str, consistency: str | None
+    ) -> list[dict[str, Any]]:
         """Both legs as plain searches (each coalesced with other callers' searches), fused
         here, then the winners' fields fetched. Milvus's own multi-query ``hybrid_search``
         is not used: on Milvus Lite 2.5.1, a request carrying several questions returned
         other rankings than the same questions asked one at a time (37 of the dev set's 46
         differed), and coalescing needs several questions per request."""
-        leg_limit = min(fusion.leg_limit(top_k), MAX_TOP_K)
+        leg_limit = min(fusion.leg_limit(top_k), MAX_HITS)
         dense, lexical = await asyncio.gather(
-            self._milvus.search(vector, leg_limit, anns_field=schema.DENSE_FIELD, filter=filter, consistency=consistency),
-            self._milvus.search(text, leg_limit, anns_field=schema.SPARSE_FIELD, search_params=_BM25, filter=filter,
-                                consistency=consistency),
+            self._milvus.search(
+                vector, leg_limit, anns_field=schema.DENSE_FIELD, filter=filter, consistency=consistency
+            ),
+            self._milvus.search(
+                text,
+                leg_limit,
+                anns_field=schema.SPARSE_FIELD,
+                search_params=_BM25,
+                filter=filter,
+                consistency=consistency,
+            ),
         )
-        fused = fusion.fuse([(hit["id"], hit["distance"]) for hit in dense], [(hit["id"], hit["distance"]) for hit in lexical],
-                            top_k)
+        fused = fusion.fuse(
+            [(hit["id"], hit["distance"]) for hit in dense], [(hit["id"], hit["distance"]) for hit in lexical], top_k
+        )
         if not fused:
             return []
-        rows = await self._milvus.call("query", self.collection, filter=f"id in [{', '.join(quote(i) for i, _ in fused)}]",
-                                       output_fields=schema.OUTPUT_FIELDS, **self._milvus.read_kwargs(consistency))
+        rows = await self._milvus.call(
+            "query",
+            self.collection,
+            filter=f"id in [{', '.join(quote(i) for i, _ in fused)}]",
+            output_fields=schema.OUTPUT_FIELDS,
+            **self._milvus.read_kwargs(consistency),
+        )
         found = {row["id"]: row for row in rows}
         return [{"id": i, "distance": score, "entity": found[i]} for i, score in fused if i in found]
 
@@ -273,7 +283,9 @@ class MilvusStore:
         states: dict[str, DocState] = {}
         for (doc_id, doc_hash), (n, expected) in counts.items():
             # Several versions mean an interrupted update: report it as incomplete.
-            states[doc_id] = DocState(doc_hash, n, expected) if doc_id not in states else DocState(doc_hash, -1, expected)
+            states[doc_id] = (
+                DocState(doc_hash, n, expected) if doc_id not in states else DocState(doc_hash, -1, expected)
+            )
         return states
 
     async def documents(self, filter: str = "") -> dict[str, str]:
@@ -298,5 +310,21 @@ def _to_source(hit: dict[str, Any]) -> Source:
     )
 
 
-def _weights(quantize: str) -> str:
-    return "int8-weight" if quantize == "int8" else "full-precision"
+def _inventory(rows: list[dict[str, Any]]) -> tuple[int, dict[str, str]]:
+    """From every row's (doc_id, doc_hash, n_chunks, source): how many documents are stored
+    whole, and what is missing of the others, by source."""
+    versions: dict[str, dict[str, list[int]]] = {}
+    sources: dict[str, str] = {}
+    for row in rows:
+        counts = versions.setdefault(row["doc_id"], {}).setdefault(row["doc_hash"], [0, int(row["n_chunks"])])
+        counts[0] += 1
+        sources[row["doc_id"]] = row["source"]
+    incomplete = {}
+    for doc_id, by_hash in versions.items():
+        if len(by_hash) > 1:
+            incomplete[sources[doc_id]] = f"{len(by_hash)} versions mixed (an interrupted update; ingest it again)"
+        else:
+            ((have, expected),) = by_hash.values()
+            if have != expected:
+                incomplete[sources[doc_id]] = f"{have} of {expected} chunks (an interrupted ingest; ingest it again)"
+    return len(versions) - len(incomplete), incomplete

@@ -11,13 +11,25 @@ import asyncio
 import random
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
-_TRANSIENT = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "RATE LIMIT", "CONNECTION RESET",
-              "FAILED TO CONNECT", "CONNECTION REFUSED", "SERVICE UNAVAILABLE", "NOT READY", "SOCKET CLOSED", "NOT LOADED")
+_TRANSIENT = (
+    "UNAVAILABLE",
+    "DEADLINE_EXCEEDED",
+    "RESOURCE_EXHAUSTED",
+    "RATE LIMIT",
+    "CONNECTION RESET",
+    "FAILED TO CONNECT",
+    "CONNECTION REFUSED",
+    "SERVICE UNAVAILABLE",
+    "NOT READY",
+    "SOCKET CLOSED",
+    "NOT LOADED",
+)
 
 
 @dataclass
@@ -38,7 +50,14 @@ class RetryPolicy:
         wait = min(self.max_s, self.first_s * 2**attempt) * (0.5 + random.random())
         return min(wait, left)
 
-    async def run(self, fn: Callable[[], Awaitable[T]], on_wait: Callable[[BaseException, float], None] | None = None) -> T:
+    async def run(
+        self,
+        fn: Callable[[], Awaitable[T]],
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> T:
+        """``fn()``, retried while it fails transiently. ``sleep`` waits between attempts
+        (a blocking one for :func:`.blocking.run_blocking`)."""
         started = time.monotonic()
         attempt = 0
         while True:
@@ -48,22 +67,7 @@ class RetryPolicy:
                 wait = self.delay(attempt, e, started)
                 if wait is None:
                     raise
-                if on_wait is not None:
-                    on_wait(e, wait)
-                await asyncio.sleep(wait)
-                attempt += 1
-
-    def run_blocking(self, fn: Callable[[], T]) -> T:
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            try:
-                return fn()
-            except Exception as e:
-                wait = self.delay(attempt, e, started)
-                if wait is None:
-                    raise
-                time.sleep(wait)
+                await sleep(wait)
                 attempt += 1
 
 
@@ -110,7 +114,9 @@ def reason(error: BaseException) -> str:
         status = re.search(r"status = StatusCode\.(\w+)", message)
         details = re.search(r'details = "([^"]*)"', message)
         if status and status.group(1) == "UNAVAILABLE":
-            return f"Milvus is unreachable ({_first_clause(details.group(1) if details else '') or 'connection failed'})"
+            return (
+                f"Milvus is unreachable ({_first_clause(details.group(1) if details else '') or 'connection failed'})"
+            )
         if status:
             return f"{status.group(1)}: {_first_clause(details.group(1) if details else '')}"
     return message[:500]

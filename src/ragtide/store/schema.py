@@ -40,19 +40,51 @@ class Layout:
     backend: str = ""  # what embedded the first rows, for the record (fp32 backends agree to 1e-4)
 
     def describe(self) -> str:
-        return json.dumps({"ragtide": self.version, "model": self.model, "dim": self.dim, "lexical": self.lexical,
-                           "quantize": self.quantize, "backend": self.backend})
+        return json.dumps(
+            {
+                "ragtide": self.version,
+                "model": self.model,
+                "dim": self.dim,
+                "lexical": self.lexical,
+                "quantize": self.quantize,
+                "backend": self.backend,
+            }
+        )
+
+    def check(self, collection: str, model: str, dim: int, quantize: str) -> None:
+        """Raise ConfigError unless vectors of ``model`` (``dim``-d, ``quantize`` weights) belong here."""
+        if self.model != model or self.dim != dim:
+            raise ConfigError(
+                f"collection {collection!r} holds {self.dim}-d vectors from embedding model {self.model!r}, "
+                f"not {model!r} ({dim}-d); use that model, or another collection for this one"
+            )
+        if self.quantize != quantize:
+            raise ConfigError(
+                f"collection {collection!r} holds {_weights(self.quantize)} vectors of {model!r}, and "
+                f"{_weights(quantize)} ones would not rank alike; use --quantize {self.quantize}, "
+                "or another collection"
+            )
 
     @classmethod
-    def read(cls, description: dict[str, Any], collection: str, uri: str) -> "Layout":
+    def read(cls, description: dict[str, Any], collection: str, uri: str) -> Layout:
         try:
             meta = json.loads(description.get("description") or "")
-            return cls(str(meta["model"]), int(meta["dim"]), bool(meta.get("lexical", False)), int(meta.get("ragtide", 1)),
-                       str(meta.get("quantize", "none")), str(meta.get("backend", "")))
+            return cls(
+                str(meta["model"]),
+                int(meta["dim"]),
+                bool(meta.get("lexical", False)),
+                int(meta.get("ragtide", 1)),
+                str(meta.get("quantize", "none")),
+                str(meta.get("backend", "")),
+            )
         except (ValueError, KeyError, TypeError):
             raise ConfigError(
                 f"collection {collection!r} at {uri} was not created by ragtide; choose another --collection"
             ) from None
+
+
+def _weights(quantize: str) -> str:
+    return "int8-weight" if quantize == "int8" else "full-precision"
 
 
 def build(layout: Layout, dense_index: dict[str, Any]):
@@ -70,7 +102,9 @@ def build(layout: Layout, dense_index: dict[str, Any]):
     schema.add_field("start", DataType.INT64)
     schema.add_field("end", DataType.INT64)
     if layout.lexical:
-        schema.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True, analyzer_params=ANALYZER)
+        schema.add_field(
+            "text", DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True, analyzer_params=ANALYZER
+        )
     else:
         schema.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR)
     schema.add_field("metadata", DataType.JSON)
@@ -80,7 +114,12 @@ def build(layout: Layout, dense_index: dict[str, Any]):
     if layout.lexical:
         schema.add_field(SPARSE_FIELD, DataType.SPARSE_FLOAT_VECTOR)
         schema.add_function(
-            Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["text"], output_field_names=[SPARSE_FIELD])
+            Function(
+                name="bm25",
+                function_type=FunctionType.BM25,
+                input_field_names=["text"],
+                output_field_names=[SPARSE_FIELD],
+            )
         )
         index.add_index(SPARSE_FIELD, index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
     return schema, index

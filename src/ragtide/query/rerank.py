@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
 
 import numpy as np
 
-from .batching import Batcher
-from .documents import Source
-from .errors import EmbeddingError
+from ..batching import Batcher
+from ..documents import Source
+from ..errors import EmbeddingError
 
 
 class Reranker:
@@ -50,8 +50,9 @@ class Reranker:
     def score(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """Relevance of each (question, passage) pair, synchronously."""
         try:
-            scores = self._model.predict(list(pairs), batch_size=self._batch_size, show_progress_bar=False,
-                                         convert_to_numpy=True)
+            scores = self._model.predict(
+                list(pairs), batch_size=self._batch_size, show_progress_bar=False, convert_to_numpy=True
+            )
         except Exception as e:
             raise EmbeddingError(f"reranking model {self.name!r} failed: {e}") from e
         return np.asarray(scores, dtype=np.float32).reshape(len(pairs), -1)[:, -1]

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .chunking import sentence_spans
-from .documents import Source
-from .terms import STOP_WORDS, WORD, stem, terms
+from ..documents import Source
+from ..text import STOP_WORDS, WORD, sentence_spans, stem, terms
+from .citations import cite, strip_footnotes
 
 if TYPE_CHECKING:
-    from .embedding import Embedder
+    from ..embedding import Embedder
 
 # Weights of the three signals, and how close a second candidate must come to be quoted too.
 # Chosen on tests/data/devset.json and held against the 12 original questions (README).
@@ -43,7 +43,6 @@ SHORTLIST = 8
 _NUMBER = re.compile(r"^\$?\(?\d[\d,]*(?:\.\d+)?\)?%?$")
 _YEAR = re.compile(r"^(1[6-9]|20)\d\d$")
 _MONTH = frozenset("january february march april may june july august september october november december".split())
-_FOOTNOTE = re.compile(r"\s?\[\d{1,3}\](?=\s|$|[.,;:])")
 _CODE = re.compile(r"^(?: {4}|\t|\s*[|#>]|\s*```)")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 _NUMERIC_CELL = re.compile(r"^[\$\(\)—–\-]*\d[\d,]*(?:\.\d+)?%?\)?$|^[\$%—–\-]$|^\(\d+\)$")
@@ -67,23 +66,13 @@ def candidates(sources: list[Source]) -> list[Candidate]:
         header = ""
         order = 0
 
-        def flush() -> None:
-            nonlocal order
-            text = " ".join(" ".join(prose).split())
-            prose.clear()
-            for s, e in sentence_spans(text):
-                sentence = _strip_footnotes(text[s:e])
-                if _quotable(sentence):
-                    out.append(Candidate(i, order, sentence))
-                    order += 1
-
         for line in source.text.split("\n"):
             stripped = line.strip()
             if not stripped:
-                flush()
+                order = _flush(i, prose, order, out)
                 continue
             if _is_table_row(stripped):
-                flush()
+                order = _flush(i, prose, order, out)
                 if _is_header(stripped):
                     header = stripped
                     continue
@@ -91,24 +80,32 @@ def candidates(sources: list[Source]) -> list[Candidate]:
                 order += 1
                 continue
             if _CODE.match(line):
-                flush()
+                order = _flush(i, prose, order, out)
                 continue
             item = _LIST_ITEM.match(line)
             if item:
-                flush()
-                line = line[item.end():]
+                order = _flush(i, prose, order, out)
+                line = line[item.end() :]
             prose.append(line)
-        flush()
+        _flush(i, prose, order, out)
     return out
+
+
+def _flush(source: int, prose: list[str], order: int, out: list[Candidate]) -> int:
+    """Add the quotable sentences of the prose lines gathered so far; return the next order."""
+    text = " ".join(" ".join(prose).split())
+    prose.clear()
+    for s, e in sentence_spans(text):
+        sentence = strip_footnotes(text[s:e])
+        if _quotable(sentence):
+            out.append(Candidate(source, order, sentence))
+            order += 1
+    return order
 
 
 def _quotable(sentence: str) -> bool:
     # Headings, page furniture and fragments are not answers.
     return len(sentence.split()) >= 4 and len(sentence) <= 800 and bool(re.search(r"[a-z]", sentence))
-
-
-def _strip_footnotes(text: str) -> str:
-    return _FOOTNOTE.sub("", text).strip()
 
 
 def _cells(line: str) -> list[str]:
@@ -144,35 +141,46 @@ def _render_row(row: str, header: str) -> str:
         return f"{row} ({header})"
     unit = " (in millions)" if "in millions" in header.lower() else ""
     pairs = "; ".join(f"{year}: {value}" for year, value in zip(years, values))
-    rest = " ".join(values[len(years):])
+    rest = " ".join(values[len(years) :])
     return f"{label}{unit}: {pairs}" + (f" (then {rest})" if rest else "")
 
 
 # -- scoring -----------------------------------------------------------------------------
 
 
-_NUMBER_WORDS = (r"revenues?|income|loss|losses|costs?|bookings|ebitda|budget|price|number|count|amount|margin|rate|"
-                 r"expenses?|cash|earnings|profit|sales|funding|valuation|debt|headcount|employees|share|percentage")
+_NUMBER_WORDS = (
+    r"revenues?|income|loss|losses|costs?|bookings|ebitda|budget|price|number|count|amount|margin|rate|"
+    r"expenses?|cash|earnings|profit|sales|funding|valuation|debt|headcount|employees|share|percentage"
+)
 
 
 def answer_kinds(question: str) -> set[str]:
     """What kinds of token would answer ``question``: number, date, name; empty if any will do."""
     q = " " + " ".join(question.lower().split()) + " "
     kinds = set()
-    if re.search(r"\b(how many|how much|how large|how big|how long|how old|what (?:percentage|percent|share|proportion|"
-                 r"fraction|number|amount))\b", q) or re.search(rf"\bwhat (?:was|were|is|are)\b[^?]{{0,40}}\b(?:{_NUMBER_WORDS})\b", q):
+    if re.search(
+        r"\b(how many|how much|how large|how big|how long|how old|what (?:percentage|percent|share|proportion|"
+        r"fraction|number|amount))\b",
+        q,
+    ) or re.search(rf"\bwhat (?:was|were|is|are)\b[^?]{{0,40}}\b(?:{_NUMBER_WORDS})\b", q):
         kinds.add("number")
     if re.search(r"\b(when|what year|which year|what date)\b", q):
         kinds.add("date")
-    if re.search(r"\b(who|whom|whose|which|where|called|named|what is the name|what (?:\w+ )?(?:company|language|computer|"
-                 r"country|city|name|school|firm|product))\b", q):
+    if re.search(
+        r"\b(who|whom|whose|which|where|called|named|what is the name|what (?:\w+ )?(?:company|language|computer|"
+        r"country|city|name|school|firm|product))\b",
+        q,
+    ):
         kinds.add("name")
     return kinds
 
 
 # In "which company bought Viaweb", "company" names the kind of answer, not a word the answer holds.
-_KIND_NOUN = re.compile(r"\b(?:which|what)\s+(?:\w+\s+)?(company|companies|firm|language|computer|country|countries|city|"
-                        r"cities|school|schools|year|person|product|name)\b", re.I)
+_KIND_NOUN = re.compile(
+    r"\b(?:which|what)\s+(?:\w+\s+)?(company|companies|firm|language|computer|country|countries|city|"
+    r"cities|school|schools|year|person|product|name)\b",
+    re.I,
+)
 
 
 def _kinds_held(candidate: str, kinds: set[str], question_words: set[str]) -> int:
@@ -188,8 +196,9 @@ def _kinds_held(candidate: str, kinds: set[str], question_words: set[str]) -> in
     if "date" in kinds and any(_YEAR.match(w) or w.lower() in _MONTH for _, w in novel):
         held += 1
     # A capitalised word that does not start the sentence, or a capitalised acronym.
-    if "name" in kinds and any((k > 0 and w[0].isupper() or w.isupper() and len(w) > 1) and w.lower() not in STOP_WORDS
-                               for k, w in novel):
+    if "name" in kinds and any(
+        (k > 0 and w[0].isupper() or w.isupper() and len(w) > 1) and w.lower() not in STOP_WORDS for k, w in novel
+    ):
         held += 1
     return held
 
@@ -214,7 +223,7 @@ def word_scores(question: str, found: list[Candidate]) -> np.ndarray:
     return out
 
 
-async def extractive_answer(question: str, sources: list[Source], embedder: "Embedder", *, max_quotes: int = 2) -> str:
+async def extractive_answer(question: str, sources: list[Source], embedder: Embedder, *, max_quotes: int = 2) -> str:
     """Quote the sentence or table row of the passages that answers ``question``, cited.
 
     The best candidate is quoted; a second only if it scores nearly as well (within
@@ -225,7 +234,7 @@ async def extractive_answer(question: str, sources: list[Source], embedder: "Emb
     found = candidates(sources)
     if not found:
         # Only fragments (headings, code): show the best passage itself, cited.
-        return cite(" ".join(_strip_footnotes(sources[0].text).split())[:600], 1)
+        return cite(" ".join(strip_footnotes(sources[0].text).split())[:600], 1)
     words = word_scores(question, found)
     # Embedding every sentence of five passages costs more than the whole retrieval
     # (about 0.6 s on two cores); the words already rule most out.
@@ -253,16 +262,3 @@ async def extractive_answer(question: str, sources: list[Source], embedder: "Emb
         last_of_source = k + 1 == len(chosen) or chosen[k + 1].source != candidate.source
         parts.append(cite(text, candidate.source + 1) if last_of_source else text)
     return " ".join(parts)
-
-
-def cite(sentence: str, n: int) -> str:
-    """Put the citation before the sentence's closing punctuation: "... in 1986 [2]."."""
-    m = re.search(r"[.!?]['\"”’)]*$", sentence)
-    if m:
-        return f"{sentence[: m.start()]} [{n}]{sentence[m.start():]}"
-    return f"{sentence} [{n}]"
-
-
-def without_footnotes(text: str) -> str:
-    """``text`` with its footnote markers written so they cannot pass for citations: [13] -> [^13]."""
-    return re.sub(r"\[(\d{1,3})\]", r"[^\1]", text)

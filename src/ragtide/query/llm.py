@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any, cast
 
-from .errors import LLMError
+from ..errors import LLMError
 
 
 class LLM:
@@ -30,7 +31,9 @@ class LLM:
         """Yield the reply's text as it arrives. Raises :class:`LLMError` naming the endpoint."""
         try:
             response = await asyncio.wait_for(
-                self._client.chat.completions.create(model=self.model, messages=messages, stream=True, temperature=0),
+                self._client.chat.completions.create(
+                    model=self.model, messages=cast(Any, messages), stream=True, temperature=0
+                ),
                 self._timeout,
             )
             iterator = response.__aiter__()
@@ -45,7 +48,7 @@ class LLM:
                         yield delta
         except LLMError:
             raise
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             raise LLMError(f"LLM at {self.endpoint} did not answer within {self._timeout:g} s") from None
         except Exception as e:
             raise LLMError(f"LLM at {self.endpoint} failed: {_describe(e)}") from None

@@ -1,30 +1,17 @@
-"""Answers: an LLM's, grounded in numbered passages, or an extractive one built offline
-(:mod:`ragtide.extract`).
-
-Both cite passages as [1], [2], numbered in the order the sources are listed. Footnote
-markers in the passages ("[13]") are shown to the LLM as "[^13]", so they cannot pass
-for citations.
-"""
+"""The :class:`Answer`: its text (streamed or whole), the passages it rests on, how it was made."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import InitVar, dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from .documents import Source
-from .extract import without_footnotes
+from ..documents import Source
+from ..vocabulary import AnswerMode, Mode
+from .citations import cited_numbers
 
 if TYPE_CHECKING:
-    from ._loop import LoopThread
-
-_CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
-
-SYSTEM_PROMPT = (
-    "You answer questions using only the numbered passages you are given. "
-    "After each claim, cite the passage(s) it comes from as [1], [2]. "
-    "If the passages do not contain the answer, say that they do not."
-)
+    from .._loop import LoopThread
 
 
 @dataclass
@@ -37,19 +24,28 @@ class Answer:
     >>> answer = await rag.aquery("What did the author work on?")
     >>> print(answer.text)
     >>> for n, source in answer.citations: print(n, source.source, source.page)
+
+    ``write``, given, produces the text: called with the answer, it returns the stream of
+    its pieces, which fills the answer as it goes; ``runner`` is the loop it runs on.
     """
 
     question: str
     sources: list[Source]
     text: str = ""
-    mode: str = "extractive"  # "llm" or "extractive"
+    mode: AnswerMode = "extractive"
     error: str | None = None  # why the LLM failed, if it did (the text is then extractive)
     timings: dict[str, float] = field(default_factory=dict)
-    retrieval: str = "dense"  # how the passages were found: "dense", "lexical" or "hybrid"
+    retrieval: Mode = "dense"  # how the passages were found
     notes: list[str] = field(default_factory=list)  # e.g. why retrieval was dense only
     reranked_by: str = ""  # the cross-encoder that reordered the passages, if one did
-    _tokens: AsyncIterator[str] | None = field(default=None, repr=False, compare=False)
-    _runner: "LoopThread | None" = field(default=None, repr=False, compare=False)
+    write: InitVar[Callable[[Answer], AsyncIterator[str]] | None] = None
+    runner: InitVar[LoopThread | None] = None
+    _tokens: AsyncIterator[str] | None = field(default=None, init=False, repr=False, compare=False)
+    _runner: LoopThread | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self, write: Callable[[Answer], AsyncIterator[str]] | None, runner: LoopThread | None) -> None:
+        self._tokens = write(self) if write is not None else None
+        self._runner = runner
 
     @property
     def citations(self) -> list[tuple[int, Source]]:
@@ -88,20 +84,3 @@ class Answer:
         if self.error:
             out["error"] = self.error
         return out
-
-
-def cited_numbers(text: str) -> list[int]:
-    return [int(n) for group in _CITATION.findall(text) for n in group.split(",")]
-
-
-def build_messages(question: str, sources: list[Source]) -> list[dict[str, str]]:
-    """The chat messages for an LLM: the numbered passages, then the question."""
-    blocks = []
-    for n, source in enumerate(sources, 1):
-        where = source.source + (f", page {source.page}" if source.page is not None else "")
-        blocks.append(f"[{n}] ({where})\n{without_footnotes(source.text.strip())}")
-    passages = "\n\n".join(blocks) or "(no passages were found)"
-    return [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": f"Passages:\n\n{passages}\n\nQuestion: {question}"},
-    ]

@@ -1,8 +1,8 @@
-"""The words of a text as retrieval and the offline answer compare them: English stems
-with the stop words left out.
+"""Text as ragtide reads it: sentences, and words as English stems with the stop words left out.
 
-Shared by the hybrid search's phrase step (:mod:`.retrieve`) and the extractive answer
-(:mod:`.extract`), so that both read "reportable segments" and "reportable segment" alike.
+Shared by chunking (sentence boundaries), the hybrid search's phrase step
+(:mod:`.query.retrieve`) and the offline answer (:mod:`.query.extract`), so that all read
+"reportable segments" and "reportable segment" alike.
 """
 
 from __future__ import annotations
@@ -57,3 +57,29 @@ def _content_stem(word: str) -> str:
     """``word``'s stem, or "" for a stop word."""
     lower = word.lower()
     return "" if lower in STOP_WORDS else _stem(lower.replace("’", "'"))
+
+
+# A sentence ends at . ! ? (plus closing quotes/brackets) before whitespace and a capital
+# or digit ("e.g. this" does not end one), or at a blank line. Group 1 is the gap.
+_SENTENCE_END = re.compile(r"""[.!?]["'”’)\]]*(\s+)(?=["'“‘(\[]?[A-Z0-9])|(\n\s*\n)""")
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """(start, end) character spans of the sentences in ``text[start:end]``, whitespace trimmed."""
+    end = len(text) if end is None else end
+    spans = []
+    pos = start
+    for m in _SENTENCE_END.finditer(text, start, end):
+        gap = 1 if m.group(1) is not None else 2
+        spans.append((pos, m.start(gap)))
+        pos = m.end(gap)
+    spans.append((pos, end))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if s < e:
+            out.append((s, e))
+    return out

@@ -12,19 +12,23 @@ import fnmatch
 import os
 import re
 import stat
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
-from .documents import Document, Page
-from .errors import LoaderError
+from ..documents import Document, Page
+from ..errors import LoaderError
 
 Loader = Callable[[Path, bytes], Document]
 
 
 def _decode(path: Path, data: bytes) -> str:
     """Decode text strictly: a file that is not text must not be indexed as mojibake."""
-    for bom, encoding in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+    for bom, encoding in (
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
         if data.startswith(bom):
             return data.decode(encoding)
     head = data[:8192]
@@ -68,9 +72,43 @@ def load_markdown(path: Path, data: bytes) -> Document:
 # Elements whose content a reader never sees.
 _INVISIBLE = {"script", "style", "noscript", "template", "svg", "head", "iframe", "object", "canvas"}
 _BLOCK = {
-    "address", "article", "aside", "blockquote", "br", "dd", "details", "div", "dl", "dt", "figcaption",
-    "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav",
-    "ol", "p", "pre", "section", "summary", "table", "td", "th", "tr", "ul", "title", "caption",
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "br",
+    "dd",
+    "details",
+    "div",
+    "dl",
+    "dt",
+    "figcaption",
+    "figure",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "main",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "summary",
+    "table",
+    "td",
+    "th",
+    "tr",
+    "ul",
+    "title",
+    "caption",
 }
 
 
@@ -108,7 +146,11 @@ def _visible_text(node, out: list[str]) -> None:
         if tag in _INVISIBLE or tag == "-comment":
             continue
         attrs = current.attributes
-        if "hidden" in attrs or attrs.get("aria-hidden") == "true" or "display:none" in (attrs.get("style") or "").replace(" ", ""):
+        if (
+            "hidden" in attrs
+            or attrs.get("aria-hidden") == "true"
+            or "display:none" in (attrs.get("style") or "").replace(" ", "")
+        ):
             continue
         if tag in _BLOCK:
             out.append("\n\n" if tag != "br" else "\n")
@@ -175,8 +217,10 @@ def load(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> Docum
     try:
         if max_bytes is not None and (size := p.stat().st_size) > max_bytes:
             raise LoaderError(
-                str(p), f"too large ({size / 2**20:,.0f} MB; the limit is {max_bytes / 2**20:,.0f} MB: "
-                "split the file, or raise --max-file-mb / RAGTIDE_MAX_FILE_MB)")
+                str(p),
+                f"too large ({size / 2**20:,.0f} MB; the limit is {max_bytes / 2**20:,.0f} MB: "
+                "split the file, or raise --max-file-mb / RAGTIDE_MAX_FILE_MB)",
+            )
         data = p.read_bytes()
     except OSError as e:
         raise LoaderError(str(p), f"cannot read ({e.strerror or e})") from None

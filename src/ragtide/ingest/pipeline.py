@@ -11,71 +11,24 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Union
 
+from ..documents import Document, digest
+from ..embedding import Embedder
+from ..errors import LoaderError, RagtideError
+from ..settings import Settings
+from ..store import Row, Store
+from . import removal
 from .chunking import Chunker
-from .documents import Document, digest
-from .embedding import Embedder
-from .errors import LoaderError, RagtideError
 from .loaders import discover, load
-from .store import Row, Store
+from .report import IngestReport, Outcome, Progress, ProgressCallback, ProgressKind
 
-Input = Union[str, os.PathLike, Document]
+Input = str | os.PathLike[str] | Document
 
 _EMBED_BATCH = 128  # chunks per model call: large enough to keep the model busy
 _LOADERS = 2
-
-
-@dataclass
-class IngestReport:
-    """What an ingest did. ``failed`` maps each file that failed to the reason."""
-
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    deleted: int = 0
-    failed: dict[str, str] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)  # unsupported file types
-    chunks: int = 0  # chunks embedded and written
-    seconds: float = 0.0
-    embed_seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    def summary(self) -> str:
-        return (
-            f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
-            f"{self.deleted} deleted, {len(self.failed)} failed; {self.chunks} chunks in {self.seconds:.1f} s"
-        )
-
-
-@dataclass(frozen=True)
-class Progress:
-    """A progress event.
-
-    ``kind`` is "start"; "chunked" (a document was split: ``file_chunks_total`` is known);
-    "chunks" (some of ``path``'s chunks were written: ``file_chunks_done`` of
-    ``file_chunks_total``); or "file" (``path`` is finished: ``outcome`` is added,
-    updated, unchanged or failed, with ``reason``). ``files_*`` and ``chunks_done``
-    count the whole run.
-    """
-
-    kind: str
-    files_total: int
-    files_done: int
-    chunks_done: int
-    path: str = ""
-    outcome: str = ""
-    reason: str = ""
-    file_chunks_done: int = 0
-    file_chunks_total: int = 0
-
-
-ProgressCallback = Callable[[Progress], None]
 
 
 @dataclass(eq=False)  # identity: one per document in flight
@@ -83,15 +36,40 @@ class _Pending:
     """A document whose chunks are on their way to Milvus."""
 
     doc: Document
-    action: str  # "added" or "updated"
+    action: Outcome  # added or updated
     version: str  # the hash its rows record: its content and how it was chunked
     chunks: int  # how many chunks this version has
     remaining: int
     error: str | None = None
 
 
+async def ingest(
+    store: Store,
+    embedder: Embedder,
+    settings: Settings,
+    inputs: Sequence[Input],
+    *,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    prune: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> IngestReport:
+    """Ingest ``inputs`` into ``store``'s collection, creating it if need be."""
+    chunker = Chunker(embedder, settings.chunk_tokens, settings.chunk_overlap)
+    creating = None
+    if await store.stored_model() is None:
+        # Creating a collection on a server takes seconds (schema, index, load):
+        # parse and embed meanwhile; the pipeline writes nothing before it exists.
+        creating = asyncio.create_task(store.open(embedder.name, embedder.dim, create=True, **embedder.space))
+    else:
+        await store.open(embedder.name, embedder.dim, create=True, **embedder.space)
+    max_bytes = int(settings.max_file_mb * 1024 * 1024)
+    pipeline = Pipeline(store, embedder, chunker, on_progress=on_progress, creating=creating, max_file_bytes=max_bytes)
+    return await pipeline.run(inputs, include=include, exclude=exclude, prune=prune)
+
+
 class Pipeline:
-    """One ingest run. Use :meth:`run`; the engine builds it.
+    """One ingest run. Use :meth:`run`; :func:`ingest` builds it.
 
     ``creating`` is the task creating a brand-new collection, if that is what the run
     writes to: its documents are all new, and writes wait until it exists.
@@ -130,10 +108,8 @@ class Pipeline:
         started = time.perf_counter()
         embed_before = self._embedder.busy_seconds
         report = self._report
-        docs: list[Document] = []
-        paths: list[str | os.PathLike] = []
-        for item in inputs:
-            (docs if isinstance(item, Document) else paths).append(item)
+        docs = [item for item in inputs if isinstance(item, Document)]
+        paths = [item for item in inputs if not isinstance(item, Document)]
         found = discover(paths, include, exclude)
         report.skipped = [str(p) for p in found.skipped]
         report.failed.update(found.problems)
@@ -160,25 +136,24 @@ class Pipeline:
                 await asyncio.gather(*creating, return_exceptions=True)
         await self._remove_partial_writes()
         if prune:
-            report.deleted = await self._prune(paths, {str(p) for p in found.files})
+            report.deleted = await removal.prune(self._store, paths, {str(p) for p in found.files})
         report.seconds = time.perf_counter() - started
         report.embed_seconds = self._embedder.busy_seconds - embed_before
         return report
 
-    def _emit(self, kind: str, path: str = "", **details: object) -> None:
-        self._on_progress(Progress(kind, self._files_total, self._files_done, self._chunks_done, path, **details))
+    def _emit(self, kind: ProgressKind, path: str = "", **details: object) -> None:
+        self._on_progress(Progress(kind, self._files_total, self._files_done, self._chunks_done, path, **details))  # type: ignore[arg-type]
 
-    def _finish(self, key: str, outcome: str, reason: str = "", pending: _Pending | None = None) -> None:
-        if outcome == "failed":
-            self._report.failed[key] = reason
-        else:
-            setattr(self._report, outcome, getattr(self._report, outcome) + 1)
+    def _finish(self, key: str, outcome: Outcome, reason: str = "", pending: _Pending | None = None) -> None:
+        self._report.count(key, outcome, reason)
         self._files_done += 1
         if pending is None:
             self._emit("file", key, outcome=outcome, reason=reason)
         else:
             done = pending.chunks - pending.remaining
-            self._emit("file", key, outcome=outcome, reason=reason, file_chunks_done=done, file_chunks_total=pending.chunks)
+            self._emit(
+                "file", key, outcome=outcome, reason=reason, file_chunks_done=done, file_chunks_total=pending.chunks
+            )
 
     # -- stages --------------------------------------------------------------------
 
@@ -208,7 +183,7 @@ class Pipeline:
         """Skip unchanged documents, chunk the rest."""
         while (item := await inp.get()) is not None:
             if isinstance(item, LoaderError):
-                self._finish(item.path, "failed", item.reason)
+                self._finish(item.path, Outcome.FAILED, item.reason)
                 continue
             doc: Document = item
             try:
@@ -216,16 +191,16 @@ class Pipeline:
                 # The chunking settings are part of the version: a changed --chunk-tokens re-chunks.
                 version = digest(doc.content_hash, self._chunker.fingerprint)
                 if state is not None and state.doc_hash == version and state.complete:
-                    self._finish(doc.key, "unchanged")
+                    self._finish(doc.key, Outcome.UNCHANGED)
                     continue
                 boundaries = await asyncio.to_thread(self._chunker.boundaries, doc)
             except RagtideError as e:
-                self._finish(doc.key, "failed", _without_key(str(e), doc.key))
+                self._finish(doc.key, Outcome.FAILED, _without_key(str(e), doc.key))
                 continue
             if not boundaries:
-                self._finish(doc.key, "failed", "no text to index")
+                self._finish(doc.key, Outcome.FAILED, "no text to index")
                 continue
-            action = "added" if state is None else "updated"
+            action = Outcome.ADDED if state is None else Outcome.UPDATED
             pending = _Pending(doc, action, version, len(boundaries), remaining=len(boundaries))
             self._emit("chunked", doc.key, file_chunks_total=pending.chunks)
             # Made one at a time as the queue takes them: a huge file's chunks never sit in memory at once.
@@ -260,7 +235,9 @@ class Pipeline:
                 for pending, _ in batch:
                     self._fail(pending, str(e))
                 continue
-            rows = [Row(chunk, vector, pending.version, pending.chunks) for (pending, chunk), vector in zip(batch, vectors)]
+            rows = [
+                Row(chunk, vector, pending.version, pending.chunks) for (pending, chunk), vector in zip(batch, vectors)
+            ]
             task = asyncio.create_task(self._write([pending for pending, _ in batch], rows))
             writes.add(task)
             task.add_done_callback(writes.discard)
@@ -288,8 +265,12 @@ class Pipeline:
             if pending.remaining == 0:
                 await self._complete(pending)
             else:
-                self._emit("chunks", pending.doc.key, file_chunks_done=pending.chunks - pending.remaining,
-                           file_chunks_total=pending.chunks)
+                self._emit(
+                    "chunks",
+                    pending.doc.key,
+                    file_chunks_done=pending.chunks - pending.remaining,
+                    file_chunks_total=pending.chunks,
+                )
 
     async def _complete(self, pending: _Pending) -> None:
         doc = pending.doc
@@ -299,17 +280,17 @@ class Pipeline:
             self._fail(pending, str(e))  # its old version, if any, stays whole
             return
         try:
-            if pending.action == "updated":
+            if pending.action is Outcome.UPDATED:
                 await self._store.delete_stale(doc.doc_id, pending.version)
         except RagtideError as e:
-            self._finish(doc.key, "failed", str(e), pending)
+            self._finish(doc.key, Outcome.FAILED, str(e), pending)
             return
         self._finish(doc.key, pending.action, pending=pending)
 
     def _fail(self, pending: _Pending, reason: str) -> None:
         if pending.error is None:
             pending.error = reason
-            self._finish(pending.doc.key, "failed", reason, pending)
+            self._finish(pending.doc.key, Outcome.FAILED, reason, pending)
             if pending.remaining < pending.chunks:
                 self._partial.append(pending)
 
@@ -323,21 +304,8 @@ class Pipeline:
             except RagtideError:
                 pass
 
-    async def _prune(self, roots: list[str | os.PathLike], present: set[str]) -> int:
-        """Delete documents under ``roots`` whose files no longer exist."""
-        bases = [Path(r).resolve() for r in roots]
-        gone = []
-        for doc_id, source in (await self._store.documents()).items():
-            path = Path(source)
-            if not path.is_absolute() or source in present or path.exists():
-                continue
-            if any(path == base or base in path.parents for base in bases):
-                gone.append(doc_id)
-        return await self._store.delete_docs(gone)
-
-
 
 def _without_key(message: str, key: str) -> str:
     """The reason alone: reports and progress name the document already."""
     prefix = f"{key}: "
-    return message[len(prefix):] if message.startswith(prefix) else message
+    return message[len(prefix) :] if message.startswith(prefix) else message

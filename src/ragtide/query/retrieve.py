@@ -12,15 +12,16 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
-from .documents import Source
-from .embedding import Embedder
-from .errors import ConfigError
+from ..documents import Source
+from ..embedding import Embedder
+from ..errors import ConfigError
+from ..store import CollectionInfo, Fusion, Store
+from ..text import content_words
+from ..vocabulary import MODES, Mode, check
 from .rerank import Reranker
-from .store import MODES, CollectionInfo, Fusion, Store
-from .terms import content_words
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class Retrieval:
     """What a retrieval found, and how."""
 
     sources: list[Source]
-    mode: str  # the mode used: "dense", "lexical" or "hybrid"
+    mode: Mode  # the mode used
     note: str = ""  # why the mode used is not the one asked for, or how to get hybrid
     reranked_by: str = ""  # the cross-encoder that reordered the sources, if one did
 
@@ -57,8 +58,9 @@ class PhraseBoost:
         self._remember = remember
         self._phrases: OrderedDict[str, frozenset[int]] = OrderedDict()
 
-    def rescore(self, question: str, texts: Sequence[str], scores: Sequence[float],
-                ids: Sequence[str] | None = None) -> list[float]:
+    def rescore(
+        self, question: str, texts: Sequence[str], scores: Sequence[float], ids: Sequence[str] | None = None
+    ) -> list[float]:
         """``scores`` of the chunks ``texts`` (best first), the first ``pool`` with their gain;
         ``ids``, if given, are the chunks' ids, to remember their phrases by."""
         wanted = _phrases(question)
@@ -123,10 +125,10 @@ class Retriever:
         self._phrases = phrases or PhraseBoost()  # each retriever its own: it remembers chunks
         self._reranker = reranker
 
-    def mode_for(self, asked: str | None) -> tuple[str, str]:
+    def mode_for(self, asked: str | None) -> tuple[Mode, str]:
         """The mode to search with, and a note when it is not hybrid for want of an index."""
-        if asked and asked not in MODES:
-            raise ConfigError(f"mode: {asked!r} is not one of {', '.join(MODES)}")
+        if asked:
+            asked = check("mode", asked, MODES)
         if self._collection.lexical:
             return asked or "hybrid", ""
         note = self._collection.note or "dense retrieval only: this collection has no full-text index"
@@ -148,8 +150,13 @@ class Retriever:
         boost = mode == "hybrid" and self._phrases.weight > 0
         vector = None if mode == "lexical" else await self._embedder.embed_query(question)
         sources = await self._store.search(
-            vector, max(wanted, self._phrases.pool) if boost else wanted, text=question, mode=mode, filter=filter,
-            consistency=consistency, fusion=self._fusion,
+            vector,
+            max(wanted, self._phrases.pool) if boost else wanted,
+            text=question,
+            mode=mode,
+            filter=filter,
+            consistency=consistency,
+            fusion=self._fusion,
         )
         if boost:
             sources = self._phrases.apply(question, sources, wanted)

@@ -9,13 +9,14 @@ to ``overlap`` tokens of whole sentences.
 from __future__ import annotations
 
 import bisect
-import re
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Protocol, Sequence
+from typing import Protocol
 
-from .documents import Chunk, Document, Page, digest
-from .errors import ConfigError, RagtideError
+from ..documents import Chunk, Document, Page, digest
+from ..errors import ChunkingError, ConfigError
+from ..text import sentence_spans
 
 
 class Tokenizer(Protocol):
@@ -28,32 +29,6 @@ class Tokenizer(Protocol):
         ...
 
 
-# A sentence ends at . ! ? (plus closing quotes/brackets) before whitespace and a capital
-# or digit ("e.g. this" does not end one), or at a blank line. Group 1 is the gap.
-_SENTENCE_END = re.compile(r"""[.!?]["'”’)\]]*(\s+)(?=["'“‘(\[]?[A-Z0-9])|(\n\s*\n)""")
-
-
-def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """(start, end) character spans of the sentences in ``text[start:end]``, whitespace trimmed."""
-    end = len(text) if end is None else end
-    spans = []
-    pos = start
-    for m in _SENTENCE_END.finditer(text, start, end):
-        gap = 1 if m.group(1) is not None else 2
-        spans.append((pos, m.start(gap)))
-        pos = m.end(gap)
-    spans.append((pos, end))
-    out = []
-    for s, e in spans:
-        while s < e and text[s].isspace():
-            s += 1
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        if s < e:
-            out.append((s, e))
-    return out
-
-
 # Bump when chunk boundaries change for the same text and settings: stored documents are
 # then chunked anew on their next ingest.
 VERSION = 1
@@ -61,10 +36,6 @@ VERSION = 1
 # Characters tokenized at a time. Larger than any page or typical file, so only very
 # large documents are chunked window by window (the chunks come out the same).
 WINDOW = 200_000
-
-
-class ChunkingError(RagtideError):
-    """Chunks would not cover their document's whole text; nothing of it is stored."""
 
 
 @dataclass(frozen=True)

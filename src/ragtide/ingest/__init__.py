@@ -1,0 +1,30 @@
+"""Getting documents in: load -> chunk -> embed -> write, and taking them out again.
+
+- :mod:`.loaders`: files into :class:`~ragtide.documents.Document` objects.
+- :mod:`.chunking`: documents into chunks measured in the model's tokens.
+- :mod:`.pipeline`: the concurrent stages of one ingest run.
+- :mod:`.report`: its progress events and report.
+- :mod:`.removal`: deleting documents and pruning those whose files are gone.
+"""
+
+from .chunking import Chunker
+from .loaders import LOADERS, discover, load
+from .pipeline import Input, Pipeline, ingest
+from .removal import delete, prune
+from .report import IngestReport, Outcome, Progress, ProgressCallback
+
+__all__ = [
+    "LOADERS",
+    "Chunker",
+    "IngestReport",
+    "Input",
+    "Outcome",
+    "Pipeline",
+    "Progress",
+    "ProgressCallback",
+    "delete",
+    "discover",
+    "ingest",
+    "load",
+    "prune",
+]
