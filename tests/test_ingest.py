@@ -11,6 +11,7 @@ from ragtide.cli import main as cli
 from ragtide.ingest import Pipeline
 
 
+@pytest.mark.model  # the real model's names, vectors or a CLI process
 def test_tutorial_documents_ingested_and_counted(corpus):
     uri, name, report = corpus
     assert report.ok, report.failed

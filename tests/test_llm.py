@@ -33,6 +33,7 @@ def ask(corpus, embedder):
     return ask
 
 
+@pytest.mark.model  # the real model's names, vectors or a CLI process
 def test_prompt_holds_the_passages_and_the_reply_streams(corpus, embedder, llm):
     uri, name, _ = corpus
 
@@ -82,6 +83,7 @@ def test_connection_refused(ask):
     assert answer.sources
 
 
+@pytest.mark.model  # the real model's names, vectors or a CLI process
 def test_cli_reports_llm_failure_on_one_line(corpus, llm, capsys):
     uri, name, _ = corpus
     llm.mode = "error"

@@ -37,6 +37,7 @@ def answers(corpus, embedder):
     return asyncio.run(ask_all())
 
 
+@pytest.mark.model  # the real model's names, vectors or a CLI process
 @pytest.mark.parametrize("i", range(len(QUESTIONS)), ids=[q[1] for q in QUESTIONS])
 def test_answer_passage_in_top5_and_fact_in_extractive_answer(answers, i):
     question, fact, doc, page = QUESTIONS[i]
@@ -51,6 +52,7 @@ def test_answer_passage_in_top5_and_fact_in_extractive_answer(answers, i):
     assert answer.citations, "the answer cites its passages"
 
 
+@pytest.mark.model  # the real model's names, vectors or a CLI process
 def test_filter_restricts_sources(corpus):
     uri, name, _ = corpus
     with RAG(uri=uri, collection=name) as rag:
@@ -60,6 +62,7 @@ def test_filter_restricts_sources(corpus):
     assert pdf and all(h.source.endswith(".pdf") and h.page for h in pdf)
 
 
+@pytest.mark.model  # the real model's names, vectors or a CLI process
 def test_query_json_cli(corpus, capsys):
     uri, name, _ = corpus
     assert cli(["query", "--json", "What did the author learn?", "--uri", uri, "--collection", name]) == 0

@@ -56,6 +56,7 @@ def test_reranking_reorders_a_larger_pool_by_the_cross_encoder(essay, embedder, 
     assert answer.to_dict()["retrieval"]["reranked_by"] == cross_encoder
 
 
+@pytest.mark.model  # the real model's names, vectors or a CLI process
 def test_rerank_flag_on_the_cli(essay, cross_encoder, capsys):
     uri, name = essay
     assert (

@@ -49,6 +49,7 @@ def test_status_says_which_modes_work(small, backend):
         assert "2.5" in info.note and "dense retrieval only" in info.note
 
 
+@pytest.mark.model  # the real model's names, vectors or a CLI process
 def test_query_json_reports_the_mode_used(small, backend, collection, capsys):
     assert cli(["query", "--json", "How many scooters?", "--uri", backend, "--collection", collection]) == 0
     retrieval = json.loads(capsys.readouterr().out)["retrieval"]

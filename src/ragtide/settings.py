@@ -38,7 +38,7 @@ class Settings:
     embed_batch_size: int = 32
     embed_backend: str = ""
     """What runs the model: ``torch``, ``onnx`` or ``openvino``. Empty: OpenVINO on a CPU where
-    it is installed (as fast or faster, same vectors: README), torch on an accelerator."""
+    it is installed (as fast or faster, same vectors: docs/benchmarks.md), torch on an accelerator."""
     embed_quantize: str = ""
     """``none`` or ``int8`` (int8 weights, onnx or openvino). Empty: the collection's, else none.
     int8 vectors differ slightly from fp32's, so a collection holds one kind only."""
@@ -58,7 +58,7 @@ class Settings:
     fusion_dense_weight: float = 0.6
     """The dense leg's share of a hybrid score (each leg's scores scaled by its best); the
     full-text leg has the rest. 0.6 was best on the dev sets (SciFact train, Uber val, the
-    dev questions: README)."""
+    dev questions: docs/benchmarks.md)."""
     fusion_phrase_weight: float = 0.3
     """What a hybrid hit holding all of the question's two-word phrases gains (see
     ``retrieve.PhraseBoost``); 0 turns it off."""

@@ -2,7 +2,7 @@
 
 Only the transformer itself is exported: tokenisation, prompts, pooling and normalisation
 stay sentence-transformers' own, so an exported model embeds exactly as the torch one
-does, up to the backend's arithmetic (README, "Embedding backends"). Exports are built
+does, up to the backend's arithmetic (docs/benchmarks.md, "Embedding backends"). Exports are built
 from the model already loaded (no network) and cached per user (:mod:`.cache`).
 """
 
@@ -59,7 +59,7 @@ def available(backend: str) -> bool:
 def choose(backend: str, quantize: str, device: str) -> tuple[str, str]:
     """The (backend, quantization) to run: checked, with the defaults filled in.
 
-    The default is OpenVINO on a CPU (the fastest here at the same quality: README),
+    The default is OpenVINO on a CPU (the fastest here at the same quality: docs/benchmarks.md),
     torch on an accelerator or where OpenVINO is not installed.
     """
     quantize = quantize or "none"
@@ -77,7 +77,7 @@ def choose(backend: str, quantize: str, device: str) -> tuple[str, str]:
     if backend != "torch" and not on_cpu:
         raise ConfigError(f"embed_backend {backend} runs on the CPU; use embed_backend torch for device {device!r}")
     if quantize == "int8" and backend == "torch":
-        # Measured: torch's dynamic int8 lost 0.019 nDCG@10 on SciFact (README).
+        # Measured: torch's dynamic int8 lost 0.019 nDCG@10 on SciFact (docs/benchmarks.md).
         raise ConfigError("embed_quantize int8 needs embed_backend onnx or openvino (torch's int8 loses quality)")
     for package in (_PACKAGES.get(backend), _INT8_PACKAGES.get(backend) if quantize == "int8" else None):
         if package and not _importable(package):

@@ -32,12 +32,12 @@ if TYPE_CHECKING:
     from ..embedding import Embedder
 
 # Weights of the three signals, and how close a second candidate must come to be quoted too.
-# Chosen on tests/data/devset.json and held against the 12 original questions (README).
+# Chosen on tests/data/devset.json and held against the 12 original questions (docs/benchmarks.md).
 TERMS_WEIGHT = 0.5
 KIND_WEIGHT = 0.2
 RANK_WEIGHT = 0.04
 SECOND_WITHIN = 0.06
-# Candidates whose meaning is weighed (embedded), the best by their words; see README.
+# Candidates whose meaning is weighed (embedded), the best by their words; see docs/benchmarks.md.
 SHORTLIST = 8
 
 _NUMBER = re.compile(r"^\$?\(?\d[\d,]*(?:\.\d+)?\)?%?$")

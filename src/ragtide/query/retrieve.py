@@ -2,7 +2,7 @@
 
 Hybrid is the default wherever the collection has a full-text index: each leg fetches
 ``Fusion.candidates`` hits and ragtide fuses their scores (see
-:class:`~ragtide.store.Fusion` for how, and README for the values chosen), then the fused
+:class:`~ragtide.store.Fusion` for how, and docs/benchmarks.md for the values chosen), then the fused
 best gain a little for holding the question's phrases (:class:`PhraseBoost`). A collection
 without the index is searched dense only, and the result says so.
 """
@@ -44,7 +44,7 @@ class PhraseBoost:
     phrase every candidate holds counts for nothing. Neither leg sees word order: BM25 scores
     "platform" and "consumers" anywhere in a chunk alike, and a small embedding model blurs a
     10-K's exact terms, so the table row named by the question's own words ranked below
-    passages on neighbouring topics. Chosen on the dev sets (README, "Retrieval and answer
+    passages on neighbouring topics. Chosen on the dev sets (docs/benchmarks.md, "Retrieval and answer
     quality"); 0 turns it off.
 
     Reading a chunk's phrases costs ~0.1 ms, in the event loop, so they are kept for the

@@ -22,7 +22,7 @@ class Fusion:
     and a chunk's fused score is ``dense_weight`` times its dense share plus the rest times
     its full-text share. Unlike reciprocal rank fusion this keeps how far ahead a leg's best
     hits are; it beat RRF on SciFact train and Uber's eval and tied on the dev questions
-    (README, "Retrieval and answer quality").
+    (docs/benchmarks.md, "Retrieval and answer quality").
 
     A chunk one leg did not return scores there that leg's last (lowest) returned score:
     the most it can have, as the leg returned its best. Counting it 0 instead sank a chunk

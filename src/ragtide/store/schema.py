@@ -21,7 +21,7 @@ DENSE_FIELD = "vector"
 SPARSE_FIELD = "sparse"
 # English analyzer: standard tokenizer, lowercase, English stemmer and stop words, so
 # "infections" finds "infection" and "the" weighs nothing. Milvus's default analyzer
-# (standard, no stemming, no stop words) ranks below it: see README, "Retrieval quality".
+# (standard, no stemming, no stop words) ranks below it: see docs/benchmarks.md, "Retrieval and answer quality".
 ANALYZER = {"type": "english"}
 
 # Fields every search returns; the vectors are deliberately not among them.
