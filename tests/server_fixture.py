@@ -34,12 +34,10 @@ def running(config, rag=None):
     """Serve ``create_app(config, rag=rag)`` until the block ends; yields the base URL."""
     import uvicorn
 
-    from ragtide.server import create_app
+    from ragtide.server import uvicorn_config
 
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(config, rag=rag), host="127.0.0.1", port=port, log_level="warning")
-    )
+    server = uvicorn.Server(uvicorn_config(config, "127.0.0.1", port, rag=rag))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

@@ -11,7 +11,7 @@ from ragtide import RAG
 
 PUBLIC = {
     "RAG", "Answer", "Source", "Document", "Page", "Chunk", "Chunker", "Embedder", "MilvusStore", "Store",
-    "CollectionInfo", "IngestReport", "Progress", "Settings", "load", "RagtideError", "ConfigError", "LoaderError",
+    "CollectionInfo", "IngestReport", "Progress", "Settings", "Filter", "load", "RagtideError", "ConfigError", "LoaderError",
     "EmbeddingError", "StoreError", "LLMError",
 }  # fmt: skip
 

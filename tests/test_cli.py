@@ -1,5 +1,6 @@
 """The command line as a user meets it: one line per problem, never a traceback."""
 
+import json
 import signal
 import subprocess
 import sys
@@ -33,7 +34,15 @@ def test_bad_filter_is_one_line(essay_db):
     assert result.returncode == 2
     _no_traceback(result.stderr)
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: filter: Milvus cannot use it") and "bad(((" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("error: filter: unknown field 'bad'") and "bad(((" in lines[0]
+
+
+def test_a_raw_filter_reaches_milvus_unchecked(essay_db):
+    result = run("query", "What did the author do?", "--uri", essay_db, "--raw-filter", "bad(((", "--json")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: filter: Milvus cannot use it"), result.stderr
+    result = run("query", "What did the author do?", "--uri", essay_db, "--raw-filter", "chunk_index >= 0", "--json")
+    assert result.returncode == 0 and json.loads(result.stdout)["sources"], result.stderr
 
 
 @pytest.mark.parametrize(

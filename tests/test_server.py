@@ -18,6 +18,7 @@ from conftest import ESSAY, UBER, drop, new_collection  # noqa: E402
 from ragtide import RAG, ConfigError  # noqa: E402
 from ragtide.server import ServerConfig, check_bind  # noqa: E402
 from ragtide.server.jobs import Job, Jobs  # noqa: E402
+from ragtide.server.uploads import Uploads  # noqa: E402
 from ragtide.settings import Settings  # noqa: E402
 from server_fixture import running, upload, wait_for_job  # noqa: E402
 
@@ -234,7 +235,7 @@ def test_a_job_cut_off_by_a_stop_is_reported_interrupted(tmp_path):
     (folder / "abc.json").write_text(json.dumps(Job(id="abc", files=["a.txt"], status="running").__dict__))
 
     async def reopen():
-        return Jobs(tmp_path, ingest=None).get("abc")
+        return Jobs(tmp_path, Uploads(tmp_path / "uploads"), ingest=None).get("abc")
 
     job = asyncio.run(reopen())
     assert job.status == "interrupted" and "submit the files again" in job.error

@@ -12,6 +12,7 @@ from .documents import Chunk, Document, Page, Source
 from .embedding import Embedder
 from .engine import RAG
 from .errors import ConfigError, EmbeddingError, LLMError, LoaderError, RagtideError, StoreError
+from .filters import Filter
 from .ingest import Chunker, IngestReport, Progress, load
 from .query import Answer
 from .settings import Settings
@@ -34,6 +35,7 @@ __all__ = [
     "IngestReport",
     "Progress",
     "Settings",
+    "Filter",
     "load",
     "RagtideError",
     "ConfigError",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .engine import RAG
 from .errors import ConfigError, RagtideError
+from .filters import Filter
 from .settings import Settings
 from .terminal import ProgressView, print_report, show
 from .vocabulary import BACKENDS, CONSISTENCY_LEVELS, MAX_HITS, MODES, QUANTIZATIONS
@@ -112,7 +113,13 @@ def _parser() -> argparse.ArgumentParser:
     _add_retrieval_options(p)
     p.add_argument(
         "--filter",
-        help='Milvus filter expression, e.g. \'metadata["type"] == "pdf"\' or \'source like "/home/me/papers/%%"\'',
+        help='restrict the search: fields source, doc_id, page, chunk_index, metadata["key"]; == != < <= > >= in like '
+        'and or not, e.g. \'metadata["type"] == "pdf" and page >= 40\' or \'source like "/home/me/papers/%%"\'',
+    )
+    p.add_argument(
+        "--raw-filter",
+        metavar="EXPR",
+        help="a Milvus boolean expression passed on unchecked (trusted local use; instead of --filter)",
     )
     p.add_argument("--consistency", choices=CONSISTENCY_LEVELS)
     p.add_argument("--llm-base-url", help="OpenAI-compatible endpoint (env RAGTIDE_LLM_BASE_URL)")
@@ -250,7 +257,7 @@ def _query(args: argparse.Namespace) -> int:
         answer = rag.query(
             args.question,
             top_k=args.top_k,
-            filter=args.filter,
+            filter=Filter.raw(args.raw_filter) if args.raw_filter else args.filter,
             consistency=args.consistency,
             mode=args.mode,
             stream=live,

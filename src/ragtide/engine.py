@@ -12,12 +12,14 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from . import filters
 from . import ingest as ingesting
 from . import query as querying
 from ._loop import LoopThread
 from .documents import Source
 from .embedding import Embedder
 from .errors import ConfigError
+from .filters import Filter
 from .ingest import IngestReport, Input, ProgressCallback
 from .parts import Parts
 from .query import Answer, Retrieval
@@ -114,14 +116,16 @@ class RAG:
         exclude: Sequence[str] = (),
         prune: bool = False,
         on_progress: ProgressCallback | None = None,
+        max_chunks: int | None = None,
     ) -> IngestReport:
         """Load, chunk, embed and store files, directories or :class:`Document` objects.
 
         Unchanged documents are skipped, changed ones replaced, and with ``prune``
         documents whose files are gone (under the given directories) are deleted.
-        One bad file never stops the others: see ``report.failed``.
+        One bad file never stops the others: see ``report.failed``. ``max_chunks`` bounds
+        the run: documents that would take it past that many chunks fail, named.
         """
-        return await self._runner.arun(self._ingest(list(paths), include, exclude, prune, on_progress))
+        return await self._runner.arun(self._ingest(list(paths), include, exclude, prune, on_progress, max_chunks))
 
     def ingest(
         self,
@@ -131,9 +135,10 @@ class RAG:
         exclude: Sequence[str] = (),
         prune: bool = False,
         on_progress: ProgressCallback | None = None,
+        max_chunks: int | None = None,
     ) -> IngestReport:
         """Sync twin of :meth:`aingest`."""
-        return self._runner.run(self._ingest(list(paths), include, exclude, prune, on_progress))
+        return self._runner.run(self._ingest(list(paths), include, exclude, prune, on_progress, max_chunks))
 
     async def _ingest(
         self,
@@ -142,6 +147,7 @@ class RAG:
         exclude: Sequence[str],
         prune: bool,
         on_progress: ProgressCallback | None,
+        max_chunks: int | None,
     ) -> IngestReport:
         embedder = await self._parts.embedder()
         return await ingesting.ingest(
@@ -153,6 +159,7 @@ class RAG:
             exclude=exclude,
             prune=prune,
             on_progress=on_progress,
+            max_chunks=max_chunks,
         )
 
     # -- retrieval and answers -------------------------------------------------------
@@ -162,14 +169,16 @@ class RAG:
         question: str,
         *,
         top_k: int | None = None,
-        filter: str | None = None,
+        filter: str | Filter | None = None,
         consistency: Consistency | None = None,
         mode: Mode | None = None,
     ) -> list[Source]:
         """The passages that best answer ``question``, best first.
 
         ``mode`` is "dense", "lexical" (BM25) or "hybrid"; by default hybrid where the
-        collection has a full-text index, else dense.
+        collection has a full-text index, else dense. ``filter`` restricts the search:
+        text in ragtide's filter language (``'metadata["type"] == "pdf" and page >= 40'``,
+        see :mod:`ragtide.filters`), or a :class:`Filter`.
         """
         return (await self._runner.arun(self._retrieve(question, top_k, filter, consistency, mode))).sources
 
@@ -178,7 +187,7 @@ class RAG:
         question: str,
         *,
         top_k: int | None = None,
-        filter: str | None = None,
+        filter: str | Filter | None = None,
         consistency: Consistency | None = None,
         mode: Mode | None = None,
     ) -> list[Source]:
@@ -186,14 +195,15 @@ class RAG:
         return self._runner.run(self._retrieve(question, top_k, filter, consistency, mode)).sources
 
     async def _retrieve(
-        self, question: str, top_k: int | None, filter: str | None, consistency: str | None, mode: str | None
+        self, question: str, top_k: int | None, filter: str | Filter | None, consistency: str | None, mode: str | None
     ) -> Retrieval:
         if not question or not question.strip():
             raise ConfigError("question: must not be empty")
+        where = filters.expression(filter)  # before any work: a bad filter costs nothing
         retriever = await self._parts.retriever()
         k = top_k if top_k is not None else self.settings.top_k
         return await retriever.retrieve(
-            question, k, mode=mode or self.settings.mode or None, filter=filter or "", consistency=consistency
+            question, k, mode=mode or self.settings.mode or None, filter=where, consistency=consistency
         )
 
     async def aquery(
@@ -201,7 +211,7 @@ class RAG:
         question: str,
         *,
         top_k: int | None = None,
-        filter: str | None = None,
+        filter: str | Filter | None = None,
         consistency: Consistency | None = None,
         mode: Mode | None = None,
         stream: bool = False,
@@ -223,7 +233,7 @@ class RAG:
         question: str,
         *,
         top_k: int | None = None,
-        filter: str | None = None,
+        filter: str | Filter | None = None,
         consistency: Consistency | None = None,
         mode: Mode | None = None,
         stream: bool = False,
@@ -236,7 +246,7 @@ class RAG:
         return answer
 
     async def _query(
-        self, question: str, top_k: int | None, filter: str | None, consistency: str | None, mode: str | None
+        self, question: str, top_k: int | None, filter: str | Filter | None, consistency: str | None, mode: str | None
     ) -> Answer:
         started = time.perf_counter()
         found = await self._retrieve(question, top_k, filter, consistency, mode)

@@ -73,6 +73,12 @@ class Settings:
     failing; reads give up after at most 10 s."""
     max_file_mb: float = 100.0
     """Files larger than this are refused (memory grows with the largest file: about 3x its text)."""
+    max_doc_pages: int = 10_000
+    """Documents with more pages are refused."""
+    max_doc_chars: int = 50_000_000
+    """Documents whose text is longer are refused, as soon as reading them gets that far."""
+    max_doc_chunks: int = 100_000
+    """Documents that would make more chunks are refused before any is embedded."""
     llm_base_url: str = ""
     """An OpenAI-compatible endpoint. Empty (with no llm_model) answers extractively, offline."""
     llm_model: str = ""
@@ -98,6 +104,9 @@ class Settings:
             raise ConfigError(f"retry_s: must not be negative, got {self.retry_s}")
         if self.max_file_mb <= 0:
             raise ConfigError(f"max_file_mb: must be positive, got {self.max_file_mb}")
+        for name in ("max_doc_pages", "max_doc_chars", "max_doc_chunks"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: must be at least 1, got {getattr(self, name)}")
         if self.chunk_tokens < 0 or self.chunk_overlap < 0:
             raise ConfigError("chunk_tokens and chunk_overlap must not be negative")
         if self.chunk_tokens and self.chunk_overlap >= self.chunk_tokens:

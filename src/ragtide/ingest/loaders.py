@@ -19,7 +19,26 @@ from pathlib import Path
 from ..documents import Document, Page
 from ..errors import LoaderError
 
-Loader = Callable[[Path, bytes], Document]
+Loader = Callable[[Path, bytes, "Caps"], Document]
+
+
+@dataclass(frozen=True)
+class Caps:
+    """What reading one document may cost, checked as it is read: a small file can expand
+    (a 165 KB PDF whose 1,000 pages share one content stream holds 50 MB of text), so the
+    limits on pages and characters stop it early, not after the fact. None: no limit."""
+
+    bytes: int | None = None
+    pages: int | None = None
+    chars: int | None = None
+
+    def check_chars(self, path: Path, n: int) -> None:
+        if self.chars is not None and n > self.chars:
+            raise LoaderError(
+                str(path),
+                f"more than {self.chars:,} characters of text (the limit per document: split it, or raise "
+                "RAGTIDE_MAX_DOC_CHARS)",
+            )
 
 
 def _decode(path: Path, data: bytes) -> str:
@@ -46,27 +65,28 @@ def _decode(path: Path, data: bytes) -> str:
     return text
 
 
-def _whole(path: Path, text: str, **metadata: object) -> Document:
+def _whole(path: Path, text: str, caps: Caps, **metadata: object) -> Document:
+    caps.check_chars(path, len(text))
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         raise LoaderError(str(path), "no text (empty file)")
     return Document(key=str(path), text=text, pages=(Page(None, 0, len(text)),), metadata=dict(metadata))
 
 
-def load_text(path: Path, data: bytes) -> Document:
-    return _whole(path, _decode(path, data), type="text")
+def load_text(path: Path, data: bytes, caps: Caps) -> Document:
+    return _whole(path, _decode(path, data), caps, type="text")
 
 
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
 
 
-def load_markdown(path: Path, data: bytes) -> Document:
+def load_markdown(path: Path, data: bytes, caps: Caps) -> Document:
     text = _decode(path, data)
     heading = _HEADING.search(text)
     meta = {"type": "markdown"}
     if heading:
         meta["title"] = heading.group(1)
-    return _whole(path, text, **meta)
+    return _whole(path, text, caps, **meta)
 
 
 # Elements whose content a reader never sees.
@@ -112,7 +132,7 @@ _BLOCK = {
 }
 
 
-def load_html(path: Path, data: bytes) -> Document:
+def load_html(path: Path, data: bytes, caps: Caps) -> Document:
     from selectolax.lexbor import LexborHTMLParser
 
     source = _decode(path, data)
@@ -128,7 +148,7 @@ def load_html(path: Path, data: bytes) -> Document:
     meta = {"type": "html"}
     if title:
         meta["title"] = title
-    return _whole(path, text, **meta)
+    return _whole(path, text, caps, **meta)
 
 
 def _visible_text(node, out: list[str]) -> None:
@@ -159,7 +179,7 @@ def _visible_text(node, out: list[str]) -> None:
         stack.extend((child, False) for child in reversed(children))
 
 
-def load_pdf(path: Path, data: bytes) -> Document:
+def load_pdf(path: Path, data: bytes, caps: Caps) -> Document:
     import pypdfium2
 
     if not data.lstrip()[:5].startswith(b"%PDF"):
@@ -172,6 +192,11 @@ def load_pdf(path: Path, data: bytes) -> Document:
             raise LoaderError(str(path), "encrypted PDF (it needs a password); decrypt it first") from None
         raise LoaderError(str(path), f"corrupt or unreadable PDF ({reason})") from None
     try:
+        if caps.pages is not None and len(pdf) > caps.pages:
+            raise LoaderError(
+                str(path),
+                f"{len(pdf):,} pages (the limit per document is {caps.pages:,}: split it, or raise RAGTIDE_MAX_DOC_PAGES)",
+            )
         parts: list[str] = []
         pages: list[Page] = []
         offset = 0
@@ -185,6 +210,7 @@ def load_pdf(path: Path, data: bytes) -> Document:
             parts.append(text)
             pages.append(Page(number, offset, offset + len(text)))
             offset += len(text)
+            caps.check_chars(path, offset)
     finally:
         pdf.close()
     text = "".join(parts)
@@ -204,13 +230,14 @@ LOADERS: dict[str, Loader] = {
 }
 
 
-def load(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> Document:
+def load(path: str | os.PathLike[str], *, caps: Caps = Caps()) -> Document:
     """Load one file by its extension. Raises :class:`LoaderError` naming the file.
 
-    Files over ``max_bytes`` are refused: what ingesting a file costs in memory grows
-    with its size.
+    Files over ``caps.bytes`` are refused: what ingesting a file costs in memory grows
+    with its size; so are documents over ``caps.pages`` or ``caps.chars``.
     """
     p = Path(path)
+    max_bytes = caps.bytes
     loader = LOADERS.get(p.suffix.lower())
     if loader is None:
         raise LoaderError(str(p), f"unsupported file type {p.suffix or '(none)'!r}")
@@ -227,7 +254,7 @@ def load(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> Docum
     if not data.strip():
         raise LoaderError(str(p), "no text (empty file)")
     try:
-        doc = loader(p, data)
+        doc = loader(p, data, caps)
     except LoaderError:
         raise
     except Exception as e:  # a parser bug must cost one file, not the whole run

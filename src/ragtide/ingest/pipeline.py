@@ -22,7 +22,7 @@ from ..settings import Settings
 from ..store import Row, Store
 from . import removal
 from .chunking import Chunker
-from .loaders import discover, load
+from .loaders import Caps, discover, load
 from .report import IngestReport, Outcome, Progress, ProgressCallback, ProgressKind
 
 Input = str | os.PathLike[str] | Document
@@ -53,8 +53,10 @@ async def ingest(
     exclude: Sequence[str] = (),
     prune: bool = False,
     on_progress: ProgressCallback | None = None,
+    max_chunks: int | None = None,
 ) -> IngestReport:
-    """Ingest ``inputs`` into ``store``'s collection, creating it if need be."""
+    """Ingest ``inputs`` into ``store``'s collection, creating it if need be. With
+    ``max_chunks``, documents that would take the run past that many chunks fail, named."""
     chunker = Chunker(embedder, settings.chunk_tokens, settings.chunk_overlap)
     creating = None
     if await store.stored_model() is None:
@@ -63,8 +65,17 @@ async def ingest(
         creating = asyncio.create_task(store.open(embedder.name, embedder.dim, create=True, **embedder.space))
     else:
         await store.open(embedder.name, embedder.dim, create=True, **embedder.space)
-    max_bytes = int(settings.max_file_mb * 1024 * 1024)
-    pipeline = Pipeline(store, embedder, chunker, on_progress=on_progress, creating=creating, max_file_bytes=max_bytes)
+    caps = Caps(int(settings.max_file_mb * 2**20), settings.max_doc_pages, settings.max_doc_chars)
+    pipeline = Pipeline(
+        store,
+        embedder,
+        chunker,
+        on_progress=on_progress,
+        creating=creating,
+        caps=caps,
+        max_doc_chunks=settings.max_doc_chunks,
+        max_run_chunks=max_chunks,
+    )
     return await pipeline.run(inputs, include=include, exclude=exclude, prune=prune)
 
 
@@ -83,10 +94,16 @@ class Pipeline:
         *,
         on_progress: ProgressCallback | None = None,
         creating: asyncio.Task | None = None,
-        max_file_bytes: int | None = None,
+        caps: Caps = Caps(),
+        max_doc_chunks: int | None = None,
+        max_run_chunks: int | None = None,
     ) -> None:
         self._store = store
-        self._max_file_bytes = max_file_bytes
+        self._caps = caps
+        self._max_doc_chunks = max_doc_chunks
+        self._max_run_chunks = max_run_chunks
+        self._planned = 0  # chunks of the documents chunked so far
+        self._open: dict[int, _Pending] = {}  # documents chunked and not yet finished
         self._creating = creating
         self._embedder = embedder
         self._chunker = chunker
@@ -129,6 +146,12 @@ class Pipeline:
         creating = [asyncio.shield(self._creating)] if self._creating is not None else []
         try:
             await asyncio.gather(*stages, *creating)
+        except asyncio.CancelledError:
+            # Stopped from outside (a cancelled job, Ctrl-C): what the unfinished documents
+            # wrote of their new versions goes, so none is left half-written.
+            self._partial.extend(p for p in self._open.values() if p.remaining < p.chunks)
+            await asyncio.shield(self._remove_partial_writes())
+            raise
         finally:
             for task in stages:
                 task.cancel()
@@ -147,6 +170,8 @@ class Pipeline:
     def _finish(self, key: str, outcome: Outcome, reason: str = "", pending: _Pending | None = None) -> None:
         self._report.count(key, outcome, reason)
         self._files_done += 1
+        if pending is not None:
+            self._open.pop(id(pending), None)
         if pending is None:
             self._emit("file", key, outcome=outcome, reason=reason)
         else:
@@ -154,6 +179,17 @@ class Pipeline:
             self._emit(
                 "file", key, outcome=outcome, reason=reason, file_chunks_done=done, file_chunks_total=pending.chunks
             )
+
+    def _too_many(self, chunks: int) -> str:
+        """Why a document of ``chunks`` chunks may not be stored, or ""."""
+        if self._max_doc_chunks is not None and chunks > self._max_doc_chunks:
+            return (
+                f"{chunks:,} chunks (the limit per document is {self._max_doc_chunks:,}: split it, or raise "
+                "RAGTIDE_MAX_DOC_CHUNKS)"
+            )
+        if self._max_run_chunks is not None and self._planned + chunks > self._max_run_chunks:
+            return f"{chunks:,} more chunks would pass this ingest's limit of {self._max_run_chunks:,}"
+        return ""
 
     # -- stages --------------------------------------------------------------------
 
@@ -166,7 +202,7 @@ class Pipeline:
                 return item
             async with slots:
                 try:
-                    return await asyncio.to_thread(load, item, max_bytes=self._max_file_bytes)
+                    return await asyncio.to_thread(load, item, caps=self._caps)
                 except LoaderError as e:
                     return e
 
@@ -200,8 +236,14 @@ class Pipeline:
             if not boundaries:
                 self._finish(doc.key, Outcome.FAILED, "no text to index")
                 continue
+            too_many = self._too_many(len(boundaries))
+            if too_many:
+                self._finish(doc.key, Outcome.FAILED, too_many)
+                continue
+            self._planned += len(boundaries)
             action = Outcome.ADDED if state is None else Outcome.UPDATED
             pending = _Pending(doc, action, version, len(boundaries), remaining=len(boundaries))
+            self._open[id(pending)] = pending
             self._emit("chunked", doc.key, file_chunks_total=pending.chunks)
             # Made one at a time as the queue takes them: a huge file's chunks never sit in memory at once.
             for chunk in self._chunker.chunks(doc, boundaries):

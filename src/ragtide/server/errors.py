@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi.responses import JSONResponse
@@ -28,6 +29,16 @@ def error(status: int, message: str, kind: str | None = None, headers: dict[str,
         status_code=status,
         headers=headers,
     )
+
+
+# An absolute path of two or more parts, not part of a URL ("http://host/x" keeps its path).
+_PATH = re.compile(r"(?<![\w:/.])/(?:[^\s/'\"()\[\],;]+/)+([^\s/'\"()\[\],;]+)")
+
+
+def redact(message: str) -> str:
+    """``message`` without this machine's paths: a file is named by its own name only
+    ("/srv/ragtide/uploads/files/a.pdf" -> "a.pdf"), Milvus's source paths likewise."""
+    return _PATH.sub(r"\1", message)
 
 
 class ErrorDetail(BaseModel):

@@ -1,10 +1,15 @@
 """Ingest jobs: uploads the service acknowledged, ingested in the background, their progress kept on disk.
 
 A job is written to disk (``<upload dir>/jobs/<id>.json``) before the upload is answered
-202, and its files are already stored in the upload folder, so a client that disconnects
+202, and its files are already stored (:mod:`.uploads`), so a client that disconnects
 loses nothing. A service stopped mid-job finds the job "running" when it starts again and
 reports it "interrupted"; submitting the same files again is cheap and exact, because
 ingest skips what is already stored (content hashes).
+
+Two jobs run at once, so a small upload is not stuck behind a large one; jobs naming the
+same file run in the order they came, so the last upload of a name is the version kept.
+A job can be cancelled, queued or running: what it wrote is removed, and the files it
+replaced come back.
 """
 
 from __future__ import annotations
@@ -18,11 +23,17 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from ..ingest import IngestReport, Progress
+from ..ingest import IngestReport, Outcome, Progress
+from .errors import redact
+from .uploads import Uploads
 
 Ingest = Callable[[list[Path], Callable[[Progress], None]], Awaitable[IngestReport]]
+Status = Literal["queued", "running", "done", "failed", "interrupted", "cancelled"]
+FINISHED = ("done", "failed", "interrupted", "cancelled")
+_RUNNING_AT_ONCE = 2
+_INTERRUPTED = "the service stopped before this job finished; submit the files again"
 
 
 @dataclass
@@ -31,7 +42,7 @@ class Job:
 
     id: str
     files: list[str]  # names as uploaded
-    status: str = "queued"  # queued, running, done, failed, interrupted
+    status: Status = "queued"
     created: float = field(default_factory=time.time)
     finished: float | None = None
     files_done: int = 0
@@ -39,6 +50,7 @@ class Job:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+    replaced: list[str] = field(default_factory=list)  # names whose earlier upload this job replaced
     failures: dict[str, str] = field(default_factory=dict)  # file name -> reason
     error: str = ""  # why the whole job failed, if it did
 
@@ -48,73 +60,98 @@ class Job:
         return out
 
 
-class Jobs:
-    """The service's ingest jobs: started one after another in the background, recorded on disk."""
+def new_id() -> str:
+    return uuid.uuid4().hex
 
-    def __init__(self, folder: Path, ingest: Ingest) -> None:
+
+class Jobs:
+    """The service's ingest jobs (see the module's docstring)."""
+
+    def __init__(self, folder: Path, uploads: Uploads, ingest: Ingest) -> None:
         self._folder = folder / "jobs"
         self._folder.mkdir(parents=True, exist_ok=True)
+        self._uploads = uploads
         self._ingest = ingest
         self._jobs: dict[str, Job] = {}
-        self._tasks: set[asyncio.Task] = set()
-        self._lock = asyncio.Lock()  # one ingest at a time: they share the embedder anyway
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._cancelled: set[str] = set()
+        self._names: dict[str, asyncio.Lock] = {}
+        self._slots = asyncio.Semaphore(_RUNNING_AT_ONCE)
         for path in sorted(self._folder.glob("*.json")):
             try:
                 job = Job(**json.loads(path.read_text(encoding="utf-8")))
             except (OSError, ValueError, TypeError):
                 continue
             if job.status in ("queued", "running"):
-                job.status, job.error = (
-                    "interrupted",
-                    "the service stopped before this job finished; submit the files again",
-                )
+                job.status, job.error = "interrupted", _INTERRUPTED
                 self._save(job)
+            self._uploads.discard(job.id)  # files of a job that will not run
             self._jobs[job.id] = job
 
     def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
 
-    def submit(self, paths: list[Path], names: list[str]) -> Job:
-        job = Job(id=uuid.uuid4().hex, files=names)
+    def submit(self, job_id: str, names: list[str]) -> Job:
+        """Queue the job whose files :meth:`Uploads.receive` stored under ``job_id``."""
+        job = Job(id=job_id, files=names)
         self._jobs[job.id] = job
         self._save(job)
-        task = asyncio.create_task(self._run(job, paths, dict(zip(map(str, paths), names))))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[job.id] = asyncio.create_task(self._run(job))
         return job
 
-    async def _run(self, job: Job, paths: list[Path], names: dict[str, str]) -> None:
-        def progress(event: Progress) -> None:
-            job.files_done, job.chunks = event.files_done, event.chunks_done
-            if event.kind == "file" and event.outcome == "failed":
-                job.failures[names.get(event.path, Path(event.path).name)] = event.reason
+    async def cancel(self, job_id: str) -> Job | None:
+        """Stop a queued or running job; None if there is no such job. A finished one stays as it is."""
+        job = self._jobs.get(job_id)
+        task = self._tasks.get(job_id)
+        if job is None or task is None or job.status in FINISHED:
+            return job
+        self._cancelled.add(job_id)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return job
 
-        async with self._lock:
-            job.status = "running"
-            self._save(job)
-            try:
-                report = await self._ingest(paths, progress)
-            except asyncio.CancelledError:
-                job.status, job.error = (
-                    "interrupted",
-                    "the service stopped before this job finished; submit the files again",
-                )
+    async def _run(self, job: Job) -> None:
+        held: list[asyncio.Lock] = []
+        placed = None
+        try:
+            for name in sorted(set(job.files)):
+                lock = self._names.setdefault(name, asyncio.Lock())
+                await lock.acquire()
+                held.append(lock)
+            async with self._slots:
+                job.status = "running"
+                self._save(job)
+                placed = self._uploads.place(job.id, job.files)
+                job.replaced = placed.replaced
+                names = dict(zip(map(str, placed.paths), job.files))
+                report = await self._ingest(placed.paths, lambda event: self._progress(job, names, event))
+            job.status = "done" if report.ok else "failed"
+            job.added, job.updated, job.unchanged = report.added, report.updated, report.unchanged
+            job.chunks, job.files_done = report.chunks, len(job.files)
+            job.failures = {names.get(p, Path(p).name): redact(reason) for p, reason in report.failed.items()}
+            self._uploads.settle(job.id, list(job.failures))
+        except asyncio.CancelledError:
+            if job.id not in self._cancelled:  # the service is stopping
+                job.status, job.error = "interrupted", _INTERRUPTED
                 self._save(job)
                 raise
-            except Exception as e:  # noqa: BLE001 -- recorded for the client, never lost
-                job.status, job.error = "failed", str(e)
-            else:
-                job.status = "done" if report.ok else "failed"
-                job.added, job.updated, job.unchanged, job.chunks = (
-                    report.added,
-                    report.updated,
-                    report.unchanged,
-                    report.chunks,
-                )
-                job.files_done = len(paths)
-                job.failures = {names.get(p, Path(p).name): reason for p, reason in report.failed.items()}
-            job.finished = time.time()
-            self._save(job)
+            job.status, job.error = "cancelled", "cancelled by a client"
+            self._uploads.settle(job.id, job.files if placed is not None else [])
+        except Exception as e:  # recorded for the client, never lost
+            job.status, job.error = "failed", redact(str(e))
+            self._uploads.settle(job.id, job.files if placed is not None else [])
+        finally:
+            for lock in held:
+                lock.release()
+            self._tasks.pop(job.id, None)
+        job.finished = time.time()
+        self._save(job)
+
+    @staticmethod
+    def _progress(job: Job, names: dict[str, str], event: Progress) -> None:
+        job.files_done, job.chunks = event.files_done, event.chunks_done
+        if event.kind == "file" and event.outcome is Outcome.FAILED:
+            job.failures[names.get(event.path, Path(event.path).name)] = redact(event.reason)
 
     def _save(self, job: Job) -> None:
         # Atomic: a reader, or a restart, never sees half a record.
@@ -124,6 +161,6 @@ class Jobs:
         os.replace(tmp, path)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
+        for task in list(self._tasks.values()):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)

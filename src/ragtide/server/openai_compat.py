@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from ..query import Answer
-from .errors import documented
+from .errors import documented, redact
+from .uploads import Uploads
 
 router = APIRouter(responses=documented(400, 401, 422, 500, 503, 504))
 MODEL = "ragtide"
@@ -59,7 +61,7 @@ async def chat_completions(body: ChatRequest, request: Request):
     state.metrics.questions.labels(answer.retrieval).inc()
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if body.stream:
-        return StreamingResponse(_chunks(answer, completion_id, created), media_type="text/event-stream")
+        return StreamingResponse(_chunks(answer, state.uploads, completion_id, created), media_type="text/event-stream")
     async for _ in answer:
         pass
     return {
@@ -70,7 +72,7 @@ async def chat_completions(body: ChatRequest, request: Request):
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": answer.text + _sources_note(answer)},
+                "message": {"role": "assistant", "content": answer.text + _sources_note(answer, state.uploads)},
                 "finish_reason": "stop",
             }
         ],
@@ -92,12 +94,12 @@ def _last_user_text(messages: list[Message]) -> str:
     raise HTTPException(422, "messages: no user message with text to answer")
 
 
-def _sources_note(answer: Answer) -> str:
-    lines = [f"[{n}] {s.source}" + (f", page {s.page}" if s.page else "") for n, s in answer.citations]
+def _sources_note(answer: Answer, uploads: Uploads) -> str:
+    lines = [f"[{n}] {uploads.name_of(s.source)}" + (f", page {s.page}" if s.page else "") for n, s in answer.citations]
     return "\n\nSources:\n" + "\n".join(lines) if lines else ""
 
 
-async def _chunks(answer: Answer, completion_id: str, created: int):
+async def _chunks(answer: Answer, uploads: Uploads, completion_id: str, created: int) -> AsyncIterator[str]:
     def chunk(delta: dict[str, str], finish: str | None = None) -> str:
         body = {
             "id": completion_id,
@@ -113,8 +115,8 @@ async def _chunks(answer: Answer, completion_id: str, created: int):
         async for delta in answer:
             yield chunk({"content": delta})
         if answer.citations:
-            yield chunk({"content": _sources_note(answer)})
+            yield chunk({"content": _sources_note(answer, uploads)})
     except Exception as e:  # noqa: BLE001 -- the stream has started: say so in-band, end cleanly
-        yield chunk({"content": f"\n\n[ragtide error: {e}]"})
+        yield chunk({"content": f"\n\n[ragtide error: {redact(str(e))}]"})
     yield chunk({}, "stop")
     yield "data: [DONE]\n\n"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import unicodedata
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -16,10 +16,17 @@ from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 from starlette.exceptions import HTTPException
 
+from ..filters import MAX_CHARS as MAX_FILTER_CHARS
+from ..filters import Filter
 from ..ingest import LOADERS
 from ..query import Answer
 from ..vocabulary import MAX_HITS, Consistency, Mode
-from .errors import documented, error
+from .errors import documented, error, redact
+from .jobs import Job, new_id
+from .uploads import Uploads, safe_name
+
+_JOB_ID = re.compile(r"[0-9a-f]{32}")
+_DOC_ID = _JOB_ID
 
 STATIC = Path(__file__).parent / "static"
 
@@ -49,7 +56,7 @@ async def readyz(request: Request):
     try:
         await asyncio.wait_for(state.rag.acollections(), timeout=5)
     except Exception as e:  # noqa: BLE001 -- any failure means not ready
-        return error(503, f"Milvus is not answering: {e}")
+        return error(503, f"Milvus is not answering: {redact(str(e)) or type(e).__name__}")
     return {"status": "ready"}
 
 
@@ -64,7 +71,11 @@ async def metrics(request: Request) -> Response:
 class QueryRequest(BaseModel):
     question: str = Field(min_length=1, max_length=4000, description="the question")
     top_k: int | None = Field(None, ge=1, le=MAX_HITS, description="passages to retrieve (default 5)")
-    filter: str | None = Field(None, max_length=4000, description='Milvus filter, e.g. metadata["type"] == "pdf"')
+    filter: str | None = Field(
+        None,
+        description=f"at most {MAX_FILTER_CHARS:,} characters: fields source, doc_id, page, chunk_index, "
+        'metadata["key"]; == != < <= > >= in like and or not; e.g. metadata["type"] == "pdf" and page >= 40',
+    )
     mode: Mode | None = Field(
         None, description="retrieval mode (default: hybrid where the backend has full-text search)"
     )
@@ -115,7 +126,7 @@ async def query(body: QueryRequest, request: Request):
     ask = state.rag.aquery(
         body.question,
         top_k=body.top_k,
-        filter=body.filter,
+        filter=Filter.parse(body.filter) if body.filter else None,
         mode=body.mode,
         consistency=body.consistency,
         stream=body.stream,
@@ -123,18 +134,26 @@ async def query(body: QueryRequest, request: Request):
     answer: Answer = await asyncio.wait_for(ask, timeout=config.request_timeout_s)
     state.metrics.questions.labels(answer.retrieval).inc()
     if not body.stream:
-        return answer.to_dict()
-    return EventSourceResponse(_events(answer), ping=15)
+        return shown(answer, state.uploads)
+    return EventSourceResponse(_events(answer, state.uploads), ping=15)
 
 
-async def _events(answer: Answer):
+def shown(answer: Answer, uploads: Uploads) -> dict[str, Any]:
+    """The answer as clients see it: sources named as uploaded, not by server path."""
+    out = answer.to_dict()
+    for source in out["sources"]:
+        source["source"] = uploads.name_of(source["source"])
+    return out
+
+
+async def _events(answer: Answer, uploads: Uploads) -> AsyncIterator[dict[str, str]]:
     try:
         async for delta in answer:
             yield {"event": "token", "data": json.dumps({"text": delta})}
     except Exception as e:  # noqa: BLE001 -- the stream has started: report in-band
-        yield {"event": "error", "data": json.dumps({"type": type(e).__name__, "message": str(e)})}
+        yield {"event": "error", "data": json.dumps({"type": type(e).__name__, "message": redact(str(e))})}
         return
-    full = answer.to_dict()
+    full = shown(answer, uploads)
     yield {"event": "sources", "data": json.dumps(full["sources"])}
     yield {
         "event": "done",
@@ -154,55 +173,25 @@ async def _events(answer: Answer):
     summary="Upload files; they are ingested by a background job",
     responses=documented(413, 415),
 )
-async def upload(request: Request, files: list[UploadFile] = File(..., description="txt, md, html, htm or pdf files")):
+async def upload(
+    request: Request, files: list[UploadFile] = File(..., description="txt, md, html, htm or pdf files")
+) -> JSONResponse:
     state = request.app.state
     config = state.config
     if not files:
         raise HTTPException(422, "files: at least one file")
     if len(files) > config.max_files:
         raise HTTPException(413, f"at most {config.max_files} files per upload, got {len(files)}")
-    folder = config.upload_dir / "files"
-    folder.mkdir(parents=True, exist_ok=True)
     names = [safe_name(f.filename or "") for f in files]
-    for original, name in zip(files, names):
+    for name in names:
         if Path(name).suffix.lower() not in LOADERS:
-            raise HTTPException(
-                415, f"{original.filename!r}: unsupported file type; allowed: {', '.join(sorted(LOADERS))}"
-            )
+            raise HTTPException(415, f"{name!r}: unsupported file type; allowed: {', '.join(sorted(LOADERS))}")
     if len(set(names)) != len(names):
         raise HTTPException(422, "files: two files of this upload have the same name")
-    limit = int(config.max_upload_mb * 1024 * 1024)
-    stored: list[Path] = []
-    for upload_, name in zip(files, names):
-        stored.append(await _store(upload_, folder / name, limit))
-    job = state.jobs.submit(stored, names)
+    job_id = new_id()
+    await state.uploads.receive(job_id, files, names, int(config.max_upload_mb * 2**20))
+    job = state.jobs.submit(job_id, names)
     return JSONResponse({"job": job.to_dict()}, status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
-
-
-async def _store(upload: UploadFile, path: Path, limit: int) -> Path:
-    """Copy an upload to ``path`` atomically, refusing it past ``limit`` bytes."""
-    tmp = path.with_name(f".{path.name}.part")
-    size = 0
-    try:
-        with tmp.open("wb") as out:
-            while chunk := await upload.read(1 << 20):
-                size += len(chunk)
-                if size > limit:
-                    raise HTTPException(413, f"{path.name}: larger than {limit / 1024 / 1024:g} MB")
-                out.write(chunk)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path.resolve()
-
-
-def safe_name(name: str) -> str:
-    """A file name that stays in the upload folder: no directories, no control characters."""
-    name = unicodedata.normalize("NFC", name.replace("\\", "/").rsplit("/", 1)[-1])
-    name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip().lstrip(".")
-    if not name:
-        raise HTTPException(422, "files: a file has no usable name")
-    return name[:200]
 
 
 @api.get(
@@ -210,34 +199,51 @@ def safe_name(name: str) -> str:
     summary="An ingest job's progress: files done, chunks, failures with reasons",
     responses=documented(404),
 )
-async def job(job_id: str, request: Request) -> dict:
-    found = request.app.state.jobs.get(job_id)
+async def job(job_id: str, request: Request) -> dict[str, Any]:
+    return _job(request, job_id).to_dict()
+
+
+@api.delete(
+    "/jobs/{job_id}",
+    summary="Cancel a queued or running job: what it wrote is removed, the files it replaced come back",
+    responses=documented(404),
+)
+async def cancel_job(job_id: str, request: Request) -> dict[str, Any]:
+    _job(request, job_id)
+    cancelled = await request.app.state.jobs.cancel(job_id)
+    return dict(cancelled.to_dict())
+
+
+def _job(request: Request, job_id: str) -> Job:
+    found = request.app.state.jobs.get(job_id) if _JOB_ID.fullmatch(job_id) else None
     if found is None:
-        raise HTTPException(404, f"no job {job_id!r}")
-    return found.to_dict()
+        raise HTTPException(404, f"no job {job_id[:40]!r}")
+    return found
 
 
 @api.get("/documents", summary="The documents in the collection")
-async def documents(request: Request) -> dict:
-    docs = await request.app.state.rag.adocuments()
-    return {
-        "documents": [{"id": d, "source": s, "name": Path(s).name} for d, s in sorted(docs.items(), key=lambda x: x[1])]
-    }
+async def documents(request: Request) -> dict[str, Any]:
+    state = request.app.state
+    docs = await state.rag.adocuments()
+    listed = [{"id": d, "source": state.uploads.name_of(s), "name": Path(s).name} for d, s in docs.items()]
+    return {"documents": sorted(listed, key=lambda d: d["source"])}
 
 
 @api.delete("/documents/{doc_id}", summary="Delete a document by id", responses=documented(404))
-async def delete(doc_id: str, request: Request) -> dict:
+async def delete(doc_id: str, request: Request) -> dict[str, Any]:
     state = request.app.state
-    if not re.fullmatch(r"[0-9a-f]{32}", doc_id):
-        raise HTTPException(404, f"no document {doc_id!r} (ids are 32 hex digits, as GET /v1/documents lists them)")
+    if not _DOC_ID.fullmatch(doc_id):
+        raise HTTPException(
+            404, f"no document {doc_id[:40]!r} (ids are 32 hex digits, as GET /v1/documents lists them)"
+        )
     source = (await state.rag.adocuments()).get(doc_id)
     if source is None:
         raise HTTPException(404, f"no document {doc_id!r}")
     removed = await state.rag.adelete(doc_id)
     uploaded = Path(source)
-    if uploaded.parent == (state.config.upload_dir / "files").resolve():
+    if uploaded.parent == state.uploads.files.resolve():
         uploaded.unlink(missing_ok=True)
-    return {"deleted": doc_id, "source": source, "chunks": removed}
+    return {"deleted": doc_id, "source": state.uploads.name_of(source), "chunks": removed}
 
 
 @api.get("/collections", summary="The collections at this Milvus, and the one this service answers from")

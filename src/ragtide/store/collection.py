@@ -59,7 +59,9 @@ class MilvusCollection:
         self._retry = RetryPolicy(retry_s)
         self._read_retry = RetryPolicy(min(retry_s, _READ_RETRY_S))
         self._max_delay = max_delay
-        self._client = None
+        self._client: Any = None
+        self._epoch = 0  # the deployment's epoch the client was connected in
+        self._reviving: asyncio.Lock | None = None
         self._sync_client = None
         self._blocking = threading.Lock()  # one blocking call at a time skips the queue
         self._rows = _wire.RowSender(name, write, timeout)
@@ -75,11 +77,15 @@ class MilvusCollection:
         self._searchers: dict[SearchKey, Batcher[Any, list[dict[str, Any]]]] = {}
 
     async def client(self) -> Any:
-        if self._client is not None:
-            return self._client
+        if self._client is None:
+            self.deployment.start()
+            await self._connect()
+        return self._client
+
+    async def _connect(self) -> None:
         where = self.deployment
         AsyncMilvusClient = where.pymilvus().AsyncMilvusClient
-        where.start()
+        self._epoch = where.epoch()
         try:
             client = AsyncMilvusClient(
                 uri=self.uri, token=self._token, timeout=self._connect_timeout, **where.channel()
@@ -95,31 +101,62 @@ class MilvusCollection:
             where.failed_to_start()
             raise StoreError(f"cannot open Milvus at {self.uri}: {reason(e)}") from None
         self._client = client
-        return client
+
+    async def _revive(self) -> bool:
+        """Whether this process's Milvus Lite had died and now runs again, reconnected.
+
+        A Milvus Lite process can die under a request (a division by zero in an expression
+        killed it with SIGFPE); nothing would start it again, and every later call would
+        fail. A server is not this process's to restart: its errors are retried as they are.
+        """
+        where = self.deployment
+        if not where.crashed() and where.epoch() == self._epoch:
+            return False
+        if self._reviving is None:
+            self._reviving = asyncio.Lock()
+        async with self._reviving:
+            crashed = where.crashed()
+            if crashed:
+                try:
+                    await asyncio.to_thread(where.restart)
+                except StoreError as e:
+                    raise StoreError(f"{crashed}, and starting it again failed: {e}") from None
+            if where.epoch() != self._epoch:
+                old, self._client = self._client, None
+                if old is not None:
+                    try:
+                        await old.close()
+                    except Exception:  # its process is gone: nothing to close cleanly
+                        pass
+                await self._connect()
+        return True
 
     async def call(self, method: str, *args, **kwargs):
         """Call ``AsyncMilvusClient.<method>``, retrying transient failures with bounded, jittered backoff."""
-        client = await self.client()
-        return await self._retrying(method, lambda: getattr(client, method)(*args, **kwargs))
+        return await self._retrying(method, lambda client: getattr(client, method)(*args, **kwargs))
 
     async def _retrying(self, label: str, fn: Any, policy: RetryPolicy | None = None, *, blocking: bool = False) -> Any:
-        """``fn()``, retried under ``policy``. ``blocking``: on the caller's thread, through
-        :func:`.blocking.run_blocking` (``fn`` then calls the sync client)."""
+        """``fn(client)``, retried under ``policy``. ``blocking``: on the caller's thread, through
+        :func:`.blocking.run_blocking`, with the sync client."""
         policy = policy or self._retry
 
         async def attempt() -> Any:
+            client = self._blocking_client() if blocking else await self.client()
             try:
-                return await ready(fn())
+                return await ready(fn(client))
             except Exception as e:
+                if not blocking and transient(e) and await self._revive():
+                    raise  # the policy tries again, on the new connection
                 if blocking or not not_loaded(e) or label == "load_collection":
                     raise
             # A restarted server reloads its collections by itself, but a reader may come first
             # (for up to a minute after a restart here), and a released collection waits to be
             # asked: ask, wait until it is loaded, and try again.
-            client = await self.client()
             await client.load_collection(self.name, timeout=self._timeout)
-            return await ready(fn())
+            return await ready(fn(client))
 
+        # Connecting fails on its own terms (and is not retried): the URI may be wrong.
+        self._blocking_client() if blocking else await self.client()
         try:
             return await policy.run(attempt, sleep=sleep_blocking if blocking else asyncio.sleep)
         except Exception as e:
@@ -156,8 +193,7 @@ class MilvusCollection:
         try:
             seq = self.session.begin_write()
             rows = list(entities)
-            client = self._blocking_client()
-            run_blocking(self._retrying(self._write, lambda: self._rows.send(client, rows), blocking=True))
+            run_blocking(self._retrying(self._write, lambda client: self._rows.send(client, rows), blocking=True))
             self.session.wrote(seq)
         finally:
             self._blocking.release()
@@ -174,11 +210,10 @@ class MilvusCollection:
         ):
             return None
         try:
-            client = self._blocking_client()
             kwargs = key.kwargs(self._timeout)
             data = [as_query(vector)]
             search = self._retrying(
-                "search", lambda: client.search(self.name, data=data, **kwargs), self._read_retry, blocking=True
+                "search", lambda client: client.search(self.name, data=data, **kwargs), self._read_retry, blocking=True
             )
             return run_blocking(search)[0]
         finally:
@@ -217,8 +252,7 @@ class MilvusCollection:
     async def _write_many(self, entries: list[tuple[dict[str, Any], int]]) -> list[None]:
         seq = self.session.begin_write()
         rows = [e for e, _ in entries]
-        client = await self.client()
-        await self._retrying(self._write, lambda: self._rows.send(client, rows))
+        await self._retrying(self._write, lambda client: self._rows.send(client, rows))
         self.session.wrote(seq)
         return [None] * len(entries)
 
@@ -283,10 +317,9 @@ class MilvusCollection:
 
             async def send(items: list[Any]) -> list[list[dict[str, Any]]]:
                 unique, slots = distinct(items)
-                client = await self.client()
                 kwargs = key.kwargs(self._timeout)
                 results = await self._retrying(
-                    "search", lambda: client.search(self.name, data=unique, **kwargs), self._read_retry
+                    "search", lambda client: client.search(self.name, data=unique, **kwargs), self._read_retry
                 )
                 return [list(results[slot]) for slot in slots]
 

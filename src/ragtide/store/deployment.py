@@ -80,6 +80,19 @@ class Server:
             )
         return True, ""
 
+    def crashed(self) -> str:
+        """Why the database process this process runs is gone, or "" (a server is not ours to watch)."""
+        return ""
+
+    def restart(self) -> bool:
+        """Start the database process again if it died; whether it was restarted."""
+        return False
+
+    def epoch(self) -> int:
+        """How many times the database process was started again: a client connected in an
+        earlier epoch must connect anew."""
+        return 0
+
     def check_space(self, nbytes: int) -> None:
         """Raise StoreError if ``nbytes`` more cannot be stored safely."""
 
@@ -131,6 +144,16 @@ class Lite(Server):
 
     async def full_text(self, call: Call) -> tuple[bool, str]:
         return True, ""
+
+    def crashed(self) -> str:
+        status = lite.exit_status(self.uri)
+        return f"the milvus-lite process serving {Path(self.uri).name} {status}" if status else ""
+
+    def restart(self) -> bool:
+        return lite.restart(self.uri)
+
+    def epoch(self) -> int:
+        return lite.epoch(self.uri)
 
     def check_space(self, nbytes: int) -> None:
         lite.check_space(self.uri, nbytes)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import threading
 import warnings
 from pathlib import Path
 
@@ -71,7 +73,58 @@ class Log:
 
 
 def start(uri: str) -> None:
-    """Start this process's milvus-lite server for ``uri`` (pymilvus then finds it running).
+    """Start this process's milvus-lite server for ``uri`` (pymilvus then finds it running)."""
+    _launch(uri)
+    db = str(Path(uri).expanduser().absolute())
+    _users[db] = _users.get(db, 0) + 1
+
+
+_restarting = threading.Lock()
+_epochs: dict[str, int] = {}  # how many times each file's server was started again
+
+
+def epoch(uri: str) -> int:
+    return _epochs.get(str(Path(uri).expanduser().absolute()), 0)
+
+
+def exit_status(uri: str) -> str:
+    """How this process's milvus-lite server for ``uri`` ended ("exited with signal SIGFPE"),
+    or "" while it runs (or is not this process's to watch)."""
+    from milvus_lite.server_manager import server_manager_instance
+
+    # milvus-lite keeps its process in a private attribute; without it, nothing is reported.
+    server = server_manager_instance._servers.get(str(Path(uri).expanduser().absolute().resolve()))
+    process = getattr(server, "_p", None)
+    code = process.poll() if process is not None else None
+    if code is None:
+        return ""
+    if code < 0:
+        try:
+            return f"exited with signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"exited with signal {-code}"
+    return f"exited with status {code}"
+
+
+def restart(uri: str) -> bool:
+    """Start a new milvus-lite server for ``uri`` if this process's has died; False if it runs.
+
+    Safe to call from several collections at once: one restarts it, the others find it running.
+    """
+    from milvus_lite.server_manager import server_manager_instance
+
+    with _restarting:
+        if not exit_status(uri):
+            return False
+        db = str(Path(uri).expanduser().absolute())
+        server_manager_instance.release_server(db)
+        _launch(uri)
+        _epochs[db] = _epochs.get(db, 0) + 1
+        return True
+
+
+def _launch(uri: str) -> None:
+    """Start the milvus-lite process for ``uri``, its stderr to a log file beside the database.
 
     The server writes its errors (a refused filter, say) to the stderr it inherits, where a
     CLI user would see them after ragtide's own one-line report; it inherits a log file
@@ -105,7 +158,6 @@ def start(uri: str) -> None:
     if started is None:
         check_not_busy(uri)
         raise StoreError(f"cannot start Milvus Lite for {uri}; see {log_path(uri)}")
-    _users[str(db)] = _users.get(str(db), 0) + 1
 
 
 def release(uri: str) -> None:

@@ -3,8 +3,8 @@
 
 const $ = (id) => document.getElementById(id);
 const keyInput = $("key");
-keyInput.value = localStorage.getItem("ragtide-key") || "";
-keyInput.addEventListener("change", () => { localStorage.setItem("ragtide-key", keyInput.value); refreshDocuments(); });
+keyInput.value = sessionStorage.getItem("ragtide-key") || "";
+keyInput.addEventListener("change", () => { sessionStorage.setItem("ragtide-key", keyInput.value); refreshDocuments(); });
 
 function headers(extra = {}) {
   const key = keyInput.value.trim();
