@@ -7,7 +7,7 @@ MILVUS_DATA ?= .milvus
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv browser demo lint test test-fast milvus-up milvus-down bench-tutorial bench-ingest bench-query bench-serve bench-quality bench-scale bench-embedding clean
+.PHONY: venv browser demo lint test test-fast milvus-up milvus-down bench-tutorial bench-ingest bench-query bench-serve bench-hostile bench-quality bench-scale bench-embedding clean
 
 venv: $(VENV)/.installed
 
@@ -96,6 +96,10 @@ bench-embedding: venv
 # `ragtide serve` over HTTP against the same engine in process, on Milvus Lite.
 bench-serve: venv
 	$(BIN)/python benchmarks/serve.py --sequential 100 --per-client 4 | tee benchmarks/results-serve-lite.txt
+
+# The outside probe of `ragtide serve`, against a real service process on Milvus Lite.
+bench-hostile: venv
+	$(BIN)/python benchmarks/hostile.py | tee benchmarks/results-hostile.txt
 
 # SciFact, Uber val and the dev question set, per retrieval mode, on Milvus Lite (about 30 minutes on 2 cores).
 bench-quality: venv

@@ -132,3 +132,28 @@ def test_a_file_over_the_size_limit_is_refused_by_name(tmp_path):
     with pytest.raises(LoaderError, match="big.txt.*too large"):
         load(big, max_bytes=1000)
     assert load(big, max_bytes=5000).text.startswith("x")
+
+
+def test_documents_over_their_page_or_text_limit_are_refused_by_name(tmp_path):
+    from hostile_files import pdf_bomb
+
+    pdf = tmp_path / "many.pdf"
+    pdf.write_bytes(pdf_bomb(pages=20, lines=10))
+    with pytest.raises(LoaderError, match="many.pdf: 20 pages .the limit per document is 10"):
+        load(pdf, max_pages=10)
+    with pytest.raises(LoaderError, match="many.pdf: more than 2,000 characters"):
+        load(pdf, max_chars=2000)
+    assert len(load(pdf).pages) == 20
+    text = tmp_path / "long.txt"
+    text.write_text("word " * 1000)
+    with pytest.raises(LoaderError, match="long.txt: more than 4,000 characters"):
+        load(text, max_chars=4000)
+
+
+def test_a_document_expanding_far_past_its_file_is_refused_as_a_bomb(tmp_path):
+    from hostile_files import pdf_bomb
+
+    bomb = tmp_path / "bomb.pdf"
+    bomb.write_bytes(pdf_bomb(pages=1000, lines=1000))  # ~160 KB, 50 MB of text
+    with pytest.raises(LoaderError, match="bomb.pdf: its .* KB expand to more than .* refused as a decompression bomb"):
+        load(bomb)

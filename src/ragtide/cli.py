@@ -178,16 +178,14 @@ def _serve(args: argparse.Namespace) -> int:
     from .store import is_lite
 
     settings = Settings.load(**_settings(args, "llm_base_url", "llm_model", "rerank_model"))
-    keys = tuple(k.strip() for k in os.environ.get("RAGTIDE_API_KEYS", "").split(",") if k.strip())
     if args.upload_dir:
         upload_dir = Path(args.upload_dir)
     elif is_lite(settings.uri):
         upload_dir = Path(settings.uri).expanduser().resolve().parent / "ragtide-uploads"
     else:
         upload_dir = Path("ragtide-uploads")
-    config = ServerConfig(
-        api_keys=keys, upload_dir=upload_dir.resolve(), max_upload_mb=settings.max_file_mb, settings=settings
-    )
+    # An upload's files are refused past the size ingest refuses them at.
+    config = ServerConfig.load(upload_dir=upload_dir.resolve(), settings=settings, max_upload_mb=settings.max_file_mb)
     serve(config, args.host, args.port, insecure=args.insecure)
     return 0
 

@@ -6,6 +6,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
@@ -75,8 +76,9 @@ class Settings:
     """Files larger than this are refused (memory grows with the largest file: about 3x its text)."""
     max_doc_pages: int = 10_000
     """Documents with more pages are refused."""
-    max_doc_chars: int = 50_000_000
-    """Documents whose text is longer are refused, as soon as reading them gets that far."""
+    max_doc_chars: int = 20_000_000
+    """Documents whose text is longer are refused, as soon as reading them gets that far (and
+    any whose text passes a million characters at over 25 a byte of its file: a bomb)."""
     max_doc_chunks: int = 100_000
     """Documents that would make more chunks are refused before any is embedded."""
     llm_base_url: str = ""
@@ -123,23 +125,36 @@ class Settings:
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``overrides`` (None means "not given"), then ``env``, then defaults."""
-        env = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            if overrides.get(f.name) is not None:
-                values[f.name] = overrides[f.name]
-                continue
-            for var in _ALIASES.get(f.name, (f"RAGTIDE_{f.name.upper()}",)):
-                if env.get(var):
-                    values[f.name] = _parse(f, var, env[var])
-                    break
-        unknown = set(overrides) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        return cls(**values)
+        return cls(**read_fields(cls, "RAGTIDE_", env, overrides, _ALIASES))
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def read_fields(
+    cls: Any,
+    prefix: str,
+    env: Mapping[str, str] | None,
+    overrides: Mapping[str, Any],
+    aliases: Mapping[str, tuple[str, ...]] | None = None,
+) -> dict[str, Any]:
+    """The values of dataclass ``cls``'s fields: from ``overrides`` (None means "not given"),
+    then ``<prefix><FIELD>`` variables of ``env`` (the process's by default), parsed by the
+    field's declared type; fields given neither keep their defaults."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        if overrides.get(f.name) is not None:
+            values[f.name] = overrides[f.name]
+            continue
+        for var in (aliases or {}).get(f.name, (f"{prefix}{f.name.upper()}",)):
+            if env.get(var):
+                values[f.name] = _parse(f, var, env[var])
+                break
+    unknown = set(overrides) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    return values
 
 
 def _boolean(raw: str) -> bool:
@@ -151,11 +166,20 @@ def _boolean(raw: str) -> bool:
 
 
 # By the field's declared type, not its default's: bool("false") is True.
-_PARSERS: dict[str, Callable[[str], Any]] = {"str": str, "int": int, "float": float, "bool": _boolean}
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "str": str,
+    "int": int,
+    "float": float,
+    "bool": _boolean,
+    "Path": Path,
+    "tuple[str, ...]": lambda raw: tuple(part.strip() for part in raw.split(",") if part.strip()),
+}
 
 
 def _parse(f: dataclasses.Field[Any], var: str, raw: str) -> Any:
     kind = str(f.type)
+    if kind not in _PARSERS:
+        raise ConfigError(f"{var}: {f.name} cannot be set from the environment")
     try:
         return _PARSERS[kind](raw)
     except ValueError:

@@ -8,14 +8,13 @@
 """
 
 from .chunking import Chunker
-from .loaders import LOADERS, Caps, discover, load
+from .loaders import LOADERS, discover, load
 from .pipeline import Input, Pipeline, ingest
 from .removal import delete, prune
 from .report import IngestReport, Outcome, Progress, ProgressCallback
 
 __all__ = [
     "LOADERS",
-    "Caps",
     "Chunker",
     "IngestReport",
     "Input",

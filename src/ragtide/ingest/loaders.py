@@ -7,6 +7,7 @@ text with page boundaries. Any problem is a :class:`LoaderError` naming the file
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import errno
 import fnmatch
 import os
@@ -26,11 +27,20 @@ Loader = Callable[[Path, bytes, "Caps"], Document]
 class Caps:
     """What reading one document may cost, checked as it is read: a small file can expand
     (a 165 KB PDF whose 1,000 pages share one content stream holds 50 MB of text), so the
-    limits on pages and characters stop it early, not after the fact. None: no limit."""
+    limits on pages and characters stop it early, not after the fact. None: no limit.
+
+    Besides the limit on characters, a document whose text passes a million characters may
+    hold at most ``EXPANSION`` characters per byte of its file: compressed text holds a few
+    (a PDF, a docx: 1 to 5), a page stream repeated a thousand times hundreds.
+    """
 
     bytes: int | None = None
     pages: int | None = None
     chars: int | None = None
+    size: int = 0  # the file's size in bytes
+
+    EXPANSION = 25
+    _EXPANSION_FROM = 1_000_000
 
     def check_chars(self, path: Path, n: int) -> None:
         if self.chars is not None and n > self.chars:
@@ -38,6 +48,12 @@ class Caps:
                 str(path),
                 f"more than {self.chars:,} characters of text (the limit per document: split it, or raise "
                 "RAGTIDE_MAX_DOC_CHARS)",
+            )
+        if self.size and n > self._EXPANSION_FROM and n > self.EXPANSION * self.size:
+            raise LoaderError(
+                str(path),
+                f"its {self.size / 1024:,.0f} KB expand to more than {n:,} characters of text, over "
+                f"{self.EXPANSION} a byte (a repeated or compressed page stream?); refused as a decompression bomb",
             )
 
 
@@ -230,14 +246,21 @@ LOADERS: dict[str, Loader] = {
 }
 
 
-def load(path: str | os.PathLike[str], *, caps: Caps = Caps()) -> Document:
+def load(
+    path: str | os.PathLike[str],
+    *,
+    max_bytes: int | None = None,
+    max_pages: int | None = None,
+    max_chars: int | None = None,
+) -> Document:
     """Load one file by its extension. Raises :class:`LoaderError` naming the file.
 
-    Files over ``caps.bytes`` are refused: what ingesting a file costs in memory grows
-    with its size; so are documents over ``caps.pages`` or ``caps.chars``.
+    Files over ``max_bytes`` are refused: what ingesting a file costs in memory grows
+    with its size; so are documents of more than ``max_pages`` pages or ``max_chars``
+    characters of text, as soon as reading them gets that far.
     """
     p = Path(path)
-    max_bytes = caps.bytes
+    caps = Caps(max_bytes, max_pages, max_chars)
     loader = LOADERS.get(p.suffix.lower())
     if loader is None:
         raise LoaderError(str(p), f"unsupported file type {p.suffix or '(none)'!r}")
@@ -254,7 +277,7 @@ def load(path: str | os.PathLike[str], *, caps: Caps = Caps()) -> Document:
     if not data.strip():
         raise LoaderError(str(p), "no text (empty file)")
     try:
-        doc = loader(p, data, caps)
+        doc = loader(p, data, dataclasses.replace(caps, size=len(data)))
     except LoaderError:
         raise
     except Exception as e:  # a parser bug must cost one file, not the whole run

@@ -197,12 +197,16 @@ class Pipeline:
         """Parse files in worker threads, a few at a time, in input order."""
         slots = asyncio.Semaphore(_LOADERS)
 
+        caps = self._caps
+
         async def one(item: Path | Document) -> Document | LoaderError:
             if isinstance(item, Document):
                 return item
             async with slots:
                 try:
-                    return await asyncio.to_thread(load, item, caps=self._caps)
+                    return await asyncio.to_thread(
+                        load, item, max_bytes=caps.bytes, max_pages=caps.pages, max_chars=caps.chars
+                    )
                 except LoaderError as e:
                     return e
 

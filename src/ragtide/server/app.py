@@ -9,10 +9,11 @@ and body sizes are checked by :mod:`.guard` before a request reaches the app.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,7 +24,7 @@ from starlette.exceptions import HTTPException
 
 from ..engine import RAG
 from ..errors import ConfigError, EmbeddingError, LLMError, LoaderError, RagtideError, StoreError
-from ..settings import Settings
+from ..settings import Settings, read_fields
 from . import openai_compat, routes
 from .errors import STATUS_TYPES, error, redact
 from .guard import Guard, Limits
@@ -52,6 +53,29 @@ class ServerConfig:
     max_job_chunks: int = 200_000  # chunks one upload job may add
     allowed_hosts: tuple[str, ...] = ()  # Host names answered; empty: any with keys, loopback names without
     settings: Settings = field(default_factory=Settings.load)
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_upload_mb",
+            "max_request_mb",
+            "max_json_kb",
+            "max_files",
+            "max_question_chars",
+            "request_timeout_s",
+            "body_timeout_s",
+            "header_timeout_s",
+            "max_concurrent",
+            "max_job_chunks",
+        ):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name}: must be positive, got {getattr(self, name)}")
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ServerConfig:
+        """From ``overrides`` (None: not given), then ``RAGTIDE_SERVE_<FIELD>`` variables (the
+        keys: ``RAGTIDE_API_KEYS``, comma-separated), then defaults."""
+        values = read_fields(cls, "RAGTIDE_SERVE_", env, overrides, {"api_keys": ("RAGTIDE_API_KEYS",)})
+        return cls(**values)
 
     def limits(self) -> Limits:
         """What the front door enforces (:mod:`.guard`)."""

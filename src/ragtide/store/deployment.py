@@ -120,6 +120,7 @@ class Lite(Server):
         return lite.import_pymilvus(True)
 
     def start(self) -> None:
+        self.pymilvus()  # first: it imports milvus-lite with its deprecation notice silenced
         Path(self.uri).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         lite.start(self.uri)
 
