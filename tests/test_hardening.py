@@ -380,3 +380,29 @@ def test_a_killed_milvus_lite_is_restarted_and_answers_resume(guarded, figure):
     assert client.get("/readyz").status_code == 200
     assert _lite_process(config.settings.uri) != old
     figure(f"Milvus Lite SIGKILLed under the service: answering again {resumed:.2f} s later")
+
+
+def test_uploads_carry_metadata_and_any_readable_type_and_the_list_describes_them(guarded):
+    _, client, _ = guarded
+    reply = client.post(
+        "/v1/documents",
+        files=[
+            ("files", ("NOTES", b"Team notes: the kiln is serviced on Mondays.")),
+            ("files", ("t.csv", b"a,b\n1,2\n")),
+        ],
+        data={"meta": ["team=ceramics", "year=2024"]},
+    )
+    assert reply.status_code == 202, reply.text
+    job = wait_for_job(client, reply.json()["job"]["id"])
+    assert job["status"] == "done" and job["metadata"] == {"team": "ceramics", "year": 2024}, job
+    listed = {d["source"]: d for d in client.get("/v1/documents").json()["documents"]}
+    assert listed["NOTES"]["format"] == "text" and listed["t.csv"]["format"] == "table"
+    assert listed["NOTES"]["metadata"]["team"] == "ceramics" and listed["NOTES"]["bytes"] > 0
+    answer = _ask(client, filter='metadata["team"] == "ceramics"').json()
+    assert {s["source"] for s in answer["sources"]} <= {"NOTES", "t.csv"} and answer["sources"][0]["metadata"][
+        "year"
+    ] == 2024
+    binary = client.post("/v1/documents", files=[("files", ("blob", bytes(range(256)) * 4))])
+    assert binary.status_code == 415 and "not text" in binary.json()["error"]["message"]
+    bad_meta = client.post("/v1/documents", files=[("files", ("x.txt", b"x"))], data={"meta": ["type=evil"]})
+    assert bad_meta.status_code == 400 and "metadata" in bad_meta.json()["error"]["message"]

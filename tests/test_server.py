@@ -90,7 +90,7 @@ def test_query_answers_with_cited_sources(service):
     result = client.post("/v1/query", json={"question": "What computer did the author first write programs on?"}).json()
     assert "IBM 1401" in result["answer"] and result["mode"] == "extractive"
     assert result["retrieval"]["mode"] == "hybrid"
-    assert set(result["sources"][0]) == {"id", "text", "source", "page", "score"}
+    assert set(result["sources"][0]) == {"id", "text", "source", "page", "where", "score", "metadata"}
     assert any("paul_graham_essay" in s["source"] for s in result["sources"])
 
 
@@ -187,7 +187,7 @@ def test_upload_limits_types_and_names(service, tmp_path):
     _, client, uploads = service
     too_large = client.post("/v1/documents", files=[("files", ("big.txt", b"a" * (1024 * 1024 + 1)))])
     assert too_large.status_code == 413 and "big.txt" in too_large.json()["error"]["message"]
-    wrong_type = client.post("/v1/documents", files=[("files", ("tool.exe", b"MZ"))])
+    wrong_type = client.post("/v1/documents", files=[("files", ("tool.exe", b"MZ\x90\x00\x03\x00\x00\x00" * 64))])
     assert wrong_type.status_code == 415 and "tool.exe" in wrong_type.json()["error"]["message"]
     too_many = client.post("/v1/documents", files=[("files", (f"{i}.txt", b"hi")) for i in range(4)])
     assert too_many.status_code == 413

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .engine import RAG
 from .errors import ConfigError, RagtideError
 from .filters import Filter
+from .ingest.metadata import parse_pairs
 from .settings import Settings
 from .terminal import ProgressView, print_report, show
 from .vocabulary import BACKENDS, CONSISTENCY_LEVELS, MAX_HITS, MODES, QUANTIZATIONS
@@ -89,7 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="load, chunk, embed and store documents")
-    p.add_argument("paths", nargs="+", help="files or directories (.txt .md .html .htm .pdf)")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        help="files or folders: text of any kind, Markdown, reStructuredText, HTML, PDF, Word, PowerPoint, Excel, "
+        "OpenDocument, EPUB, CSV/TSV, JSON, e-mail, and any of them gzipped",
+    )
     _add_store_options(p)
     _add_embedding_options(p, choose_model=True)
     p.add_argument(
@@ -104,6 +110,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--include", action="append", default=[], metavar="GLOB", help="only files matching (repeatable)")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip files matching (repeatable)")
     p.add_argument("--prune", action="store_true", help="delete documents whose files are gone")
+    p.add_argument(
+        "--meta",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help='attach to every document, for filters (metadata["KEY"] == VALUE); numbers and true/false are typed',
+    )
     p.add_argument("--max-file-mb", type=float, help="refuse larger files (env RAGTIDE_MAX_FILE_MB; default 100)")
 
     p = sub.add_parser("query", help="answer a question from the ingested documents")
@@ -124,6 +137,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--consistency", choices=CONSISTENCY_LEVELS)
     p.add_argument("--llm-base-url", help="OpenAI-compatible endpoint (env RAGTIDE_LLM_BASE_URL)")
     p.add_argument("--llm-model", help="model name at that endpoint (env RAGTIDE_LLM_MODEL)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser("list", help="the documents: format, pages, chunks, size, when ingested")
+    _add_store_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("status", help="show collections, counts and the embedding model")
@@ -223,6 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "ingest": _ingest,
             "query": _query,
             "status": _status,
+            "list": _list,
             "delete": _delete,
             "eval": _eval,
             "serve": _serve,
@@ -243,7 +261,12 @@ def _ingest(args: argparse.Namespace) -> int:
     with RAG(**_settings(args, "embed_model", "chunk_tokens", "chunk_overlap", "max_file_mb")) as rag:
         with ProgressView(console) as view:
             report = rag.ingest(
-                args.paths, include=args.include, exclude=args.exclude, prune=args.prune, on_progress=view.update
+                args.paths,
+                include=args.include,
+                exclude=args.exclude,
+                prune=args.prune,
+                on_progress=view.update,
+                metadata=parse_pairs(args.meta),
             )
         print_report(report)
     return EXIT_FAILED_FILES if report.failed else 0
@@ -269,14 +292,32 @@ def _query(args: argparse.Namespace) -> int:
             if answer.sources:
                 print("Sources:")
             for n, source in enumerate(answer.sources, 1):
-                page = f", page {source.page}" if source.page is not None else ""
-                print(f"  [{n}] {show(source.source)}{page}  (score {source.score:.3f})")
+                where = f", {source.where}" if source.where else ""
+                print(f"  [{n}] {show(source.source)}{where}  (score {source.score:.3f})")
             print(f"Retrieval: {answer.retrieval}")
             for note in answer.notes:
                 print(f"note: {note}", file=sys.stderr)
         if answer.error:
             print(f"warning: {answer.error}; answered from the passages instead", file=sys.stderr)
             return EXIT_FAILED_FILES
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    with RAG(**_settings(args)) as rag:
+        documents = rag.catalog()
+    if args.json:
+        print(json.dumps({"documents": [d.to_dict() for d in documents]}, ensure_ascii=False))
+        return 0
+    if not documents:
+        print("no documents (ingest some first)")
+        return 0
+    print(f"{'format':<9} {'pages':>5} {'chunks':>6} {'size':>9}  {'ingested':<25} document")
+    for d in documents:
+        size = f"{d.size / 1024:,.0f} KB" if d.size is not None else "-"
+        pages = str(d.pages) if d.pages is not None else "-"
+        print(f"{d.format or '-':<9} {pages:>5} {d.chunks:>6} {size:>9}  {d.ingested or '-':<25} {show(d.source)}")
+    print(f"{len(documents)} document(s)")
     return 0
 
 

@@ -22,11 +22,13 @@ def digest(*parts: str, size: int = 32) -> str:
 
 @dataclass(frozen=True)
 class Page:
-    """A span of a document's text that came from one page (PDFs) or the whole file."""
+    """A span of a document's text that came from one page (PDFs), slide, sheet or chapter,
+    or the whole file."""
 
     number: int | None  # 1-based page number, None for formats without pages
     start: int  # character offset of the page in Document.text
     end: int
+    label: str = ""  # how to cite it when not "page N": "slide 4", "sheet Revenue"
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,19 @@ class Document:
 
     def page_at(self, offset: int) -> int | None:
         """The page number holding character ``offset``."""
+        page = self._page_of(offset)
+        return page.number if page is not None else None
+
+    def label_at(self, offset: int) -> str:
+        """How to cite the page holding character ``offset`` ("slide 4"), or "" for "page N"."""
+        page = self._page_of(offset)
+        return page.label if page is not None else ""
+
+    def _page_of(self, offset: int) -> Page | None:
         for page in self.pages:
             if page.start <= offset < page.end:
-                return page.number
-        return self.pages[-1].number if self.pages else None
+                return page
+        return self.pages[-1] if self.pages else None
 
 
 @dataclass(frozen=True)
@@ -87,11 +98,21 @@ class Source:
     start: int = 0  # character offsets of the passage in its document's text
     end: int = 0
 
+    @property
+    def where(self) -> str:
+        """Where in its document the passage is: "slide 4", "sheet Revenue", "page 12", or ""."""
+        label = self.metadata.get("where") if isinstance(self.metadata, dict) else None
+        if label:
+            return str(label)
+        return f"page {self.page}" if self.page is not None else ""
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "text": self.text,
             "source": self.source,
             "page": self.page,
+            "where": self.where,
             "score": round(self.score, 6),
+            "metadata": {k: v for k, v in self.metadata.items() if k != "where"},
         }

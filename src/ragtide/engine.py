@@ -9,7 +9,7 @@ needs (store, model, retriever, LLM) are made and closed by :class:`~ragtide.par
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from . import filters
@@ -24,7 +24,7 @@ from .ingest import IngestReport, Input, ProgressCallback
 from .parts import Parts
 from .query import Answer, Retrieval
 from .settings import Settings
-from .store import CollectionInfo, Store
+from .store import CollectionInfo, DocumentInfo, Store
 from .vocabulary import Consistency, Mode
 
 
@@ -117,15 +117,18 @@ class RAG:
         prune: bool = False,
         on_progress: ProgressCallback | None = None,
         max_chunks: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> IngestReport:
         """Load, chunk, embed and store files, directories or :class:`Document` objects.
 
-        Unchanged documents are skipped, changed ones replaced, and with ``prune``
-        documents whose files are gone (under the given directories) are deleted.
-        One bad file never stops the others: see ``report.failed``. ``max_chunks`` bounds
-        the run: documents that would take it past that many chunks fail, named.
+        Unchanged documents are skipped, changed ones replaced; with ``prune``, documents
+        whose files are gone (under the given directories) are deleted. One bad file never
+        stops the others: see ``report.failed``. ``max_chunks`` bounds the run; ``metadata``
+        (``{"team": "legal"}``) goes with every document, usable in filters.
         """
-        return await self._runner.arun(self._ingest(list(paths), include, exclude, prune, on_progress, max_chunks))
+        return await self._runner.arun(
+            self._ingest(list(paths), include, exclude, prune, on_progress, max_chunks, metadata)
+        )
 
     def ingest(
         self,
@@ -136,9 +139,10 @@ class RAG:
         prune: bool = False,
         on_progress: ProgressCallback | None = None,
         max_chunks: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> IngestReport:
         """Sync twin of :meth:`aingest`."""
-        return self._runner.run(self._ingest(list(paths), include, exclude, prune, on_progress, max_chunks))
+        return self._runner.run(self._ingest(list(paths), include, exclude, prune, on_progress, max_chunks, metadata))
 
     async def _ingest(
         self,
@@ -148,6 +152,7 @@ class RAG:
         prune: bool,
         on_progress: ProgressCallback | None,
         max_chunks: int | None,
+        metadata: Mapping[str, Any] | None,
     ) -> IngestReport:
         embedder = await self._parts.embedder()
         return await ingesting.ingest(
@@ -160,6 +165,7 @@ class RAG:
             prune=prune,
             on_progress=on_progress,
             max_chunks=max_chunks,
+            metadata=metadata,
         )
 
     # -- retrieval and answers -------------------------------------------------------
@@ -282,9 +288,21 @@ class RAG:
         return self._runner.run(self._documents())
 
     async def _documents(self) -> dict[str, str]:
+        return {d.doc_id: d.source for d in await self._catalog()}
+
+    async def acatalog(self) -> list[DocumentInfo]:
+        """Every document in the collection with its format, pages, chunks, size, when it was
+        ingested and its metadata, by source."""
+        return await self._runner.arun(self._catalog())
+
+    def catalog(self) -> list[DocumentInfo]:
+        """Sync twin of :meth:`acatalog`."""
+        return self._runner.run(self._catalog())
+
+    async def _catalog(self) -> list[DocumentInfo]:
         if not self.has_database() or not await self.store().exists():
-            return {}
-        return await self.store().documents()
+            return []
+        return await self.store().catalog()
 
     async def astatus(self) -> CollectionInfo | None:
         """The collection's model, dimension, counts, retrieval modes and partly stored

@@ -94,7 +94,7 @@ class ProgressView:
 def print_report(report: IngestReport) -> None:
     # Plain prints: one line per file, never wrapped, easy to grep.
     for path in report.skipped:
-        print(f"skipped: {show(path)}: unsupported file type", file=sys.stderr)
+        print(f"skipped: {show(path)}: not text, nor a type ragtide reads", file=sys.stderr)
     for path, reason in report.failed.items():
         print(f"error: {show(path)}: {reason}", file=sys.stderr)
     print(report.summary(), flush=True)

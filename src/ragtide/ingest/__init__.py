@@ -1,6 +1,6 @@
 """Getting documents in: load -> chunk -> embed -> write, and taking them out again.
 
-- :mod:`.loaders`: files into :class:`~ragtide.documents.Document` objects.
+- :mod:`.loaders`: files into :class:`~ragtide.documents.Document` objects, by type (:mod:`.formats`).
 - :mod:`.chunking`: documents into chunks measured in the model's tokens.
 - :mod:`.pipeline`: the concurrent stages of one ingest run.
 - :mod:`.report`: its progress events and report.
@@ -8,13 +8,12 @@
 """
 
 from .chunking import Chunker
-from .loaders import LOADERS, discover, load
+from .loaders import discover, load, readable, supported
 from .pipeline import Input, Pipeline, ingest
 from .removal import delete, prune
 from .report import IngestReport, Outcome, Progress, ProgressCallback
 
 __all__ = [
-    "LOADERS",
     "Chunker",
     "IngestReport",
     "Input",
@@ -27,4 +26,6 @@ __all__ = [
     "ingest",
     "load",
     "prune",
+    "readable",
+    "supported",
 ]

@@ -12,7 +12,7 @@ import bisect
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..documents import Chunk, Document, Page, digest
 from ..errors import ChunkingError, ConfigError
@@ -183,9 +183,14 @@ class Chunker:
                     start=s,
                     end=e,
                     page=doc.page_at(s),
-                    metadata=doc.metadata,
+                    metadata=_with_where(doc.metadata, doc.label_at(s)),
                 )
             )
+
+
+def _with_where(metadata: dict[str, Any], label: str) -> dict[str, Any]:
+    """The document's metadata, with where in it a chunk lies when pages have labels."""
+    return {**metadata, "where": label} if label else metadata
 
 
 def _window_end(text: str, start: int, limit: int) -> int:

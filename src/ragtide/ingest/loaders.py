@@ -1,249 +1,98 @@
-"""Turn files into :class:`Document` objects: plain text, Markdown, HTML and PDF.
+"""Turn files into :class:`Document` objects, by their type.
 
-Each loader reads bytes, checks they are what the extension claims, and returns the
-text with page boundaries. Any problem is a :class:`LoaderError` naming the file.
+A file's type is its suffix (``.docx``); a compressed file (``.gz``) is read as what it
+holds; a file of any other suffix, or none (``README.Debian``), is read as plain text when
+its first bytes are text. Readers live in :mod:`.formats`; others are added by packages
+through the ``ragtide.loaders`` entry-point group, each entry named for the suffix it reads
+and pointing at a function ``(path: Path, data: bytes, caps: Caps) -> Document``::
+
+    # pyproject.toml of a package "ragtide-org"
+    [project.entry-points."ragtide.loaders"]
+    ".org" = "ragtide_org:load_org"
+
+Any problem is a :class:`LoaderError` naming the file.
 """
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
 import errno
 import fnmatch
+import functools
+import gzip
 import os
-import re
 import stat
-from collections.abc import Callable, Iterable, Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
-from ..documents import Document, Page
+from ..documents import Document
 from ..errors import LoaderError
+from .formats import BUILTIN, Caps, Loader
+from .formats.plain import load_text
 
-Loader = Callable[[Path, bytes, "Caps"], Document]
-
-
-@dataclass(frozen=True)
-class Caps:
-    """What reading one document may cost, checked as it is read: a small file can expand
-    (a 165 KB PDF whose 1,000 pages share one content stream holds 50 MB of text), so the
-    limits on pages and characters stop it early, not after the fact. None: no limit.
-
-    Besides the limit on characters, a document whose text passes a million characters may
-    hold at most ``EXPANSION`` characters per byte of its file: compressed text holds a few
-    (a PDF, a docx: 1 to 5), a page stream repeated a thousand times hundreds.
-    """
-
-    bytes: int | None = None
-    pages: int | None = None
-    chars: int | None = None
-    size: int = 0  # the file's size in bytes
-
-    EXPANSION = 25
-    _EXPANSION_FROM = 1_000_000
-
-    def check_chars(self, path: Path, n: int) -> None:
-        if self.chars is not None and n > self.chars:
-            raise LoaderError(
-                str(path),
-                f"more than {self.chars:,} characters of text (the limit per document: split it, or raise "
-                "RAGTIDE_MAX_DOC_CHARS)",
-            )
-        if self.size and n > self._EXPANSION_FROM and n > self.EXPANSION * self.size:
-            raise LoaderError(
-                str(path),
-                f"its {self.size / 1024:,.0f} KB expand to more than {n:,} characters of text, over "
-                f"{self.EXPANSION} a byte (a repeated or compressed page stream?); refused as a decompression bomb",
-            )
+COMPRESSED = ".gz"
+_SNIFF_BYTES = 8192
 
 
-def _decode(path: Path, data: bytes) -> str:
-    """Decode text strictly: a file that is not text must not be indexed as mojibake."""
-    for bom, encoding in (
-        (codecs.BOM_UTF8, "utf-8-sig"),
-        (codecs.BOM_UTF16_LE, "utf-16"),
-        (codecs.BOM_UTF16_BE, "utf-16"),
-    ):
-        if data.startswith(bom):
-            return data.decode(encoding)
-    head = data[:8192]
-    if b"\0" in head:
-        raise LoaderError(str(path), "binary content (NUL bytes), not text")
+@functools.cache
+def registry() -> dict[str, Loader]:
+    """Every reader, by suffix: ragtide's own, then those packages add (which may replace them)."""
+    readers = dict(BUILTIN)
+    for entry in metadata.entry_points(group="ragtide.loaders"):
+        suffix = entry.name.lower() if entry.name.startswith(".") else f".{entry.name.lower()}"
+        try:
+            readers[suffix] = entry.load()
+        except Exception as e:  # a broken plug-in costs its own format, not ragtide
+            readers[suffix] = _broken(entry.value, e)
+    return readers
+
+
+def _broken(where: str, error: Exception) -> Loader:
+    def refuse(path: Path, data: bytes, caps: Caps) -> Document:
+        raise LoaderError(str(path), f"the reader for {path.suffix} ({where}) cannot load: {error}")
+
+    return refuse
+
+
+def supported() -> list[str]:
+    """The suffixes ragtide reads (besides plain text of any suffix, detected by content)."""
+    return sorted([*registry(), COMPRESSED])
+
+
+def unsupported(path: Path) -> str:
+    what = f"{path.suffix!r}" if path.suffix else "(no suffix)"
+    return f"unsupported file type {what}: not text, nor one of {', '.join(supported())}"
+
+
+def readable(path: Path) -> bool:
+    """Whether ragtide reads ``path``: a known type, a compressed file, or text by its first bytes."""
+    suffix = path.suffix.lower()
+    if suffix in registry() or suffix == COMPRESSED:
+        return True
     try:
-        text = data.decode("utf-8")
+        with open(path, "rb") as f:
+            return looks_like_text(f.read(_SNIFF_BYTES))
+    except OSError:
+        return True  # let loading say why it cannot be read
+
+
+def looks_like_text(head: bytes) -> bool:
+    """Whether these first bytes of a file are text (UTF-8 or UTF-16 with a BOM, few control characters)."""
+    if head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        return True
+    if not head.strip() or b"\0" in head:
+        return False
+    try:
+        text = head.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise LoaderError(
-            str(path), f"not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}); convert it to UTF-8"
-        ) from None
-    controls = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\t\n\r\f")
-    if controls > 0.05 * min(len(text), 8192):
-        raise LoaderError(str(path), "binary content (control characters), not text")
-    return text
-
-
-def _whole(path: Path, text: str, caps: Caps, **metadata: object) -> Document:
-    caps.check_chars(path, len(text))
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.strip():
-        raise LoaderError(str(path), "no text (empty file)")
-    return Document(key=str(path), text=text, pages=(Page(None, 0, len(text)),), metadata=dict(metadata))
-
-
-def load_text(path: Path, data: bytes, caps: Caps) -> Document:
-    return _whole(path, _decode(path, data), caps, type="text")
-
-
-_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
-
-
-def load_markdown(path: Path, data: bytes, caps: Caps) -> Document:
-    text = _decode(path, data)
-    heading = _HEADING.search(text)
-    meta = {"type": "markdown"}
-    if heading:
-        meta["title"] = heading.group(1)
-    return _whole(path, text, caps, **meta)
-
-
-# Elements whose content a reader never sees.
-_INVISIBLE = {"script", "style", "noscript", "template", "svg", "head", "iframe", "object", "canvas"}
-_BLOCK = {
-    "address",
-    "article",
-    "aside",
-    "blockquote",
-    "br",
-    "dd",
-    "details",
-    "div",
-    "dl",
-    "dt",
-    "figcaption",
-    "figure",
-    "footer",
-    "form",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "header",
-    "hr",
-    "li",
-    "main",
-    "nav",
-    "ol",
-    "p",
-    "pre",
-    "section",
-    "summary",
-    "table",
-    "td",
-    "th",
-    "tr",
-    "ul",
-    "title",
-    "caption",
-}
-
-
-def load_html(path: Path, data: bytes, caps: Caps) -> Document:
-    from selectolax.lexbor import LexborHTMLParser
-
-    source = _decode(path, data)
-    tree = LexborHTMLParser(source)
-    title_node = tree.css_first("title")
-    title = title_node.text(strip=True) if title_node else ""
-    body = tree.body or tree.root
-    parts: list[str] = [title, "\n\n"] if title else []
-    if body is not None:
-        _visible_text(body, parts)
-    text = re.sub(r"[ \t\u00a0]+", " ", "".join(parts))
-    text = re.sub(r" ?\n[ \n]*\n ?", "\n\n", text).strip()
-    meta = {"type": "html"}
-    if title:
-        meta["title"] = title
-    return _whole(path, text, caps, **meta)
-
-
-def _visible_text(node, out: list[str]) -> None:
-    # Iterative walk: real-world HTML nests deeper than Python's recursion limit.
-    stack = [(node, False)]
-    while stack:
-        current, closing = stack.pop()
-        tag = current.tag
-        if closing:
-            out.append("\n\n")
-            continue
-        if tag == "-text":
-            out.append(current.text_content or "")
-            continue
-        if tag in _INVISIBLE or tag == "-comment":
-            continue
-        attrs = current.attributes
-        if (
-            "hidden" in attrs
-            or attrs.get("aria-hidden") == "true"
-            or "display:none" in (attrs.get("style") or "").replace(" ", "")
-        ):
-            continue
-        if tag in _BLOCK:
-            out.append("\n\n" if tag != "br" else "\n")
-            stack.append((current, True))
-        children = list(current.iter(include_text=True))
-        stack.extend((child, False) for child in reversed(children))
-
-
-def load_pdf(path: Path, data: bytes, caps: Caps) -> Document:
-    import pypdfium2
-
-    if not data.lstrip()[:5].startswith(b"%PDF"):
-        raise LoaderError(str(path), "not a PDF (no %PDF header)")
-    try:
-        pdf = pypdfium2.PdfDocument(data)
-    except pypdfium2.PdfiumError as e:
-        reason = str(e).split(":")[-1].strip().rstrip(".") or "cannot be parsed"
-        if "password" in reason.lower():
-            raise LoaderError(str(path), "encrypted PDF (it needs a password); decrypt it first") from None
-        raise LoaderError(str(path), f"corrupt or unreadable PDF ({reason})") from None
-    try:
-        if caps.pages is not None and len(pdf) > caps.pages:
-            raise LoaderError(
-                str(path),
-                f"{len(pdf):,} pages (the limit per document is {caps.pages:,}: split it, or raise RAGTIDE_MAX_DOC_PAGES)",
-            )
-        parts: list[str] = []
-        pages: list[Page] = []
-        offset = 0
-        for number in range(1, len(pdf) + 1):
-            page = pdf[number - 1]
-            textpage = page.get_textpage()
-            text = textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
-            textpage.close()
-            page.close()
-            text = text.strip() + "\n\n"
-            parts.append(text)
-            pages.append(Page(number, offset, offset + len(text)))
-            offset += len(text)
-            caps.check_chars(path, offset)
-    finally:
-        pdf.close()
-    text = "".join(parts)
-    if not text.strip():
-        raise LoaderError(str(path), f"no extractable text in {len(pages)} page(s) (scanned? run OCR first)")
-    return Document(key=str(path), text=text, pages=tuple(pages), metadata={"type": "pdf", "pages": len(pages)})
-
-
-LOADERS: dict[str, Loader] = {
-    ".txt": load_text,
-    ".text": load_text,
-    ".md": load_markdown,
-    ".markdown": load_markdown,
-    ".html": load_html,
-    ".htm": load_html,
-    ".pdf": load_pdf,
-}
+        if e.reason != "unexpected end of data":  # only a character cut at the end is allowed
+            return False
+        text = head[: e.start].decode("utf-8")
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\n\r\f")
+    return controls <= 0.05 * len(text)
 
 
 def load(
@@ -253,17 +102,15 @@ def load(
     max_pages: int | None = None,
     max_chars: int | None = None,
 ) -> Document:
-    """Load one file by its extension. Raises :class:`LoaderError` naming the file.
+    """Load one file by its type. Raises :class:`LoaderError` naming the file.
 
-    Files over ``max_bytes`` are refused: what ingesting a file costs in memory grows
-    with its size; so are documents of more than ``max_pages`` pages or ``max_chars``
-    characters of text, as soon as reading them gets that far.
+    Files over ``max_bytes`` are refused (and compressed ones unpacking past it): what
+    ingesting a file costs in memory grows with its size; so are documents of more than
+    ``max_pages`` pages or ``max_chars`` characters of text, as soon as reading them gets
+    that far.
     """
     p = Path(path)
     caps = Caps(max_bytes, max_pages, max_chars)
-    loader = LOADERS.get(p.suffix.lower())
-    if loader is None:
-        raise LoaderError(str(p), f"unsupported file type {p.suffix or '(none)'!r}")
     try:
         if max_bytes is not None and (size := p.stat().st_size) > max_bytes:
             raise LoaderError(
@@ -274,8 +121,16 @@ def load(
         data = p.read_bytes()
     except OSError as e:
         raise LoaderError(str(p), f"cannot read ({e.strerror or e})") from None
+    name = p
+    if p.suffix.lower() == COMPRESSED:
+        data, name = _gunzip(p, data, max_bytes), p.with_suffix("")
     if not data.strip():
         raise LoaderError(str(p), "no text (empty file)")
+    loader = registry().get(name.suffix.lower())
+    if loader is None:
+        if not looks_like_text(data[:_SNIFF_BYTES]):
+            raise LoaderError(str(p), unsupported(name))
+        loader = load_text
     try:
         doc = loader(p, data, dataclasses.replace(caps, size=len(data)))
     except LoaderError:
@@ -285,12 +140,25 @@ def load(
     return doc
 
 
+def _gunzip(path: Path, data: bytes, limit: int | None) -> bytes:
+    """A gzip file's contents, refused past ``limit`` bytes (a gzip bomb stops there)."""
+    cap = limit if limit is not None else 1 << 30
+    try:
+        with gzip.GzipFile(fileobj=__import__("io").BytesIO(data)) as f:
+            out = f.read(cap + 1)
+    except (OSError, EOFError, zlib.error) as e:
+        raise LoaderError(str(path), f"corrupt gzip file ({e})") from None
+    if len(out) > cap:
+        raise LoaderError(str(path), f"unpacks to more than {cap / 2**20:,.0f} MB (the file size limit)")
+    return out
+
+
 @dataclass(frozen=True)
 class Discovery:
     """What walking the inputs found."""
 
     files: list[Path]
-    skipped: list[Path]  # files with an extension no loader handles
+    skipped: list[Path]  # files in the folders given that are not text and of no type a loader reads
     problems: dict[str, str]  # inputs or files that cannot be read -> why
 
 
@@ -324,8 +192,11 @@ def discover(
                 continue
             if exclude and _matches(path.name, rel, exclude):
                 continue
-            if path.suffix.lower() not in LOADERS:
-                skipped.append(path)
+            if not readable(path):
+                if path == root:  # named explicitly: an error, not a skip
+                    problems[str(path)] = unsupported(path)
+                else:
+                    skipped.append(path)
                 continue
             try:
                 resolved = path.resolve(strict=True)

@@ -9,11 +9,14 @@ old chunks removed, so an interrupted run never loses what was there before.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..documents import Document, digest
 from ..embedding import Embedder
@@ -23,6 +26,7 @@ from ..store import Row, Store
 from . import removal
 from .chunking import Chunker
 from .loaders import Caps, discover, load
+from .metadata import Value, checked, stamp
 from .report import IngestReport, Outcome, Progress, ProgressCallback, ProgressKind
 
 Input = str | os.PathLike[str] | Document
@@ -54,9 +58,12 @@ async def ingest(
     prune: bool = False,
     on_progress: ProgressCallback | None = None,
     max_chunks: int | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> IngestReport:
     """Ingest ``inputs`` into ``store``'s collection, creating it if need be. With
-    ``max_chunks``, documents that would take the run past that many chunks fail, named."""
+    ``max_chunks``, documents that would take the run past that many chunks fail, named;
+    ``metadata`` is attached to every document (see :mod:`.metadata`)."""
+    user = checked(metadata or {})
     chunker = Chunker(embedder, settings.chunk_tokens, settings.chunk_overlap)
     creating = None
     if await store.stored_model() is None:
@@ -75,6 +82,7 @@ async def ingest(
         caps=caps,
         max_doc_chunks=settings.max_doc_chunks,
         max_run_chunks=max_chunks,
+        metadata=user,
     )
     return await pipeline.run(inputs, include=include, exclude=exclude, prune=prune)
 
@@ -97,7 +105,11 @@ class Pipeline:
         caps: Caps = Caps(),
         max_doc_chunks: int | None = None,
         max_run_chunks: int | None = None,
+        metadata: Mapping[str, Value] | None = None,
     ) -> None:
+        self._metadata = dict(metadata or {})
+        # A document's user metadata is part of its version: changing it stores it again.
+        self._metadata_key = json.dumps(self._metadata, sort_keys=True) if self._metadata else ""
         self._store = store
         self._caps = caps
         self._max_doc_chunks = max_doc_chunks
@@ -204,11 +216,14 @@ class Pipeline:
                 return item
             async with slots:
                 try:
-                    return await asyncio.to_thread(
+                    doc = await asyncio.to_thread(
                         load, item, max_bytes=caps.bytes, max_pages=caps.pages, max_chars=caps.chars
                     )
+                    return dataclasses.replace(doc, metadata={**doc.metadata, **stamp(item.stat().st_size)})
                 except LoaderError as e:
                     return e
+                except OSError as e:  # the file went away after it was read
+                    return LoaderError(str(item), f"cannot read ({e.strerror or e})")
 
         window: list[asyncio.Task] = []
         for item in work:
@@ -226,10 +241,12 @@ class Pipeline:
                 self._finish(item.path, Outcome.FAILED, item.reason)
                 continue
             doc: Document = item
+            if self._metadata:
+                doc = dataclasses.replace(doc, metadata={**doc.metadata, **self._metadata})
             try:
                 state = None if self._creating else (await self._store.doc_states([doc.doc_id])).get(doc.doc_id)
                 # The chunking settings are part of the version: a changed --chunk-tokens re-chunks.
-                version = digest(doc.content_hash, self._chunker.fingerprint)
+                version = digest(doc.content_hash, self._chunker.fingerprint, *filter(None, [self._metadata_key]))
                 if state is not None and state.doc_hash == version and state.complete:
                     self._finish(doc.key, Outcome.UNCHANGED)
                     continue

@@ -29,7 +29,7 @@ class IngestReport:
     unchanged: int = 0
     deleted: int = 0
     failed: dict[str, str] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)  # unsupported file types
+    skipped: list[str] = field(default_factory=list)  # files in the folders given that ragtide does not read
     chunks: int = 0  # chunks embedded and written
     seconds: float = 0.0
     embed_seconds: float = 0.0
@@ -50,9 +50,10 @@ class IngestReport:
             self.unchanged += 1
 
     def summary(self) -> str:
+        skipped = f", {len(self.skipped)} skipped (not text, nor a type ragtide reads)" if self.skipped else ""
         return (
             f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
-            f"{self.deleted} deleted, {len(self.failed)} failed; {self.chunks} chunks in {self.seconds:.1f} s"
+            f"{self.deleted} deleted, {len(self.failed)} failed{skipped}; {self.chunks} chunks in {self.seconds:.1f} s"
         )
 
 

@@ -107,7 +107,9 @@ def create_app(config: ServerConfig | None = None, *, rag: RAG | None = None) ->
         app.state.jobs = Jobs(
             config.upload_dir,
             uploads,
-            lambda paths, progress: engine.aingest(paths, on_progress=progress, max_chunks=config.max_job_chunks),
+            lambda paths, progress, metadata: engine.aingest(
+                paths, on_progress=progress, max_chunks=config.max_job_chunks, metadata=metadata
+            ),
         )
         try:
             await engine.embedder()  # load the model now, not on the first question

@@ -29,7 +29,7 @@ from ..ingest import IngestReport, Outcome, Progress
 from .errors import redact
 from .uploads import Uploads
 
-Ingest = Callable[[list[Path], Callable[[Progress], None]], Awaitable[IngestReport]]
+Ingest = Callable[[list[Path], Callable[[Progress], None], dict[str, Any]], Awaitable[IngestReport]]
 Status = Literal["queued", "running", "done", "failed", "interrupted", "cancelled"]
 FINISHED = ("done", "failed", "interrupted", "cancelled")
 _RUNNING_AT_ONCE = 2
@@ -51,6 +51,7 @@ class Job:
     updated: int = 0
     unchanged: int = 0
     replaced: list[str] = field(default_factory=list)  # names whose earlier upload this job replaced
+    metadata: dict[str, Any] = field(default_factory=dict)  # attached to each of its documents
     failures: dict[str, str] = field(default_factory=dict)  # file name -> reason
     error: str = ""  # why the whole job failed, if it did
 
@@ -91,9 +92,9 @@ class Jobs:
     def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
 
-    def submit(self, job_id: str, names: list[str]) -> Job:
+    def submit(self, job_id: str, names: list[str], metadata: dict[str, Any] | None = None) -> Job:
         """Queue the job whose files :meth:`Uploads.receive` stored under ``job_id``."""
-        job = Job(id=job_id, files=names)
+        job = Job(id=job_id, files=names, metadata=dict(metadata or {}))
         self._jobs[job.id] = job
         self._save(job)
         self._tasks[job.id] = asyncio.create_task(self._run(job))
@@ -124,7 +125,7 @@ class Jobs:
                 placed = self._uploads.place(job.id, job.files)
                 job.replaced = placed.replaced
                 names = dict(zip(map(str, placed.paths), job.files))
-                report = await self._ingest(placed.paths, lambda event: self._progress(job, names, event))
+                report = await self._ingest(placed.paths, lambda event: self._progress(job, names, event), job.metadata)
             job.status = "done" if report.ok else "failed"
             job.added, job.updated, job.unchanged = report.added, report.updated, report.unchanged
             job.chunks, job.files_done = report.chunks, len(job.files)

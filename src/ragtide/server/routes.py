@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
@@ -18,7 +18,8 @@ from starlette.exceptions import HTTPException
 
 from ..filters import MAX_CHARS as MAX_FILTER_CHARS
 from ..filters import Filter
-from ..ingest import LOADERS
+from ..ingest.loaders import COMPRESSED, looks_like_text, registry, unsupported
+from ..ingest.metadata import parse_pairs
 from ..query import Answer
 from ..vocabulary import MAX_HITS, Consistency, Mode
 from .errors import documented, error, redact
@@ -88,7 +89,9 @@ class SourceOut(BaseModel):
     text: str
     source: str
     page: int | None
+    where: str = Field("", description='where in the document: "page 12", "slide 4", "sheet Revenue"')
     score: float
+    metadata: dict[str, Any] = Field(default_factory=dict, description="the document's metadata (type, title, yours)")
 
 
 class RetrievalOut(BaseModel):
@@ -174,7 +177,13 @@ async def _events(answer: Answer, uploads: Uploads) -> AsyncIterator[dict[str, s
     responses=documented(413, 415),
 )
 async def upload(
-    request: Request, files: list[UploadFile] = File(..., description="txt, md, html, htm or pdf files")
+    request: Request,
+    meta: list[str] = Form(
+        default=[], description="KEY=VALUE, repeatable: stored with every file of this upload, for filters"
+    ),
+    files: list[UploadFile] = File(
+        ..., description="documents: text, Markdown, HTML, PDF, Office, OpenDocument, EPUB, CSV, JSON, e-mail, gzipped"
+    ),
 ) -> JSONResponse:
     state = request.app.state
     config = state.config
@@ -183,15 +192,25 @@ async def upload(
     if len(files) > config.max_files:
         raise HTTPException(413, f"at most {config.max_files} files per upload, got {len(files)}")
     names = [safe_name(f.filename or "") for f in files]
-    for name in names:
-        if Path(name).suffix.lower() not in LOADERS:
-            raise HTTPException(415, f"{name!r}: unsupported file type; allowed: {', '.join(sorted(LOADERS))}")
+    for file, name in zip(files, names):
+        if not await _readable(file, Path(name)):
+            raise HTTPException(415, f"{name!r}: {unsupported(Path(name))}")
     if len(set(names)) != len(names):
         raise HTTPException(422, "files: two files of this upload have the same name")
+    metadata = parse_pairs(meta)
     job_id = new_id()
     await state.uploads.receive(job_id, files, names, int(config.max_upload_mb * 2**20))
-    job = state.jobs.submit(job_id, names)
+    job = state.jobs.submit(job_id, names, metadata)
     return JSONResponse({"job": job.to_dict()}, status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
+
+
+async def _readable(file: UploadFile, name: Path) -> bool:
+    """Whether ingest reads this upload: a known type, compressed, or text by its first bytes."""
+    if name.suffix.lower() in registry() or name.suffix.lower() == COMPRESSED:
+        return True
+    head = await file.read(8192)
+    await file.seek(0)
+    return looks_like_text(head)
 
 
 @api.get(
@@ -221,11 +240,14 @@ def _job(request: Request, job_id: str) -> Job:
     return found
 
 
-@api.get("/documents", summary="The documents in the collection")
+@api.get("/documents", summary="The documents: format, pages, chunks, size, when ingested, metadata")
 async def documents(request: Request) -> dict[str, Any]:
     state = request.app.state
-    docs = await state.rag.adocuments()
-    listed = [{"id": d, "source": state.uploads.name_of(s), "name": Path(s).name} for d, s in docs.items()]
+    listed = []
+    for info in await state.rag.acatalog():
+        entry = info.to_dict()
+        entry["source"], entry["name"] = state.uploads.name_of(info.source), Path(info.source).name
+        listed.append(entry)
     return {"documents": sorted(listed, key=lambda d: d["source"])}
 
 

@@ -12,7 +12,7 @@ Rooms, one concept each:
   retry policy and error text, Milvus Lite's quirks, values for expressions and VARCHARs.
 """
 
-from .base import CollectionInfo, DocState, Fusion, Row, Store
+from .base import CollectionInfo, DocState, DocumentInfo, Fusion, Row, Store
 from .collection import MilvusCollection
 from .lite import is_lite
 from .milvus import MilvusStore
@@ -21,6 +21,7 @@ from .values import quote, varchar
 __all__ = [
     "CollectionInfo",
     "DocState",
+    "DocumentInfo",
     "Fusion",
     "MilvusCollection",
     "MilvusStore",

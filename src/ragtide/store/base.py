@@ -88,6 +88,49 @@ class CollectionInfo:
 
 
 @dataclass(frozen=True)
+class DocumentInfo:
+    """One stored document, as ``ragtide list`` shows it."""
+
+    doc_id: str
+    source: str
+    chunks: int
+    metadata: dict[str, Any] = field(default_factory=dict)  # the readers', the ingest's and the user's
+
+    @property
+    def format(self) -> str:
+        return str(self.metadata.get("type", ""))
+
+    @property
+    def pages(self) -> int | None:
+        pages = self.metadata.get("pages")
+        return int(pages) if isinstance(pages, int) else None
+
+    @property
+    def size(self) -> int | None:
+        """The file's size in bytes when it was ingested (documents ingested before it was recorded: None)."""
+        size = self.metadata.get("bytes")
+        return int(size) if isinstance(size, int) else None
+
+    @property
+    def ingested(self) -> str:
+        """When this version was stored (ISO 8601, UTC), or ""."""
+        return str(self.metadata.get("ingested", ""))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.doc_id,
+            "source": self.source,
+            "format": self.format,
+            "pages": self.pages,
+            "chunks": self.chunks,
+            "bytes": self.size,
+            "ingested": self.ingested or None,
+            "title": self.metadata.get("title"),
+            "metadata": self.metadata,
+        }
+
+
+@dataclass(frozen=True)
 class DocState:
     """What the store holds of one document: its version hash and how many chunks carry it."""
 
@@ -156,6 +199,7 @@ class Store(Protocol):
     async def delete_version(self, doc_id: str, doc_hash: str) -> None: ...
     async def delete_docs(self, doc_ids: Sequence[str]) -> int: ...
     async def documents(self, filter: str = "") -> dict[str, str]: ...
+    async def catalog(self) -> list[DocumentInfo]: ...
     async def info(self) -> CollectionInfo | None: ...
     async def stored_model(self) -> tuple[str, int, str] | None: ...
     async def collections(self) -> list[str]: ...

@@ -20,6 +20,7 @@ from ..errors import ConfigError, StoreError
 from ..vocabulary import MAX_HITS, check_hits
 from . import _wire
 from .blocking import ready, run_blocking, sleep_blocking
+from .connection import Connection
 from .consistency import SessionReads
 from .deployment import deployment
 from .retry import RetryPolicy, invalid_filter, not_loaded, reason, transient
@@ -53,16 +54,11 @@ class MilvusCollection:
         self.deployment = deployment(uri)
         self.session = SessionReads(consistency)
         self._write = write
-        self._token = token
         self._timeout = timeout
-        self._connect_timeout = connect_timeout
         self._retry = RetryPolicy(retry_s)
         self._read_retry = RetryPolicy(min(retry_s, _READ_RETRY_S))
         self._max_delay = max_delay
-        self._client: Any = None
-        self._epoch = 0  # the deployment's epoch the client was connected in
-        self._reviving: asyncio.Lock | None = None
-        self._sync_client = None
+        self._connection = Connection(uri, self.deployment, token=token, timeout=connect_timeout)
         self._blocking = threading.Lock()  # one blocking call at a time skips the queue
         self._rows = _wire.RowSender(name, write, timeout)
         # Queued here, so concurrent writers share requests and never trip over each other.
@@ -77,59 +73,7 @@ class MilvusCollection:
         self._searchers: dict[SearchKey, Batcher[Any, list[dict[str, Any]]]] = {}
 
     async def client(self) -> Any:
-        if self._client is None:
-            self.deployment.start()
-            await self._connect()
-        return self._client
-
-    async def _connect(self) -> None:
-        where = self.deployment
-        AsyncMilvusClient = where.pymilvus().AsyncMilvusClient
-        self._epoch = where.epoch()
-        try:
-            client = AsyncMilvusClient(
-                uri=self.uri, token=self._token, timeout=self._connect_timeout, **where.channel()
-            )
-            await asyncio.wait_for(client.list_collections(timeout=self._connect_timeout), self._connect_timeout)
-        except TimeoutError:
-            where.stop()
-            raise StoreError(
-                f"cannot reach Milvus at {self.uri} (no answer in {self._connect_timeout:.0f} s); "
-                "is the server running and the URI right?"
-            ) from None
-        except Exception as e:
-            where.failed_to_start()
-            raise StoreError(f"cannot open Milvus at {self.uri}: {reason(e)}") from None
-        self._client = client
-
-    async def _revive(self) -> bool:
-        """Whether this process's Milvus Lite had died and now runs again, reconnected.
-
-        A Milvus Lite process can die under a request (a division by zero in an expression
-        killed it with SIGFPE); nothing would start it again, and every later call would
-        fail. A server is not this process's to restart: its errors are retried as they are.
-        """
-        where = self.deployment
-        if not where.crashed() and where.epoch() == self._epoch:
-            return False
-        if self._reviving is None:
-            self._reviving = asyncio.Lock()
-        async with self._reviving:
-            crashed = where.crashed()
-            if crashed:
-                try:
-                    await asyncio.to_thread(where.restart)
-                except StoreError as e:
-                    raise StoreError(f"{crashed}, and starting it again failed: {e}") from None
-            if where.epoch() != self._epoch:
-                old, self._client = self._client, None
-                if old is not None:
-                    try:
-                        await old.close()
-                    except Exception:  # its process is gone: nothing to close cleanly
-                        pass
-                await self._connect()
-        return True
+        return await self._connection.client()
 
     async def call(self, method: str, *args, **kwargs):
         """Call ``AsyncMilvusClient.<method>``, retrying transient failures with bounded, jittered backoff."""
@@ -141,11 +85,11 @@ class MilvusCollection:
         policy = policy or self._retry
 
         async def attempt() -> Any:
-            client = self._blocking_client() if blocking else await self.client()
+            client = self._connection.blocking_client() if blocking else await self.client()
             try:
                 return await ready(fn(client))
             except Exception as e:
-                if not blocking and transient(e) and await self._revive():
+                if not blocking and transient(e) and await self._connection.revive():
                     raise  # the policy tries again, on the new connection
                 if blocking or not not_loaded(e) or label == "load_collection":
                     raise
@@ -156,7 +100,7 @@ class MilvusCollection:
             return await ready(fn(client))
 
         # Connecting fails on its own terms (and is not retried): the URI may be wrong.
-        self._blocking_client() if blocking else await self.client()
+        self._connection.blocking_client() if blocking else await self.client()
         try:
             return await policy.run(attempt, sleep=sleep_blocking if blocking else asyncio.sleep)
         except Exception as e:
@@ -173,18 +117,7 @@ class MilvusCollection:
     def connect_blocking(self) -> None:
         """Connect the sync client now rather than on the first blocking call."""
         if self.deployment.fast_path:
-            self._blocking_client()
-
-    def _blocking_client(self) -> Any:
-        if self._sync_client is None:
-            MilvusClient = self.deployment.pymilvus().MilvusClient
-            try:
-                self._sync_client = MilvusClient(
-                    uri=self.uri, token=self._token, timeout=self._connect_timeout, **self.deployment.channel()
-                )
-            except Exception as e:
-                raise StoreError(f"cannot open Milvus at {self.uri}: {reason(e)}") from None
-        return self._sync_client
+            self._connection.blocking_client()
 
     def write_now(self, entities: Sequence[dict[str, Any]]) -> bool:
         """Write from a blocking caller's thread if the write can skip the queue; else return False."""
@@ -226,15 +159,7 @@ class MilvusCollection:
         await self._writer.drain()
         for batcher in self._searchers.values():
             await batcher.drain()
-        client = None
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.close()
-        if self._sync_client is not None:
-            sync_client, self._sync_client = self._sync_client, None
-            sync_client.close()
-        if client is not None:
-            self.deployment.stop()
+        await self._connection.close()
 
     # -- writes --------------------------------------------------------------------
 

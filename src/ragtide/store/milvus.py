@@ -12,7 +12,7 @@ from ..documents import Source
 from ..errors import ConfigError, StoreError
 from ..vocabulary import MAX_HITS, MODES, Mode, check, check_hits
 from . import schema
-from .base import CollectionInfo, DocState, Fusion, Row
+from .base import CollectionInfo, DocState, DocumentInfo, Fusion, Row
 from .collection import MilvusCollection
 from .values import quote
 
@@ -287,6 +287,14 @@ class MilvusStore:
                 DocState(doc_hash, n, expected) if doc_id not in states else DocState(doc_hash, -1, expected)
             )
         return states
+
+    async def catalog(self) -> list[DocumentInfo]:
+        """Every document whose first chunk is stored: its source, chunks and metadata, by source."""
+        rows = await self._milvus.query_all("chunk_index == 0", ["doc_id", "source", "n_chunks", "metadata"])
+        found = [
+            DocumentInfo(r["doc_id"], r["source"], int(r["n_chunks"]), dict(r.get("metadata") or {})) for r in rows
+        ]
+        return sorted(found, key=lambda d: d.source)
 
     async def documents(self, filter: str = "") -> dict[str, str]:
         """doc_id -> source of every document in the collection (or matching ``filter``)."""

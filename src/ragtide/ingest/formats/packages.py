@@ -1,0 +1,225 @@
+"""Formats that are zip packages: Word (.docx), PowerPoint (.pptx), Excel (.xlsx),
+OpenDocument text (.odt) and EPUB.
+
+A package is checked before anything unpacks it: a few kilobytes can unpack to gigabytes
+(a zip bomb), so what its members would unpack to is bounded first. Tables become rows
+whose values keep their column's label; slides and sheets are pages of their own, cited
+as "slide 4" or "sheet Revenue". Word, PowerPoint and Excel files are read with
+python-docx, python-pptx and openpyxl (the ``office`` extra); OpenDocument and EPUB with
+the standard library's zip and XML readers and ragtide's HTML reader.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+from ...documents import Document
+from ...errors import LoaderError
+from .base import Caps, labelled_row, paged, whole
+from .html import visible_text
+
+_UNPACKED_FLOOR = 32 << 20  # a package may always unpack to this much
+_UNPACK_RATIO = 100  # beyond it, to at most this many times its own size
+_UNPACKED_MAX = 512 << 20
+
+
+def open_package(path: Path, data: bytes) -> zipfile.ZipFile:
+    """The zip inside a package, once what it would unpack to is known to be bounded."""
+    try:
+        package = zipfile.ZipFile(io.BytesIO(data))
+        unpacked = sum(member.file_size for member in package.infolist())
+    except (zipfile.BadZipFile, ValueError) as e:
+        raise LoaderError(str(path), f"corrupt: not a readable zip package ({e})") from None
+    limit = min(_UNPACKED_MAX, max(_UNPACKED_FLOOR, _UNPACK_RATIO * len(data)))
+    if unpacked > limit:
+        raise LoaderError(
+            str(path),
+            f"its {len(data) / 2**20:,.1f} MB would unpack to {unpacked / 2**20:,.0f} MB, over the "
+            f"{limit / 2**20:,.0f} MB allowed (a zip bomb?); refused",
+        )
+    return package
+
+
+def _office(module: str, path: Path) -> Any:
+    try:
+        return __import__(module, fromlist=["_"])
+    except ImportError:
+        raise LoaderError(
+            str(path), f"reading {path.suffix} files needs the office extra: pip install 'ragtide[office]'"
+        ) from None
+
+
+def load_docx(path: Path, data: bytes, caps: Caps) -> Document:
+    """Paragraphs and tables in reading order; the first heading is the title."""
+    open_package(path, data)
+    docx = _office("docx", path)
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except Exception as e:  # python-docx raises many kinds on a damaged file
+        raise LoaderError(str(path), f"corrupt or unreadable Word file ({type(e).__name__}: {e})") from None
+    lines: list[str] = []
+    title = document.core_properties.title or ""
+    size = 0
+    for element in document.element.body.iterchildren():
+        tag = element.tag.rsplit("}", 1)[-1]
+        if tag == "p":
+            paragraph = Paragraph(element, document)
+            text = paragraph.text.strip()
+            style = (paragraph.style.name if paragraph.style is not None else "") or ""
+            if text and style.lower().startswith(("heading", "title")) and not title:
+                title = text
+            if text:
+                lines.append(text)
+        elif tag == "tbl":
+            lines.extend(_rows([[cell.text for cell in row.cells] for row in Table(element, document).rows]))
+        size += len(lines[-1]) if lines else 0
+        caps.check_chars(path, size)
+    meta: dict[str, object] = {"type": "docx"}
+    if title:
+        meta["title"] = title
+    return whole(path, "\n\n".join(lines), caps, **meta)
+
+
+def load_pptx(path: Path, data: bytes, caps: Caps) -> Document:
+    """Each slide a page: its text boxes, tables and speaker notes."""
+    open_package(path, data)
+    pptx = _office("pptx", path)
+    try:
+        presentation = pptx.Presentation(io.BytesIO(data))
+    except Exception as e:  # python-pptx raises many kinds on a damaged file
+        raise LoaderError(str(path), f"corrupt or unreadable PowerPoint file ({type(e).__name__}: {e})") from None
+    slides = []
+    for n, slide in enumerate(presentation.slides, 1):
+        parts: list[str] = []
+        for shape in slide.shapes:
+            if getattr(shape, "has_table", False) and shape.has_table:
+                parts.extend(_rows([[cell.text for cell in row.cells] for row in shape.table.rows]))
+            elif getattr(shape, "has_text_frame", False) and shape.has_text_frame and shape.text_frame.text.strip():
+                parts.append(shape.text_frame.text.strip())
+        if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
+            notes = slide.notes_slide.notes_text_frame.text.strip()
+            if notes:
+                parts.append(f"Notes: {notes}")
+        slides.append((f"slide {n}", "\n\n".join(parts)))
+    return paged(path, slides, caps, type="pptx")
+
+
+def load_xlsx(path: Path, data: bytes, caps: Caps) -> Document:
+    """Each sheet a page, each row a line whose values keep their column's label."""
+    open_package(path, data)
+    openpyxl = _office("openpyxl", path)
+    try:
+        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as e:  # openpyxl raises many kinds on a damaged file
+        raise LoaderError(str(path), f"corrupt or unreadable Excel file ({type(e).__name__}: {e})") from None
+    sheets = []
+    size = 0
+    try:
+        for sheet in workbook.worksheets:
+            rows = ([("" if v is None else str(v)) for v in row] for row in sheet.iter_rows(values_only=True))
+            lines = []
+            for line in _rows(rows):
+                size += len(line) + 1
+                caps.check_chars(path, size)
+                lines.append(line)
+            sheets.append((f"sheet {sheet.title}", "\n".join(lines)))
+    finally:
+        workbook.close()
+    return paged(path, sheets, caps, type="xlsx")
+
+
+def _rows(rows: Any) -> Iterator[str]:
+    """A table's rows after its first non-empty one, each labelled by it; one-row tables as they are."""
+    header: list[str] | None = None
+    data = False
+    for row in rows:
+        if not any(cell.strip() for cell in row):
+            continue
+        if header is None:
+            header = row
+            continue
+        data = True
+        yield labelled_row(header, row)
+    if header is not None and not data:
+        yield " | ".join(cell.strip() for cell in header if cell.strip())
+
+
+_ODF = {
+    "text": "urn:oasis:names:tc:opendocument:xmlns:text:1.0",
+    "table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
+    "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
+}
+
+
+def load_odt(path: Path, data: bytes, caps: Caps) -> Document:
+    """OpenDocument text: headings, paragraphs and list items in order, tables as labelled rows."""
+    package = open_package(path, data)
+    try:
+        root = ElementTree.fromstring(package.read("content.xml"))
+    except (KeyError, ElementTree.ParseError) as e:
+        raise LoaderError(str(path), f"corrupt OpenDocument file ({e})") from None
+    body = root.find("office:body/office:text", _ODF)
+    if body is None:
+        raise LoaderError(str(path), "no text body (an OpenDocument file, but not a text document)")
+    lines: list[str] = []
+    title = ""
+    stack = list(reversed(list(body)))
+    while stack:
+        element = stack.pop()
+        tag = element.tag
+        if tag == f"{{{_ODF['table']}}}table":
+            rows = [
+                ["".join(cell.itertext()) for cell in row.iter(f"{{{_ODF['table']}}}table-cell")]
+                for row in element.iter(f"{{{_ODF['table']}}}table-row")
+            ]
+            lines.extend(_rows(rows))
+        elif tag in (f"{{{_ODF['text']}}}h", f"{{{_ODF['text']}}}p"):
+            text = "".join(element.itertext()).strip()
+            if text:
+                title = title or (text if tag.endswith("}h") else "")
+                lines.append(text)
+        else:
+            stack.extend(reversed(list(element)))
+        caps.check_chars(path, sum(map(len, lines)))
+    meta: dict[str, object] = {"type": "odt"}
+    if title:
+        meta["title"] = title
+    return whole(path, "\n\n".join(lines), caps, **meta)
+
+
+def load_epub(path: Path, data: bytes, caps: Caps) -> Document:
+    """An e-book: its chapters in reading order (the package's spine), each a page."""
+    package = open_package(path, data)
+    try:
+        container = ElementTree.fromstring(package.read("META-INF/container.xml"))
+        rootfile = next(e for e in container.iter() if e.tag.endswith("rootfile")).attrib["full-path"]
+        opf = ElementTree.fromstring(package.read(rootfile))
+    except (KeyError, StopIteration, ElementTree.ParseError) as e:
+        raise LoaderError(str(path), f"corrupt EPUB: no readable package document ({e})") from None
+    folder = posixpath.dirname(rootfile)
+    manifest = {e.attrib.get("id"): e.attrib.get("href", "") for e in opf.iter() if e.tag.endswith("}item")}
+    spine = [e.attrib.get("idref") for e in opf.iter() if e.tag.endswith("}itemref")]
+    book_title = next((e.text or "" for e in opf.iter() if e.tag.endswith("}title")), "")
+    chapters = []
+    size = 0
+    for n, idref in enumerate(spine, 1):
+        href = manifest.get(idref, "")
+        try:
+            source = package.read(posixpath.normpath(posixpath.join(folder, href))).decode("utf-8", "replace")
+        except KeyError:
+            continue
+        title, text = visible_text(source)
+        size += len(text)
+        caps.check_chars(path, size)
+        chapters.append((title or f"chapter {n}", text))
+    titled = {"title": book_title.strip()} if book_title.strip() else {}
+    return paged(path, [c for c in chapters if c[1].strip()], caps, type="epub", **titled)

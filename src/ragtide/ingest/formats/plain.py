@@ -1,0 +1,120 @@
+"""Formats read as text: plain text, Markdown, reStructuredText, CSV/TSV, JSON, JSON Lines, e-mail."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ...documents import Document
+from ...errors import LoaderError
+from .base import Caps, decode, labelled_row, whole
+from .html import visible_text
+
+
+def load_text(path: Path, data: bytes, caps: Caps) -> Document:
+    return whole(path, decode(path, data), caps, type="text")
+
+
+_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
+
+
+def load_markdown(path: Path, data: bytes, caps: Caps) -> Document:
+    text = decode(path, data)
+    heading = _HEADING.search(text)
+    meta = {"type": "markdown"}
+    if heading:
+        meta["title"] = heading.group(1)
+    return whole(path, text, caps, **meta)
+
+
+# An RST title: a line of text under- (and maybe over-) lined with one punctuation character.
+_RST_TITLE = re.compile(r"^(?:([=\-~^\"'`#*+:.])\1{2,}\n)?(\S.*)\n([=\-~^\"'`#*+:.])\3{2,}\s*$", re.M)
+
+
+def load_rst(path: Path, data: bytes, caps: Caps) -> Document:
+    text = decode(path, data)
+    title = _RST_TITLE.search(text)
+    meta = {"type": "rst"}
+    if title:
+        meta["title"] = title.group(2).strip()
+    return whole(path, text, caps, **meta)
+
+
+def load_table(path: Path, data: bytes, caps: Caps) -> Document:
+    """CSV or TSV: each row a line, its values labelled by the header row's."""
+    text = decode(path, data)
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else _sniff_delimiter(text)
+    rows = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        header = next(rows, [])
+        lines = [labelled_row(header, row) for row in rows if any(cell.strip() for cell in row)]
+    except csv.Error as e:
+        raise LoaderError(str(path), f"not a well-formed table ({e})") from None
+    body = "\n".join(line for line in lines if line)
+    return whole(path, body, caps, type="table", columns=len(header), rows=len(lines))
+
+
+def _sniff_delimiter(text: str) -> str:
+    try:
+        return csv.Sniffer().sniff(text[:8192], delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def load_json(path: Path, data: bytes, caps: Caps) -> Document:
+    """JSON: every value on a line of its own, after its path ("owner › name: Ada")."""
+    try:
+        value = json.loads(decode(path, data))
+    except ValueError as e:
+        raise LoaderError(str(path), f"not valid JSON ({e})") from None
+    return whole(path, "\n".join(_flatten(value)), caps, type="json")
+
+
+def load_jsonl(path: Path, data: bytes, caps: Caps) -> Document:
+    """JSON Lines: each record flattened as in :func:`load_json`, records a paragraph each."""
+    records = []
+    for n, line in enumerate(decode(path, data).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append("\n".join(_flatten(json.loads(line))))
+        except ValueError as e:
+            raise LoaderError(str(path), f"line {n} is not valid JSON ({e})") from None
+    return whole(path, "\n\n".join(records), caps, type="jsonl", records=len(records))
+
+
+def _flatten(value: Any, prefix: str = "") -> Iterator[str]:
+    stack: list[tuple[str, Any]] = [(prefix, value)]  # iterative: nesting is the file's to choose
+    while stack:
+        key, item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((f"{key} › {k}" if key else str(k), v) for k, v in reversed(list(item.items())))
+        elif isinstance(item, list) and any(isinstance(v, (dict, list)) for v in item):
+            stack.extend((f"{key}[{i}]", v) for i, v in reversed(list(enumerate(item))))
+        elif isinstance(item, list):
+            yield f"{key}: {', '.join(map(str, item))}" if key else ", ".join(map(str, item))
+        elif item is not None and str(item).strip():
+            yield f"{key}: {item}" if key else str(item)
+
+
+def load_email(path: Path, data: bytes, caps: Caps) -> Document:
+    """An e-mail (.eml): who, when and the subject, then the text of its body."""
+    from email import policy
+    from email.parser import BytesParser
+
+    message = BytesParser(policy=policy.default).parsebytes(data)
+    head = [f"{name}: {message[name]}" for name in ("From", "To", "Cc", "Date", "Subject") if message[name]]
+    body = message.get_body(preferencelist=("plain", "html"))
+    text = ""
+    if body is not None:
+        content = body.get_content()
+        text = visible_text(content)[1] if body.get_content_type() == "text/html" else str(content)
+    meta: dict[str, object] = {"type": "email"}
+    if message["Subject"]:
+        meta["title"] = str(message["Subject"])
+    return whole(path, "\n".join(head) + "\n\n" + text, caps, **meta)
