@@ -299,3 +299,19 @@ def test_the_cli_attaches_metadata_lists_documents_and_fails_named_unsupported_f
     assert cli(["ingest", str(corpus), "--exclude", "*.pptx", *uri]) == 0
     out, err = capsys.readouterr()
     assert "skipped: " in err and "photo.png" in err and "1 skipped (not text, nor a type ragtide reads)" in out
+
+
+def test_a_manual_pages_running_heads_are_dropped(tmp_path):
+    page = tmp_path / "tar.1.txt"
+    page.write_text(
+        "TAR(1)                     GNU TAR Manual                    TAR(1)\n\nNAME\n       tar - an archiving utility\n\n"
+        "OPTIONS\n       -x, --extract\n              Extract files from an archive.\n\n"
+        "TAR(1)                     GNU TAR Manual                    TAR(1)\n\n       -v, --verbose\n\n"
+        "TAR                         July 13, 2020                     TAR(1)\n"
+    )
+    text = load(page).text
+    assert "TAR(1)" not in text and "July 13, 2020" not in text
+    assert "tar - an archiving utility" in text and "Extract files from an archive." in text and "--verbose" in text
+    plain = tmp_path / "plain.txt"
+    plain.write_text("See TAR(1) and GREP(1)    for more    TAR(1)\n")
+    assert load(plain).text == plain.read_text()

@@ -17,7 +17,22 @@ from .html import visible_text
 
 
 def load_text(path: Path, data: bytes, caps: Caps) -> Document:
-    return whole(path, decode(path, data), caps, type="text")
+    return whole(path, without_running_heads(decode(path, data)), caps, type="text")
+
+
+# A rendered manual page's running head, "TAR(1)   GNU TAR Manual   TAR(1)", and foot,
+# "TAR   July 13, 2020   TAR(1)": furniture, not content, however often it is quoted.
+_MAN_HEAD = re.compile(r"^(\S+)\((\d\w*)\)[ \t]{2,}\S.*?[ \t]{2,}\1\(\2\)[ \t]*$", re.M)
+
+
+def without_running_heads(text: str) -> str:
+    """``text`` without a manual page's running heads and feet (other text is left as it is)."""
+    head = _MAN_HEAD.search(text[:2000])
+    if head is None:
+        return text
+    name, section = re.escape(head.group(1)), re.escape(head.group(2))
+    furniture = re.compile(rf"^(?:{name}\({section}\)[ \t]{{2,}}.*|\S.*[ \t]{{2,}}{name}\({section}\))[ \t]*\n?", re.M)
+    return furniture.sub("", text)
 
 
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
