@@ -46,30 +46,32 @@ def open_package(path: Path, data: bytes) -> zipfile.ZipFile:
     return package
 
 
-def _office(module: str, path: Path) -> Any:
+def _office(path: Path, data: bytes, module: str, kind: str, opener: str, **options: Any) -> Any:
+    """``module.opener(data)`` (python-docx, -pptx, openpyxl), once the package is checked."""
+    open_package(path, data)
     try:
-        return __import__(module, fromlist=["_"])
+        library = __import__(module, fromlist=["_"])
     except ImportError:
         raise LoaderError(
             str(path), f"reading {path.suffix} files needs the office extra: pip install 'ragtide[office]'"
         ) from None
+    try:
+        return getattr(library, opener)(io.BytesIO(data), **options)
+    except Exception as e:  # these libraries raise many kinds on a damaged file
+        raise LoaderError(str(path), f"corrupt or unreadable {kind} file ({type(e).__name__}: {e})") from None
 
 
 def load_docx(path: Path, data: bytes, caps: Caps) -> Document:
     """Paragraphs and tables in reading order; the first heading is the title."""
-    open_package(path, data)
-    docx = _office("docx", path)
+    document = _office(path, data, "docx", "Word", "Document")
     from docx.table import Table
     from docx.text.paragraph import Paragraph
 
-    try:
-        document = docx.Document(io.BytesIO(data))
-    except Exception as e:  # python-docx raises many kinds on a damaged file
-        raise LoaderError(str(path), f"corrupt or unreadable Word file ({type(e).__name__}: {e})") from None
     lines: list[str] = []
     title = document.core_properties.title or ""
     size = 0
     for element in document.element.body.iterchildren():
+        before = len(lines)
         tag = element.tag.rsplit("}", 1)[-1]
         if tag == "p":
             paragraph = Paragraph(element, document)
@@ -81,7 +83,7 @@ def load_docx(path: Path, data: bytes, caps: Caps) -> Document:
                 lines.append(text)
         elif tag == "tbl":
             lines.extend(_rows([[cell.text for cell in row.cells] for row in Table(element, document).rows]))
-        size += len(lines[-1]) if lines else 0
+        size += sum(len(line) for line in lines[before:])
         caps.check_chars(path, size)
     meta: dict[str, object] = {"type": "docx"}
     if title:
@@ -91,12 +93,7 @@ def load_docx(path: Path, data: bytes, caps: Caps) -> Document:
 
 def load_pptx(path: Path, data: bytes, caps: Caps) -> Document:
     """Each slide a page: its text boxes, tables and speaker notes."""
-    open_package(path, data)
-    pptx = _office("pptx", path)
-    try:
-        presentation = pptx.Presentation(io.BytesIO(data))
-    except Exception as e:  # python-pptx raises many kinds on a damaged file
-        raise LoaderError(str(path), f"corrupt or unreadable PowerPoint file ({type(e).__name__}: {e})") from None
+    presentation = _office(path, data, "pptx", "PowerPoint", "Presentation")
     slides = []
     for n, slide in enumerate(presentation.slides, 1):
         parts: list[str] = []
@@ -115,12 +112,7 @@ def load_pptx(path: Path, data: bytes, caps: Caps) -> Document:
 
 def load_xlsx(path: Path, data: bytes, caps: Caps) -> Document:
     """Each sheet a page, each row a line whose values keep their column's label."""
-    open_package(path, data)
-    openpyxl = _office("openpyxl", path)
-    try:
-        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as e:  # openpyxl raises many kinds on a damaged file
-        raise LoaderError(str(path), f"corrupt or unreadable Excel file ({type(e).__name__}: {e})") from None
+    workbook = _office(path, data, "openpyxl", "Excel", "load_workbook", read_only=True, data_only=True)
     sheets = []
     size = 0
     try:
