@@ -54,7 +54,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-# The tier to iterate with (about 2 minutes): Milvus Lite, a hashing embedder instead of the
+# The tier to iterate with (under 3 minutes): Milvus Lite, a hashing embedder instead of the
 # model, no server, no subprocess; `make test` runs everything.
 test-fast: venv
 	RAGTIDE_TEST_FAST=1 $(BIN)/python -m pytest -q -m "not server and not model"
