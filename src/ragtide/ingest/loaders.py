@@ -20,6 +20,7 @@ import errno
 import fnmatch
 import functools
 import gzip
+import io
 import os
 import stat
 import zlib
@@ -34,7 +35,7 @@ from .formats import BUILTIN, Caps, Loader
 from .formats.plain import load_text
 
 COMPRESSED = ".gz"
-_SNIFF_BYTES = 8192
+SNIFF_BYTES = 8192  # how much of a file of no known type is read to tell whether it is text
 
 
 @functools.cache
@@ -67,14 +68,19 @@ def unsupported(path: Path) -> str:
     return f"unsupported file type {what}: not text, nor one of {', '.join(supported())}"
 
 
-def readable(path: Path) -> bool:
-    """Whether ragtide reads ``path``: a known type, a compressed file, or text by its first bytes."""
+def known_type(path: Path) -> bool:
+    """Whether ``path``'s suffix says what it is: a type a reader reads, or compressed."""
     suffix = path.suffix.lower()
-    if suffix in registry() or suffix == COMPRESSED:
+    return suffix in registry() or suffix == COMPRESSED
+
+
+def readable(path: Path) -> bool:
+    """Whether ragtide reads ``path``: a known type, or text by its first bytes."""
+    if known_type(path):
         return True
     try:
         with open(path, "rb") as f:
-            return looks_like_text(f.read(_SNIFF_BYTES))
+            return looks_like_text(f.read(SNIFF_BYTES))
     except OSError:
         return True  # let loading say why it cannot be read
 
@@ -128,7 +134,7 @@ def load(
         raise LoaderError(str(p), "no text (empty file)")
     loader = registry().get(name.suffix.lower())
     if loader is None:
-        if not looks_like_text(data[:_SNIFF_BYTES]):
+        if not looks_like_text(data[:SNIFF_BYTES]):
             raise LoaderError(str(p), unsupported(name))
         loader = load_text
     try:
@@ -144,7 +150,7 @@ def _gunzip(path: Path, data: bytes, limit: int | None) -> bytes:
     """A gzip file's contents, refused past ``limit`` bytes (a gzip bomb stops there)."""
     cap = limit if limit is not None else 1 << 30
     try:
-        with gzip.GzipFile(fileobj=__import__("io").BytesIO(data)) as f:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
             out = f.read(cap + 1)
     except (OSError, EOFError, zlib.error) as e:
         raise LoaderError(str(path), f"corrupt gzip file ({e})") from None

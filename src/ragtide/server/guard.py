@@ -96,7 +96,7 @@ class Guard:
     def _refusal(self, scope: Scope) -> Any:
         headers = _headers(scope)
         limits = self.limits
-        if limits.allowed_hosts and _host_name(headers.get("host", "")) not in limits.allowed_hosts:
+        if limits.allowed_hosts and host_name(headers.get("host", "")) not in limits.allowed_hosts:
             return error(400, "this service does not answer to that Host name", kind="invalid_host")
         if not limits.api_keys and scope["method"] not in _SAFE_METHODS and _cross_site(headers):
             return error(
@@ -184,9 +184,6 @@ def host_name(host: str) -> str:
     if host.startswith("["):
         return host[1 : host.find("]")] if "]" in host else host
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
-_host_name = host_name
 
 
 def _cross_site(headers: dict[str, str]) -> bool:

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 
 from ..filters import MAX_CHARS as MAX_FILTER_CHARS
 from ..filters import Filter
-from ..ingest.loaders import COMPRESSED, looks_like_text, registry, unsupported
+from ..ingest.loaders import SNIFF_BYTES, known_type, looks_like_text, unsupported
 from ..ingest.metadata import parse_pairs
 from ..query import Answer
 from ..vocabulary import MAX_HITS, Consistency, Mode
@@ -193,7 +193,7 @@ async def upload(
         raise HTTPException(413, f"at most {config.max_files} files per upload, got {len(files)}")
     names = [safe_name(f.filename or "") for f in files]
     for file, name in zip(files, names):
-        if not await _readable(file, Path(name)):
+        if not (known_type(Path(name)) or looks_like_text(await _head(file))):
             raise HTTPException(415, f"{name!r}: {unsupported(Path(name))}")
     if len(set(names)) != len(names):
         raise HTTPException(422, "files: two files of this upload have the same name")
@@ -204,13 +204,11 @@ async def upload(
     return JSONResponse({"job": job.to_dict()}, status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
 
 
-async def _readable(file: UploadFile, name: Path) -> bool:
-    """Whether ingest reads this upload: a known type, compressed, or text by its first bytes."""
-    if name.suffix.lower() in registry() or name.suffix.lower() == COMPRESSED:
-        return True
-    head = await file.read(8192)
+async def _head(file: UploadFile) -> bytes:
+    """An upload's first bytes, to tell text from binary as ingest will (the file is rewound)."""
+    head = await file.read(SNIFF_BYTES)
     await file.seek(0)
-    return looks_like_text(head)
+    return head
 
 
 @api.get(

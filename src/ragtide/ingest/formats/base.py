@@ -77,7 +77,7 @@ def whole(path: Path, text: str, caps: Caps, **metadata: object) -> Document:
     caps.check_chars(path, len(text))
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
-        raise LoaderError(str(path), "no text (empty file)")
+        raise LoaderError(str(path), "no text")
     return Document(key=str(path), text=text, pages=(Page(None, 0, len(text)),), metadata=dict(metadata))
 
 

@@ -39,12 +39,7 @@ _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
 
 
 def load_markdown(path: Path, data: bytes, caps: Caps) -> Document:
-    text = decode(path, data)
-    heading = _HEADING.search(text)
-    meta = {"type": "markdown"}
-    if heading:
-        meta["title"] = heading.group(1)
-    return whole(path, text, caps, **meta)
+    return _titled(path, data, caps, "markdown", _HEADING, 1)
 
 
 # An RST title: a line of text under- (and maybe over-) lined with one punctuation character.
@@ -52,12 +47,14 @@ _RST_TITLE = re.compile(r"^(?:([=\-~^\"'`#*+:.])\1{2,}\n)?(\S.*)\n([=\-~^\"'`#*+
 
 
 def load_rst(path: Path, data: bytes, caps: Caps) -> Document:
+    return _titled(path, data, caps, "rst", _RST_TITLE, 2)
+
+
+def _titled(path: Path, data: bytes, caps: Caps, kind: str, title: re.Pattern[str], group: int) -> Document:
+    """A text whose first match of ``title`` (its ``group``) is its title."""
     text = decode(path, data)
-    title = _RST_TITLE.search(text)
-    meta = {"type": "rst"}
-    if title:
-        meta["title"] = title.group(2).strip()
-    return whole(path, text, caps, **meta)
+    found = title.search(text)
+    return whole(path, text, caps, type=kind, **({"title": found.group(group).strip()} if found else {}))
 
 
 def load_table(path: Path, data: bytes, caps: Caps) -> Document:
