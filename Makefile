@@ -7,7 +7,7 @@ MILVUS_DATA ?= .milvus
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv browser demo lint test test-fast milvus-up milvus-down bench-tutorial bench-ingest bench-query bench-serve bench-hostile bench-quality bench-scale bench-embedding clean
+.PHONY: venv system demo lint test test-fast milvus-up milvus-down bench-tutorial bench-ingest bench-query bench-serve bench-hostile bench-formats bench-quality bench-scale bench-embedding clean
 
 venv: $(VENV)/.installed
 
@@ -35,14 +35,17 @@ milvus-up: venv
 milvus-down:
 	$(PYTHON) scripts/milvus_server.py down --data $(MILVUS_DATA)
 
-# Debian's chromium for the web page's browser test (skipped, with the reason, where it cannot be installed).
-browser:
-	@command -v chromium >/dev/null 2>&1 || { echo "==> installing Debian's chromium for the browser test"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	  || echo "==> could not install chromium: the browser test will be skipped"; }
+# Debian's programs the tests drive: chromium for the page's browser test, Tesseract for OCR
+# (each test that needs one is skipped, with the reason, where it cannot be installed).
+system:
+	@missing=""; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	  command -v tesseract >/dev/null 2>&1 || missing="$$missing tesseract-ocr"; \
+	  [ -z "$$missing" ] || { echo "==> installing Debian's$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	    || echo "==> could not install$$missing: the tests that need them will be skipped"; }
 
 # Starts a real Milvus server, runs the suite against Milvus Lite and it, and always stops it.
-test: venv browser
+test: venv system
 	$(MAKE) milvus-up
 	RAGTIDE_TEST_SERVER_URI=http://127.0.0.1:$(MILVUS_PORT) RAGTIDE_TEST_SERVER_DATA=$(MILVUS_DATA) \
 	  $(BIN)/python -m pytest -q -rs --durations=15; \
@@ -65,6 +68,16 @@ test-fast: venv
 	.venv-llamaindex/bin/pip install -q torch==2.13.0
 	.venv-llamaindex/bin/pip install -q -r benchmarks/requirements-llamaindex.txt
 	touch $@
+
+# markitdown, the general converter the format readers were compared with, in a virtualenv of its own.
+.venv-markitdown/.installed:
+	$(PYTHON) -m venv .venv-markitdown
+	.venv-markitdown/bin/pip install -q 'markitdown[docx,pptx,xlsx,pdf]==0.1.9'
+	touch $@
+
+# Each format's reader against markitdown: text kept, speed, memory, install weight; and OCR's rate.
+bench-formats: venv system .venv-markitdown/.installed
+	$(BIN)/python benchmarks/formats.py --markitdown .venv-markitdown/bin/python | tee benchmarks/results-formats.txt
 
 # Benchmarks run on the test server (started and always stopped here); none is part of `make test`.
 bench-tutorial: venv .venv-llamaindex/.installed

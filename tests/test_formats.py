@@ -140,7 +140,7 @@ def make_corpus(folder: Path) -> Path:
     )
     (folder / "NOTES").write_text("Studio notes.\n\nThe wifi name in the studio is loom-and-lantern.\n")
     (folder / "changes.txt.gz").write_bytes(gzip.compress(b"Release 2.1 added the sundial mode to the clock.\n"))
-    (folder / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    (folder / "firmware.bin").write_bytes(b"\x7fELF\x02\x01" + bytes(range(256)) * 8)
     return folder
 
 
@@ -173,9 +173,9 @@ def test_tables_keep_their_labels_and_slides_and_sheets_are_pages(corpus):
 
 
 def test_binary_files_are_not_readable_and_named_ones_fail_with_the_supported_types(corpus, tmp_path):
-    assert readable(corpus / "NOTES") and readable(corpus / "README.Debian") and not readable(corpus / "photo.png")
-    with pytest.raises(LoaderError, match=r"photo.png: unsupported file type '.png': not text, nor one of .*\.docx"):
-        load(corpus / "photo.png")
+    assert readable(corpus / "NOTES") and readable(corpus / "README.Debian") and not readable(corpus / "firmware.bin")
+    with pytest.raises(LoaderError, match=r"firmware.bin: unsupported file type '.bin': not text, nor one of .*\.docx"):
+        load(corpus / "firmware.bin")
 
 
 @pytest.mark.parametrize(
@@ -248,7 +248,7 @@ def test_a_package_can_add_a_format_through_an_entry_point(tmp_path, monkeypatch
 def test_retrieval_finds_every_fact_of_every_format(corpus, backend, collection, embedder):
     with RAG(uri=backend, collection=collection, embedder=embedder) as rag:
         report = rag.ingest([corpus])
-        assert report.failed == {} and [Path(p).name for p in report.skipped] == ["photo.png"], report
+        assert report.failed == {} and [Path(p).name for p in report.skipped] == ["firmware.bin"], report
         assert report.added == len(FACTS)
         for name, (question, fact) in FACTS.items():
             sources = rag.retrieve(question, top_k=5)
@@ -287,9 +287,9 @@ def test_the_cli_attaches_metadata_lists_documents_and_fails_named_unsupported_f
     uri = ["--uri", backend, "--collection", collection]
     status = cli(["ingest", str(corpus / "guide.rst"), str(corpus / "stock.csv"), "--meta", "team=ops", *uri])
     assert status == 0, capsys.readouterr().err
-    status = cli(["ingest", str(corpus / "photo.png"), *uri])
+    status = cli(["ingest", str(corpus / "firmware.bin"), *uri])
     out, err = capsys.readouterr()
-    assert status == 1 and "photo.png: unsupported file type '.png': not text, nor one of" in err and ".docx" in err
+    assert status == 1 and "firmware.bin: unsupported file type '.bin': not text, nor one of" in err and ".docx" in err
     assert cli(["list", *uri]) == 0
     out = capsys.readouterr().out
     assert "rst" in out and "table" in out and "2 document(s)" in out
@@ -298,7 +298,7 @@ def test_the_cli_attaches_metadata_lists_documents_and_fails_named_unsupported_f
     assert {d["metadata"]["team"] for d in listed} == {"ops"} and {d["format"] for d in listed} == {"rst", "table"}
     assert cli(["ingest", str(corpus), "--exclude", "*.pptx", *uri]) == 0
     out, err = capsys.readouterr()
-    assert "skipped: " in err and "photo.png" in err and "1 skipped (not text, nor a type ragtide reads)" in out
+    assert "skipped: " in err and "firmware.bin" in err and "1 skipped (not text, nor a type ragtide reads)" in out
 
 
 def test_a_manual_pages_running_heads_are_dropped(tmp_path):

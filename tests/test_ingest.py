@@ -100,7 +100,7 @@ def test_bad_files_are_named_and_the_rest_ingested(backend, collection, tmp_path
     (folder / "empty.txt").write_bytes(b"")
     (folder / "binary.txt").write_bytes(bytes(range(256)) * 40)
     shutil.copy(ESSAY, folder / "good.txt")
-    (folder / "picture.png").write_bytes(b"\x89PNG")
+    (folder / "program.so").write_bytes(b"\x7fELF\x02\x01\x01" + bytes(64))
     status = cli(["ingest", str(folder), "--uri", backend, "--collection", collection])
     out, err = capsys.readouterr()
     assert status == 1
@@ -108,7 +108,7 @@ def test_bad_files_are_named_and_the_rest_ingested(backend, collection, tmp_path
     assert "corrupt.pdf: corrupt or unreadable PDF" in err
     assert "empty.txt: no text (empty file)" in err
     assert "binary.txt: binary content" in err
-    assert "skipped: " in err and "picture.png" in err
+    assert "skipped: " in err and "program.so" in err
     assert cli(["status", "--uri", backend, "--collection", collection]) == 0
     out = capsys.readouterr().out
     assert "1 documents" in out and "all-MiniLM-L6-v2 (384-d, created with " in out

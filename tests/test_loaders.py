@@ -42,7 +42,7 @@ def test_markdown_title(tmp_path):
     md = tmp_path / "notes.md"
     md.write_text("# Release notes\n\nThe engine got faster.\n")
     doc = load(md)
-    assert doc.metadata == {"type": "markdown", "title": "Release notes"}
+    assert doc.metadata == {"type": "markdown", "title": "Release notes", "sections": 1}
 
 
 @pytest.mark.parametrize(
@@ -76,7 +76,7 @@ def test_discover_walks_filters_and_skips(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "one.txt").write_text("x")
     (tmp_path / "a" / "two.md").write_text("x")
-    (tmp_path / "a" / "image.png").write_bytes(b"\x89PNG")
+    (tmp_path / "a" / "program.so").write_bytes(b"\x7fELF\x02\x01\x01" + bytes(64))
     (tmp_path / ".hidden").mkdir()
     (tmp_path / ".hidden" / "secret.txt").write_text("x")
     (tmp_path / "b.html").write_text("x")
@@ -86,7 +86,7 @@ def test_discover_walks_filters_and_skips(tmp_path):
         "one.txt",
         "two.md",
     ]
-    assert [p.name for p in found.skipped] == ["image.png"]
+    assert [p.name for p in found.skipped] == ["program.so"]
     assert found.problems == {str(tmp_path / "missing"): "no such file or directory"}
     only_md = discover([tmp_path], include=["*.md"])
     assert [p.name for p in only_md.files] == ["two.md"]

@@ -90,7 +90,7 @@ def test_query_answers_with_cited_sources(service):
     result = client.post("/v1/query", json={"question": "What computer did the author first write programs on?"}).json()
     assert "IBM 1401" in result["answer"] and result["mode"] == "extractive"
     assert result["retrieval"]["mode"] == "hybrid"
-    assert set(result["sources"][0]) == {"id", "text", "source", "page", "where", "score", "metadata"}
+    assert set(result["sources"][0]) == {"id", "text", "source", "page", "where", "section", "score", "metadata"}
     assert any("paul_graham_essay" in s["source"] for s in result["sources"])
 
 

@@ -139,7 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--llm-model", help="model name at that endpoint (env RAGTIDE_LLM_MODEL)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
-    p = sub.add_parser("list", help="the documents: format, pages, chunks, size, when ingested")
+    p = sub.add_parser("list", help="the documents: format, pages, sections, chunks, size, when ingested")
     _add_store_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -292,8 +292,7 @@ def _query(args: argparse.Namespace) -> int:
             if answer.sources:
                 print("Sources:")
             for n, source in enumerate(answer.sources, 1):
-                where = f", {source.where}" if source.where else ""
-                print(f"  [{n}] {show(source.source)}{where}  (score {source.score:.3f})")
+                print(f"  [{n}] {source.cite(show(source.source))}  (score {source.score:.3f})")
             print(f"Retrieval: {answer.retrieval}")
             for note in answer.notes:
                 print(f"note: {note}", file=sys.stderr)
@@ -312,11 +311,15 @@ def _list(args: argparse.Namespace) -> int:
     if not documents:
         print("no documents (ingest some first)")
         return 0
-    print(f"{'format':<9} {'pages':>5} {'chunks':>6} {'size':>9}  {'ingested':<25} document")
+    print(f"{'format':<9} {'pages':>5} {'sections':>8} {'chunks':>6} {'size':>9}  {'ingested':<25} document")
     for d in documents:
         size = f"{d.size / 1024:,.0f} KB" if d.size is not None else "-"
         pages = str(d.pages) if d.pages is not None else "-"
-        print(f"{d.format or '-':<9} {pages:>5} {d.chunks:>6} {size:>9}  {d.ingested or '-':<25} {show(d.source)}")
+        sections = str(d.sections) if d.sections is not None else "-"
+        print(
+            f"{d.format or '-':<9} {pages:>5} {sections:>8} {d.chunks:>6} {size:>9}  "
+            f"{d.ingested or '-':<25} {show(d.source)}"
+        )
     print(f"{len(documents)} document(s)")
     return 0
 

@@ -6,9 +6,15 @@ same rows and re-ingesting is idempotent.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
+
+SECTION_SEP = " › "
+CHUNK_KEYS = frozenset({"where", "section"})
+"""Metadata keys that describe where a chunk lies, not its document."""
 
 
 def digest(*parts: str, size: int = 32) -> str:
@@ -32,6 +38,16 @@ class Page:
 
 
 @dataclass(frozen=True)
+class Heading:
+    """A heading of a document: where its line starts in Document.text, its level (1 is the
+    top) and its title."""
+
+    start: int
+    level: int
+    title: str
+
+
+@dataclass(frozen=True)
 class Document:
     """A loaded document: its full text and where each page lies in it.
 
@@ -43,6 +59,7 @@ class Document:
     text: str
     pages: tuple[Page, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
+    headings: tuple[Heading, ...] = ()  # in order of their start
 
     @property
     def doc_id(self) -> str:
@@ -61,6 +78,42 @@ class Document:
         """How to cite the page holding character ``offset`` ("slide 4"), or "" for "page N"."""
         page = self._page_of(offset)
         return page.label if page is not None else ""
+
+    def section_at(self, offset: int) -> str:
+        """The path of headings in force at character ``offset``: "Installation › Proxies", or "".
+        A document's title (a lone heading above all others) is not part of the path."""
+        k = bisect.bisect_right(self._heading_starts, offset) - 1
+        return self._section_paths[k] if k >= 0 else ""
+
+    @cached_property
+    def _heading_starts(self) -> list[int]:
+        return [h.start for h in self.headings]
+
+    @cached_property
+    def _section_paths(self) -> list[str]:
+        levels = [h.level for h in self.headings]
+        titled = len(levels) > 1 and levels[0] == min(levels) and levels.count(levels[0]) == 1
+        paths: list[str] = []
+        stack: list[Heading] = []
+        for k, heading in enumerate(self.headings):
+            if titled and k == 0:
+                paths.append("")
+                continue
+            while stack and stack[-1].level >= heading.level:
+                stack.pop()
+            stack.append(heading)
+            paths.append(SECTION_SEP.join(h.title for h in stack))
+        return paths
+
+    def top_level_starts(self) -> list[int]:
+        """Where each top-level section begins: the shallowest heading level used more than
+        once (a lone title above them is not a level of sections)."""
+        levels = [h.level for h in self.headings]
+        repeated = [level for level in set(levels) if levels.count(level) > 1]
+        if not repeated:
+            return []
+        top = min(repeated)
+        return [h.start for h in self.headings if h.level == top]
 
     def _page_of(self, offset: int) -> Page | None:
         for page in self.pages:
@@ -106,6 +159,20 @@ class Source:
             return str(label)
         return f"page {self.page}" if self.page is not None else ""
 
+    @property
+    def section(self) -> str:
+        """The headings above the passage: "Installation › Proxies", or ""."""
+        section = self.metadata.get("section") if isinstance(self.metadata, dict) else None
+        return str(section) if section else ""
+
+    def cite(self, name: str | None = None) -> str:
+        """How a citation names the passage: "guide.docx › Installation › Proxies, page 3"
+        (``name``: how to show the source, by default as stored)."""
+        shown = self.source if name is None else name
+        if self.section:
+            shown += SECTION_SEP + self.section
+        return f"{shown}, {self.where}" if self.where else shown
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -113,6 +180,7 @@ class Source:
             "source": self.source,
             "page": self.page,
             "where": self.where,
+            "section": self.section,
             "score": round(self.score, 6),
-            "metadata": {k: v for k, v in self.metadata.items() if k != "where"},
+            "metadata": {k: v for k, v in self.metadata.items() if k not in CHUNK_KEYS},
         }

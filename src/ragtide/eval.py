@@ -196,13 +196,20 @@ class Question:
     """A question with the evidence a retrieved passage must hold and the facts the answer must hold.
 
     ``expect`` is a list of groups: every group must be in the answer, any one
-    alternative of a group will do (["$17.5 billion", "17,455"]).
+    alternative of a group will do (["$17.5 billion", "17,455"]). A question with no
+    evidence is one the documents cannot answer: the answer should say so. ``half`` is the
+    part of a split set it belongs to ("tune" or "test").
     """
 
     q: str
     evidence: tuple[str, ...]  # where the document states it: any one will do
     expect: tuple[tuple[str, ...], ...]
     doc: str = ""
+    half: str = ""
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.evidence)
 
 
 def load_questions(path: str | Path) -> list[Question]:
@@ -212,7 +219,11 @@ def load_questions(path: str | Path) -> list[Question]:
         data = json.loads(p.read_text(encoding="utf-8"))
         return [
             Question(
-                item["q"], _strings(item["evidence"]), tuple(tuple(g) for g in item["expect"]), item.get("doc", "")
+                item["q"],
+                _strings(item["evidence"]),
+                tuple(tuple(g) for g in item["expect"]),
+                item.get("doc", ""),
+                item.get("half", ""),
             )
             for item in data["questions"]
         ]
@@ -235,10 +246,16 @@ def holds(text: str, question: Question) -> bool:
 
 
 async def run_questions(rag, questions: list[Question], *, top_k: int = 5, mode: str | None = None) -> dict[str, Any]:
-    """Ask every question (concurrently, as users would) and score retrieval and answers."""
+    """Ask every question (concurrently, as users would) and score retrieval and answers:
+    on answerable questions, whether a passage holds the evidence and the answer the fact
+    (and how many were wrongly abstained from); on the others, how many were abstained from."""
     answers = await asyncio.gather(*(rag.aquery(q.q, top_k=top_k, mode=mode) for q in questions))
     rows = []
     for question, answer in zip(questions, answers):
+        abstained = bool(getattr(answer, "abstained", False))
+        if not question.answerable:
+            rows.append({"q": question.q, "answerable": False, "abstained": abstained, "answer": answer.text})
+            continue
         found = next(
             (i for i, s in enumerate(answer.sources) if any(_squash(e) in _squash(s.text) for e in question.evidence)),
             None,
@@ -246,6 +263,8 @@ async def run_questions(rag, questions: list[Question], *, top_k: int = 5, mode:
         rows.append(
             {
                 "q": question.q,
+                "answerable": True,
+                "abstained": abstained,
                 "hit": found is not None,
                 "rank": None if found is None else found + 1,
                 "holds": holds(answer.text, question),
@@ -253,13 +272,19 @@ async def run_questions(rag, questions: list[Question], *, top_k: int = 5, mode:
                 "retrieval": answer.retrieval,
             }
         )
-    n = len(rows) or 1
+    answerable = [r for r in rows if r["answerable"]]
+    unanswerable = [r for r in rows if not r["answerable"]]
+    n = len(answerable) or 1
+    metrics = {
+        f"hit@{top_k}": round(sum(r["hit"] for r in answerable) / n, 4),
+        "answer_holds_fact": round(sum(r["holds"] for r in answerable) / n, 4),
+    }
+    if unanswerable:
+        metrics["abstained_unanswerable"] = round(sum(r["abstained"] for r in unanswerable) / len(unanswerable), 4)
+        metrics["abstained_answerable"] = round(sum(r["abstained"] for r in answerable) / n, 4)
     return {
         "questions": len(rows),
-        "mode": rows[0]["retrieval"] if rows else mode,
-        "metrics": {
-            f"hit@{top_k}": round(sum(r["hit"] for r in rows) / n, 4),
-            "answer_holds_fact": round(sum(r["holds"] for r in rows) / n, 4),
-        },
+        "mode": answerable[0]["retrieval"] if answerable else mode,
+        "metrics": metrics,
         "rows": rows,
     }

@@ -81,6 +81,9 @@ class Settings:
     any whose text passes a million characters at over 25 a byte of its file: a bomb)."""
     max_doc_chunks: int = 100_000
     """Documents that would make more chunks are refused before any is embedded."""
+    max_ocr_pages: int = 300
+    """Documents with more scanned pages than this are refused before OCR starts (a page costs
+    about a second of a core)."""
     llm_base_url: str = ""
     """An OpenAI-compatible endpoint. Empty (with no llm_model) answers extractively, offline."""
     llm_model: str = ""
@@ -106,7 +109,7 @@ class Settings:
             raise ConfigError(f"retry_s: must not be negative, got {self.retry_s}")
         if self.max_file_mb <= 0:
             raise ConfigError(f"max_file_mb: must be positive, got {self.max_file_mb}")
-        for name in ("max_doc_pages", "max_doc_chars", "max_doc_chunks"):
+        for name in ("max_doc_pages", "max_doc_chars", "max_doc_chunks", "max_ocr_pages"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be at least 1, got {getattr(self, name)}")
         if self.chunk_tokens < 0 or self.chunk_overlap < 0:

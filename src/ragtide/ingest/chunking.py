@@ -3,7 +3,8 @@
 A chunk never holds more tokens than the model reads: a model truncates what is
 longer, and truncated text is text nobody can retrieve. Boundaries fall between
 sentences where possible, never across PDF pages, and consecutive chunks share up
-to ``overlap`` tokens of whole sentences.
+to ``overlap`` tokens of whole sentences. Chunks do not cross top-level sections either, and
+each carries the path of headings above it.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class Tokenizer(Protocol):
 
 # Bump when chunk boundaries change for the same text and settings: stored documents are
 # then chunked anew on their next ingest.
-VERSION = 1
+VERSION = 2
 
 # Characters tokenized at a time. Larger than any page or typical file, so only very
 # large documents are chunked window by window (the chunks come out the same).
@@ -79,10 +80,10 @@ class Chunker:
         """The (start, end) character span of each of the document's chunks, checked to
         cover its whole text. Memory stays bounded whatever the document's size."""
         pieces: list[tuple[int, int]] = []
-        for page in doc.pages or (Page(None, 0, len(doc.text)),):
-            start = page.start
-            while start < page.end:
-                window_pieces, start = self._split_window(doc.text, start, page.end)
+        for begin, end in _segments(doc):
+            start = begin
+            while start < end:
+                window_pieces, start = self._split_window(doc.text, start, end)
                 pieces.extend(window_pieces)
         _check_coverage(doc, pieces, self.tokenizer)
         return pieces
@@ -109,7 +110,7 @@ class Chunker:
         """
         limit, overlap = self.max_tokens, self.overlap
         units = []
-        for s, e in sentence_spans(text, start, end):
+        for s, e in sentence_spans(text, start, end, abbreviations=False):
             i, j = bisect.bisect_left(starts, s), bisect.bisect_left(starts, e)
             if i < j:
                 units.append((i, j))
@@ -183,14 +184,29 @@ class Chunker:
                     start=s,
                     end=e,
                     page=doc.page_at(s),
-                    metadata=_with_where(doc.metadata, doc.label_at(s)),
+                    metadata=_placed(doc.metadata, doc.label_at(s), doc.section_at(s)),
                 )
             )
 
 
-def _with_where(metadata: dict[str, Any], label: str) -> dict[str, Any]:
-    """The document's metadata, with where in it a chunk lies when pages have labels."""
-    return {**metadata, "where": label} if label else metadata
+def _segments(doc: Document) -> list[tuple[int, int]]:
+    """The spans no chunk may cross: pages, cut where top-level sections begin."""
+    cuts = doc.top_level_starts()
+    segments = []
+    for page in doc.pages or (Page(None, 0, len(doc.text)),):
+        start = page.start
+        for cut in cuts[bisect.bisect_right(cuts, page.start) : bisect.bisect_left(cuts, page.end)]:
+            segments.append((start, cut))
+            start = cut
+        segments.append((start, page.end))
+    return segments
+
+
+def _placed(metadata: dict[str, Any], label: str, section: str) -> dict[str, Any]:
+    """The document's metadata, with where in it a chunk lies: its page's label and its section."""
+    if not label and not section:
+        return metadata
+    return {**metadata, **({"where": label} if label else {}), **({"section": section} if section else {})}
 
 
 def _window_end(text: str, start: int, limit: int) -> int:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ..documents import Document
 from ..errors import LoaderError
-from .formats import BUILTIN, Caps, Loader
+from .formats import BUILTIN, Caps, Loader, ocr
 from .formats.plain import load_text
 
 COMPRESSED = ".gz"
@@ -107,16 +107,17 @@ def load(
     max_bytes: int | None = None,
     max_pages: int | None = None,
     max_chars: int | None = None,
+    max_ocr_pages: int | None = None,
 ) -> Document:
     """Load one file by its type. Raises :class:`LoaderError` naming the file.
 
     Files over ``max_bytes`` are refused (and compressed ones unpacking past it): what
     ingesting a file costs in memory grows with its size; so are documents of more than
     ``max_pages`` pages or ``max_chars`` characters of text, as soon as reading them gets
-    that far.
+    that far, or with more than ``max_ocr_pages`` scanned pages.
     """
     p = Path(path)
-    caps = Caps(max_bytes, max_pages, max_chars)
+    caps = Caps(max_bytes, max_pages, max_chars, max_ocr_pages)
     try:
         if max_bytes is not None and (size := p.stat().st_size) > max_bytes:
             raise LoaderError(
@@ -197,6 +198,9 @@ def discover(
             if include and not _matches(path.name, rel, include):
                 continue
             if exclude and _matches(path.name, rel, exclude):
+                continue
+            if path != root and path.suffix.lower() in ocr.PICTURES and not ocr.available():
+                skipped.append(path)  # pictures in a folder are read only where OCR can read them
                 continue
             if not readable(path):
                 if path == root:  # named explicitly: an error, not a skip

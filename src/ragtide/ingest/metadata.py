@@ -16,7 +16,10 @@ KEY = re.compile(r"[A-Za-z0-9_\-. ]{1,64}")  # what the filter language can name
 MAX_KEYS = 32
 MAX_VALUE_CHARS = 512
 # Set by the readers and the ingest itself: a user's value would be overwritten, or would lie.
-RESERVED = frozenset({"type", "title", "pages", "where", "columns", "rows", "records", "bytes", "ingested"})
+RESERVED = frozenset(
+    {"type", "title", "pages", "where", "section", "sections", "ocr_pages", "columns", "rows", "records"}
+    | {"bytes", "ingested"}
+)
 
 
 def checked(values: Mapping[str, Any]) -> dict[str, Value]:

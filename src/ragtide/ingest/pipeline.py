@@ -72,7 +72,9 @@ async def ingest(
         creating = asyncio.create_task(store.open(embedder.name, embedder.dim, create=True, **embedder.space))
     else:
         await store.open(embedder.name, embedder.dim, create=True, **embedder.space)
-    caps = Caps(int(settings.max_file_mb * 2**20), settings.max_doc_pages, settings.max_doc_chars)
+    caps = Caps(
+        int(settings.max_file_mb * 2**20), settings.max_doc_pages, settings.max_doc_chars, settings.max_ocr_pages
+    )
     pipeline = Pipeline(
         store,
         embedder,
@@ -217,7 +219,12 @@ class Pipeline:
             async with slots:
                 try:
                     doc = await asyncio.to_thread(
-                        load, item, max_bytes=caps.bytes, max_pages=caps.pages, max_chars=caps.chars
+                        load,
+                        item,
+                        max_bytes=caps.bytes,
+                        max_pages=caps.pages,
+                        max_chars=caps.chars,
+                        max_ocr_pages=caps.ocr_pages,
                     )
                     return dataclasses.replace(doc, metadata={**doc.metadata, **stamp(item.stat().st_size)})
                 except LoaderError as e:

@@ -43,7 +43,12 @@ SHORTLIST = 8
 _NUMBER = re.compile(r"^\$?\(?\d[\d,]*(?:\.\d+)?\)?%?$")
 _YEAR = re.compile(r"^(1[6-9]|20)\d\d$")
 _MONTH = frozenset("january february march april may june july august september october november december".split())
-_CODE = re.compile(r"^(?: {4}|\t|\s*[|#>]|\s*```)")
+# Code and markup that is not prose: a shell prompt, a quoted block, a Markdown table or heading.
+_CODE = re.compile(r"^\s*(?:[|#>]|\$ )")
+# A term that a description follows: an option ("-x, --extract", "--best"), a format sequence ("%j").
+_TERM = re.compile(r"^(?:--?[\w#?][^\s]*|%\S+|\+\S+)(?:[ ,|]+(?:--?[\w#][^\s]*|<[^>]+>|\[[^\]]+\]|[\w=]+))*$")
+# A term and its description on one line, after a gap of two spaces or more.
+_DEFINITION = re.compile(r"^\s*((?:--?[\w#][^\s]*|%\S+)(?:,? --?[\w-]+(?:=\S+)?)*)\s{2,}(\S.{8,})$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 _NUMERIC_CELL = re.compile(r"^[\$\(\)—–\-]*\d[\d,]*(?:\.\d+)?%?\)?$|^[\$%—–\-]$|^\(\d+\)$")
 
@@ -59,15 +64,25 @@ class Candidate:
 
 
 def candidates(sources: list[Source]) -> list[Candidate]:
-    """The sentences, list items and table rows of the passages, in reading order."""
+    """The sentences, list items, option entries and table rows of the passages, in reading order."""
     out: list[Candidate] = []
     for i, source in enumerate(sources):
         prose: list[str] = []
         header = ""
         order = 0
-
-        for line in source.text.split("\n"):
+        lines = source.text.split("\n")
+        fenced = False
+        k = 0
+        while k < len(lines):
+            line = lines[k]
             stripped = line.strip()
+            k += 1
+            if stripped.startswith(("```", "~~~")):
+                order = _flush(i, prose, order, out)
+                fenced = not fenced
+                continue
+            if fenced:
+                continue
             if not stripped:
                 order = _flush(i, prose, order, out)
                 continue
@@ -82,6 +97,13 @@ def candidates(sources: list[Source]) -> list[Candidate]:
             if _CODE.match(line):
                 order = _flush(i, prose, order, out)
                 continue
+            entry = _entry(lines, k - 1)
+            if entry is not None:
+                order = _flush(i, prose, order, out)
+                text, k = entry
+                out.append(Candidate(i, order, text))
+                order += 1
+                continue
             item = _LIST_ITEM.match(line)
             if item:
                 order = _flush(i, prose, order, out)
@@ -91,10 +113,46 @@ def candidates(sources: list[Source]) -> list[Candidate]:
     return out
 
 
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _entry(lines: list[str], k: int) -> tuple[str, int] | None:
+    """A definition at line ``k`` -- a term (an option such as "-x, --extract", a format
+    sequence such as "%j") with its description, on the same line after a wide gap or on the
+    more indented lines below -- as one unit "TERM: first sentence(s)", and the line after it."""
+    line = lines[k]
+    same_line = _DEFINITION.match(line)
+    if same_line:
+        term, description, stop = same_line.group(1), [same_line.group(2)], k + 1
+    else:
+        term = line.strip()
+        if not _TERM.match(term) or len(term) > 80:
+            return None
+        stop = k + 1
+        description = []
+        while stop < len(lines) and (not lines[stop].strip() or _indent(lines[stop]) > _indent(line)):
+            if not lines[stop].strip() and description:
+                break
+            description.append(lines[stop])
+            stop += 1
+        if not description:
+            return None
+    text = " ".join(" ".join(description).split())
+    spans = sentence_spans(text)
+    first = text[spans[0][0] : spans[0][1]] if spans else text
+    if len(first) < 60 and len(spans) > 1:  # "Extract files." says little alone: take the next too
+        first = text[spans[0][0] : spans[1][1]]
+    return f"{term}: {strip_footnotes(first)}", stop
+
+
 def _flush(source: int, prose: list[str], order: int, out: list[Candidate]) -> int:
     """Add the quotable sentences of the prose lines gathered so far; return the next order."""
     text = " ".join(" ".join(prose).split())
+    lone_line = len(prose) == 1
     prose.clear()
+    if lone_line and len(text.split()) <= 8 and not text.endswith((".", "!", "?", ":")):
+        return order  # a heading, a title, a line of page furniture: not an answer
     for s, e in sentence_spans(text):
         sentence = strip_footnotes(text[s:e])
         if _quotable(sentence):

@@ -16,8 +16,7 @@ def build_messages(question: str, sources: list[Source]) -> list[dict[str, str]]
     """The chat messages for an LLM: the numbered passages, then the question."""
     blocks = []
     for n, source in enumerate(sources, 1):
-        where = source.source + (f", {source.where}" if source.where else "")
-        blocks.append(f"[{n}] ({where})\n{without_footnotes(source.text.strip())}")
+        blocks.append(f"[{n}] ({source.cite()})\n{without_footnotes(source.text.strip())}")
     passages = "\n\n".join(blocks) or "(no passages were found)"
     return [
         {"role": "system", "content": SYSTEM_PROMPT},

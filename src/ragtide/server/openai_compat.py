@@ -95,7 +95,7 @@ def _last_user_text(messages: list[Message]) -> str:
 
 
 def _sources_note(answer: Answer, uploads: Uploads) -> str:
-    lines = [f"[{n}] {uploads.name_of(s.source)}" + (f", {s.where}" if s.where else "") for n, s in answer.citations]
+    lines = [f"[{n}] {s.cite(uploads.name_of(s.source))}" for n, s in answer.citations]
     return "\n\nSources:\n" + "\n".join(lines) if lines else ""
 
 

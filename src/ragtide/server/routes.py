@@ -90,6 +90,7 @@ class SourceOut(BaseModel):
     source: str
     page: int | None
     where: str = Field("", description='where in the document: "page 12", "slide 4", "sheet Revenue"')
+    section: str = Field("", description='the headings above the passage: "Installation › Proxies"')
     score: float
     metadata: dict[str, Any] = Field(default_factory=dict, description="the document's metadata (type, title, yours)")
 

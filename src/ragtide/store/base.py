@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..documents import Chunk, Source
+from ..documents import CHUNK_KEYS, Chunk, Source
 from ..vocabulary import MODES, Mode
 from .values import clip_utf8, varchar
 
@@ -106,6 +106,12 @@ class DocumentInfo:
         return int(pages) if isinstance(pages, int) else None
 
     @property
+    def sections(self) -> int | None:
+        """How many headings its reader found (documents without headings: None)."""
+        sections = self.metadata.get("sections")
+        return int(sections) if isinstance(sections, int) else None
+
+    @property
     def size(self) -> int | None:
         """The file's size in bytes when it was ingested (documents ingested before it was recorded: None)."""
         size = self.metadata.get("bytes")
@@ -122,11 +128,12 @@ class DocumentInfo:
             "source": self.source,
             "format": self.format,
             "pages": self.pages,
+            "sections": self.sections,
             "chunks": self.chunks,
             "bytes": self.size,
             "ingested": self.ingested or None,
             "title": self.metadata.get("title"),
-            "metadata": self.metadata,
+            "metadata": {k: v for k, v in self.metadata.items() if k not in CHUNK_KEYS},
         }
 
 

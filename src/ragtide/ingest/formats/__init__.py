@@ -7,6 +7,7 @@ Other formats arrive as packages: a distribution that declares an entry point in
 
 from .base import Caps, Loader
 from .html import load_html
+from .ocr import PICTURES, load_image
 from .packages import load_docx, load_epub, load_odt, load_pptx, load_xlsx
 from .pdf import load_pdf
 from .plain import load_email, load_json, load_jsonl, load_markdown, load_rst, load_table, load_text
@@ -32,6 +33,7 @@ BUILTIN: dict[str, Loader] = {
     ".xlsx": load_xlsx,
     ".odt": load_odt,
     ".epub": load_epub,
+    **dict.fromkeys(PICTURES, load_image),
 }
 
 __all__ = ["BUILTIN", "Caps", "Loader"]

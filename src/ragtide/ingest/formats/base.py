@@ -4,11 +4,12 @@ text, and a document made of one whole text."""
 from __future__ import annotations
 
 import codecs
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...documents import Document, Page
+from ...documents import Document, Heading, Page
 from ...errors import LoaderError
 
 Loader = Callable[[Path, bytes, "Caps"], Document]
@@ -29,6 +30,7 @@ class Caps:
     bytes: int | None = None
     pages: int | None = None
     chars: int | None = None
+    ocr_pages: int | None = None  # pages read by OCR
     size: int = 0  # the file's size in bytes
 
     EXPANSION = 25
@@ -73,12 +75,42 @@ def decode(path: Path, data: bytes) -> str:
     return text
 
 
-def whole(path: Path, text: str, caps: Caps, **metadata: object) -> Document:
+Outline = Sequence[tuple[int, str]]
+"""A document's headings as a reader found them, in order: (level, title), level 1 the top."""
+
+
+def whole(path: Path, text: str, caps: Caps, *, outline: Outline = (), **metadata: object) -> Document:
     caps.check_chars(path, len(text))
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         raise LoaderError(str(path), "no text")
-    return Document(key=str(path), text=text, pages=(Page(None, 0, len(text)),), metadata=dict(metadata))
+    return make_document(path, text, (Page(None, 0, len(text)),), outline, metadata)
+
+
+def make_document(path: Path, text: str, pages: tuple[Page, ...], outline: Outline, metadata: dict) -> Document:
+    headings = locate(text, outline)
+    if headings:
+        metadata = {**metadata, "sections": len(headings)}
+    return Document(key=str(path), text=text, pages=pages, metadata=metadata, headings=headings)
+
+
+def locate(text: str, outline: Outline) -> tuple[Heading, ...]:
+    """Where each heading of ``outline`` stands in ``text``: the next line, after the previous
+    heading, that holds its title alone (markup such as Markdown's ``#`` aside). A title not
+    found so is left out rather than guessed."""
+    found: list[Heading] = []
+    at = 0
+    for level, title in outline:
+        title = " ".join(title.split())
+        if not title:
+            continue
+        words = r"\s+".join(map(re.escape, title.split()))
+        match = re.compile(rf"^[ \t#=*]*{words}[ \t#=*]*$", re.M).search(text, at)
+        if match is None:
+            continue
+        found.append(Heading(match.start(), level, title[:200]))
+        at = match.end()
+    return tuple(found)
 
 
 def labelled_row(header: list[str], row: list[str]) -> str:
@@ -93,7 +125,25 @@ def labelled_row(header: list[str], row: list[str]) -> str:
     return "; ".join(cells)
 
 
-def paged(path: Path, parts: list[tuple[str, str]], caps: Caps, **metadata: object) -> Document:
+def table_rows(rows: Iterable[list[str]]) -> Iterator[str]:
+    """A table's rows after its first non-empty one, each labelled by it; one-row tables as they are."""
+    header: list[str] | None = None
+    data = False
+    for row in rows:
+        if not any(cell.strip() for cell in row):
+            continue
+        if header is None:
+            header = row
+            continue
+        data = True
+        yield labelled_row(header, row)
+    if header is not None and not data:
+        yield " | ".join(cell.strip() for cell in header if cell.strip())
+
+
+def paged(
+    path: Path, parts: list[tuple[str, str]], caps: Caps, *, outline: Outline = (), **metadata: object
+) -> Document:
     """A document of labelled parts (slides, sheets), each a page: ("slide 4", its text)."""
     if caps.pages is not None and len(parts) > caps.pages:
         raise LoaderError(str(path), f"{len(parts):,} pages (the limit per document is {caps.pages:,})")
@@ -109,4 +159,4 @@ def paged(path: Path, parts: list[tuple[str, str]], caps: Caps, **metadata: obje
     full = "".join(chunks)
     if not full.strip():
         raise LoaderError(str(path), "no text")
-    return Document(key=str(path), text=full, pages=tuple(pages), metadata={**metadata, "pages": len(pages)})
+    return make_document(path, full, tuple(pages), outline, {**metadata, "pages": len(pages)})

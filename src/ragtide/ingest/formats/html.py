@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ...documents import Document
-from .base import Caps, decode, whole
+from .base import Caps, Outline, decode, table_rows, whole
 
 # Elements whose content a reader never sees.
 _INVISIBLE = {"script", "style", "noscript", "template", "svg", "head", "iframe", "object", "canvas"}
@@ -52,16 +52,27 @@ _BLOCK = {
 }
 
 
+_HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+
+
+class Visible(NamedTuple):
+    """What a reader sees of a page: its title, its text (the title first) and its headings."""
+
+    title: str
+    text: str
+    outline: Outline
+
+
 def load_html(path: Path, data: bytes, caps: Caps) -> Document:
-    title, text = visible_text(decode(path, data))
+    page = visible_text(decode(path, data))
     meta = {"type": "html"}
-    if title:
-        meta["title"] = title
-    return whole(path, text, caps, **meta)
+    if page.title:
+        meta["title"] = page.title
+    return whole(path, page.text, caps, outline=page.outline, **meta)
 
 
-def visible_text(source: str) -> tuple[str, str]:
-    """An HTML page's title, and the text a reader sees (the title first)."""
+def visible_text(source: str) -> Visible:
+    """An HTML page's title, the text a reader sees, and its headings (h1 to h6)."""
     from selectolax.lexbor import LexborHTMLParser
 
     tree = LexborHTMLParser(source)
@@ -69,13 +80,14 @@ def visible_text(source: str) -> tuple[str, str]:
     title = title_node.text(strip=True) if title_node else ""
     body = tree.body or tree.root
     parts: list[str] = [title, "\n\n"] if title else []
+    outline: list[tuple[int, str]] = []
     if body is not None:
-        _walk(body, parts)
+        _walk(body, parts, outline)
     text = re.sub(r"[ \t\u00a0]+", " ", "".join(parts))
-    return title, re.sub(r" ?\n[ \n]*\n ?", "\n\n", text).strip()
+    return Visible(title, re.sub(r" ?\n[ \n]*\n ?", "\n\n", text).strip(), outline)
 
 
-def _walk(node: Any, out: list[str]) -> None:
+def _walk(node: Any, out: list[str], outline: list[tuple[int, str]]) -> None:
     # Iterative walk: real-world HTML nests deeper than Python's recursion limit.
     stack = [(node, False)]
     while stack:
@@ -96,6 +108,13 @@ def _walk(node: Any, out: list[str]) -> None:
             or "display:none" in (attrs.get("style") or "").replace(" ", "")
         ):
             continue
+        if tag == "table" and len(current.css("table")) <= 1:  # css() counts the node itself
+            # A table of its own (no table inside): rows whose values keep their column's label.
+            rows = [[" ".join(cell.text().split()) for cell in row.css("th, td")] for row in current.css("tr")]
+            out.append("\n\n" + "\n".join(table_rows(rows)) + "\n\n")
+            continue
+        if tag in _HEADINGS:
+            outline.append((_HEADINGS[tag], " ".join(current.text().split())))
         if tag in _BLOCK:
             out.append("\n\n" if tag != "br" else "\n")
             stack.append((current, True))

@@ -14,14 +14,13 @@ from __future__ import annotations
 import io
 import posixpath
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
 from ...documents import Document
 from ...errors import LoaderError
-from .base import Caps, labelled_row, paged, whole
+from .base import Caps, paged, table_rows, whole
 from .html import visible_text
 
 _UNPACKED_FLOOR = 32 << 20  # a package may always unpack to this much
@@ -68,6 +67,7 @@ def load_docx(path: Path, data: bytes, caps: Caps) -> Document:
     from docx.text.paragraph import Paragraph
 
     lines: list[str] = []
+    outline: list[tuple[int, str]] = []
     title = document.core_properties.title or ""
     size = 0
     for element in document.element.body.iterchildren():
@@ -77,29 +77,45 @@ def load_docx(path: Path, data: bytes, caps: Caps) -> Document:
             paragraph = Paragraph(element, document)
             text = paragraph.text.strip()
             style = (paragraph.style.name if paragraph.style is not None else "") or ""
-            if text and style.lower().startswith(("heading", "title")) and not title:
-                title = text
+            level = _heading_level(style)
+            if text and level is not None:
+                title = title or text
+                outline.append((level, text))
             if text:
                 lines.append(text)
         elif tag == "tbl":
-            lines.extend(_rows([[cell.text for cell in row.cells] for row in Table(element, document).rows]))
+            lines.extend(table_rows([[cell.text for cell in row.cells] for row in Table(element, document).rows]))
         size += sum(len(line) for line in lines[before:])
         caps.check_chars(path, size)
     meta: dict[str, object] = {"type": "docx"}
     if title:
         meta["title"] = title
-    return whole(path, "\n\n".join(lines), caps, **meta)
+    return whole(path, "\n\n".join(lines), caps, outline=outline, **meta)
+
+
+def _heading_level(style: str) -> int | None:
+    """A Word paragraph style's heading level: "Heading 2" is 2, "Title" above them all."""
+    words = style.lower().split()
+    if words[:1] == ["title"]:
+        return 0
+    if words[:1] == ["heading"]:
+        return int(words[1]) if len(words) > 1 and words[1].isdigit() else 1
+    return None
 
 
 def load_pptx(path: Path, data: bytes, caps: Caps) -> Document:
     """Each slide a page: its text boxes, tables and speaker notes."""
     presentation = _office(path, data, "pptx", "PowerPoint", "Presentation")
     slides = []
+    outline = []
     for n, slide in enumerate(presentation.slides, 1):
         parts: list[str] = []
+        heading = slide.shapes.title
+        if heading is not None and heading.has_text_frame and heading.text_frame.text.strip():
+            outline.append((1, heading.text_frame.text.strip()))
         for shape in slide.shapes:
             if getattr(shape, "has_table", False) and shape.has_table:
-                parts.extend(_rows([[cell.text for cell in row.cells] for row in shape.table.rows]))
+                parts.extend(table_rows([[cell.text for cell in row.cells] for row in shape.table.rows]))
             elif getattr(shape, "has_text_frame", False) and shape.has_text_frame and shape.text_frame.text.strip():
                 parts.append(shape.text_frame.text.strip())
         if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
@@ -107,7 +123,7 @@ def load_pptx(path: Path, data: bytes, caps: Caps) -> Document:
             if notes:
                 parts.append(f"Notes: {notes}")
         slides.append((f"slide {n}", "\n\n".join(parts)))
-    return paged(path, slides, caps, type="pptx")
+    return paged(path, slides, caps, outline=outline, type="pptx")
 
 
 def load_xlsx(path: Path, data: bytes, caps: Caps) -> Document:
@@ -119,7 +135,7 @@ def load_xlsx(path: Path, data: bytes, caps: Caps) -> Document:
         for sheet in workbook.worksheets:
             rows = ([("" if v is None else str(v)) for v in row] for row in sheet.iter_rows(values_only=True))
             lines = []
-            for line in _rows(rows):
+            for line in table_rows(rows):
                 size += len(line) + 1
                 caps.check_chars(path, size)
                 lines.append(line)
@@ -127,22 +143,6 @@ def load_xlsx(path: Path, data: bytes, caps: Caps) -> Document:
     finally:
         workbook.close()
     return paged(path, sheets, caps, type="xlsx")
-
-
-def _rows(rows: Any) -> Iterator[str]:
-    """A table's rows after its first non-empty one, each labelled by it; one-row tables as they are."""
-    header: list[str] | None = None
-    data = False
-    for row in rows:
-        if not any(cell.strip() for cell in row):
-            continue
-        if header is None:
-            header = row
-            continue
-        data = True
-        yield labelled_row(header, row)
-    if header is not None and not data:
-        yield " | ".join(cell.strip() for cell in header if cell.strip())
 
 
 _ODF = {
@@ -163,7 +163,7 @@ def load_odt(path: Path, data: bytes, caps: Caps) -> Document:
     if body is None:
         raise LoaderError(str(path), "no text body (an OpenDocument file, but not a text document)")
     lines: list[str] = []
-    title = ""
+    outline: list[tuple[int, str]] = []
     stack = list(reversed(list(body)))
     while stack:
         element = stack.pop()
@@ -173,19 +173,21 @@ def load_odt(path: Path, data: bytes, caps: Caps) -> Document:
                 ["".join(cell.itertext()) for cell in row.iter(f"{{{_ODF['table']}}}table-cell")]
                 for row in element.iter(f"{{{_ODF['table']}}}table-row")
             ]
-            lines.extend(_rows(rows))
+            lines.extend(table_rows(rows))
         elif tag in (f"{{{_ODF['text']}}}h", f"{{{_ODF['text']}}}p"):
             text = "".join(element.itertext()).strip()
+            if text and tag.endswith("}h"):
+                level = element.get(f"{{{_ODF['text']}}}outline-level", "1")
+                outline.append((int(level) if level.isdigit() else 1, text))
             if text:
-                title = title or (text if tag.endswith("}h") else "")
                 lines.append(text)
         else:
             stack.extend(reversed(list(element)))
         caps.check_chars(path, sum(map(len, lines)))
     meta: dict[str, object] = {"type": "odt"}
-    if title:
-        meta["title"] = title
-    return whole(path, "\n\n".join(lines), caps, **meta)
+    if outline:
+        meta["title"] = outline[0][1]
+    return whole(path, "\n\n".join(lines), caps, outline=outline, **meta)
 
 
 def load_epub(path: Path, data: bytes, caps: Caps) -> Document:
@@ -202,6 +204,7 @@ def load_epub(path: Path, data: bytes, caps: Caps) -> Document:
     spine = [e.attrib.get("idref") for e in opf.iter() if e.tag.endswith("}itemref")]
     book_title = next((e.text or "" for e in opf.iter() if e.tag.endswith("}title")), "")
     chapters = []
+    outline: list[tuple[int, str]] = []
     size = 0
     for n, idref in enumerate(spine, 1):
         href = manifest.get(idref, "")
@@ -209,9 +212,10 @@ def load_epub(path: Path, data: bytes, caps: Caps) -> Document:
             source = package.read(posixpath.normpath(posixpath.join(folder, href))).decode("utf-8", "replace")
         except KeyError:
             continue
-        title, text = visible_text(source)
-        size += len(text)
+        chapter = visible_text(source)
+        size += len(chapter.text)
         caps.check_chars(path, size)
-        chapters.append((title or f"chapter {n}", text))
+        chapters.append((chapter.title or f"chapter {n}", chapter.text))
+        outline.extend(chapter.outline)
     titled = {"title": book_title.strip()} if book_title.strip() else {}
-    return paged(path, [c for c in chapters if c[1].strip()], caps, type="epub", **titled)
+    return paged(path, [c for c in chapters if c[1].strip()], caps, outline=outline, type="epub", **titled)

@@ -1,12 +1,30 @@
-"""PDF: the text layer, page by page, with each page's place in the text."""
+"""PDF: the text layer page by page, cleaned of page furniture, with scanned pages read by OCR.
+
+What a PDF's text layer holds besides the text: running headers and footers (the same line
+on most pages), page numbers, words hyphenated at line ends. Left in, they are quoted as
+answers and split words nobody can find, so they are taken out here. A page with pictures
+but no text is a scan: it is read by OCR where Tesseract is installed, and otherwise the
+document fails naming those pages, never stored silently empty.
+"""
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from ...documents import Document, Page
 from ...errors import LoaderError
-from .base import Caps
+from . import ocr
+from .base import Caps, make_document
+
+EDGE = 3  # lines at the top and bottom of a page where furniture is looked for
+_PAGE_NUMBER = re.compile(
+    r"(?:page\s+)?[-–—]?\s*(?:\d{1,4}|[ivx]{1,5})\s*[-–—]?(?:\s*(?:of|/)\s*\d{1,4})?", re.IGNORECASE
+)
+# A word broken at a line's end: "docu-\nmented", or as pdfium joins such lines, "docu\ufffemented".
+_HYPHENATED = re.compile(r"(\S*)(?:-\n|\ufffe)(\w)")
 
 
 def load_pdf(path: Path, data: bytes, caps: Caps) -> Document:
@@ -27,23 +45,128 @@ def load_pdf(path: Path, data: bytes, caps: Caps) -> Document:
                 str(path),
                 f"{len(pdf):,} pages (the limit per document is {caps.pages:,}: split it, or raise RAGTIDE_MAX_DOC_PAGES)",
             )
-        parts: list[str] = []
-        pages: list[Page] = []
-        offset = 0
-        for number in range(1, len(pdf) + 1):
-            page = pdf[number - 1]
-            textpage = page.get_textpage()
-            text = textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
-            textpage.close()
-            page.close()
-            text = text.strip() + "\n\n"
-            parts.append(text)
-            pages.append(Page(number, offset, offset + len(text)))
-            offset += len(text)
-            caps.check_chars(path, offset)
+        texts, scanned = _text_layer(path, pdf, caps)
+        read_by_ocr = _read_scans(path, pdf, texts, scanned, caps)
+        outline = _bookmarks(pdf)
     finally:
         pdf.close()
-    text = "".join(parts)
+    texts = without_furniture(texts)
+    pages: list[Page] = []
+    offset = 0
+    for number, text in enumerate(texts, 1):
+        pages.append(Page(number, offset, offset + len(text)))
+        offset += len(text)
+    text = "".join(texts)
     if not text.strip():
-        raise LoaderError(str(path), f"no extractable text in {len(pages)} page(s) (scanned? run OCR first)")
-    return Document(key=str(path), text=text, pages=tuple(pages), metadata={"type": "pdf", "pages": len(pages)})
+        raise LoaderError(str(path), f"no text in its {len(pages)} page(s)")
+    metadata: dict[str, object] = {"type": "pdf", "pages": len(pages)}
+    if read_by_ocr:
+        metadata["ocr_pages"] = read_by_ocr
+    return make_document(path, text, tuple(pages), outline, metadata)
+
+
+def _text_layer(path: Path, pdf: Any, caps: Caps) -> tuple[list[str], list[int]]:
+    """Each page's text, and the pages (0-based) that are pictures without text."""
+    import pypdfium2.raw as pdfium
+
+    texts: list[str] = []
+    scanned: list[int] = []
+    size = 0
+    for index in range(len(pdf)):
+        page = pdf[index]
+        textpage = page.get_textpage()
+        text = textpage.get_text_range()
+        textpage.close()
+        text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+        if not text.strip() and next(page.get_objects(filter=(pdfium.FPDF_PAGEOBJ_IMAGE,), max_depth=3), None):
+            scanned.append(index)
+        page.close()
+        texts.append(text)
+        size += len(text)
+        caps.check_chars(path, size)
+    return texts, scanned
+
+
+def _read_scans(path: Path, pdf: Any, texts: list[str], scanned: list[int], caps: Caps) -> int:
+    """Read the scanned pages by OCR into ``texts``; how many were read."""
+    if not scanned:
+        return 0
+    if caps.ocr_pages is not None and len(scanned) > caps.ocr_pages:
+        raise LoaderError(
+            str(path),
+            f"{len(scanned):,} scanned pages to read by OCR (the limit per document is {caps.ocr_pages:,}: split "
+            "it, or raise RAGTIDE_MAX_OCR_PAGES)",
+        )
+    if not ocr.available():
+        raise LoaderError(
+            str(path),
+            f"{_pages(scanned)} of {len(pdf)} {'is a picture' if len(scanned) == 1 else 'are pictures'} with no "
+            f"text layer (scanned?); reading them needs OCR: {ocr.INSTALL}",
+        )
+    for index in scanned:
+        page = pdf[index]
+        image = page.render(scale=ocr.DPI / 72, grayscale=True).to_pil()
+        page.close()
+        texts[index] = ocr.read(path, image)
+    return len(scanned)
+
+
+def _pages(indexes: list[int]) -> str:
+    numbers = [str(i + 1) for i in indexes[:20]] + (["…"] if len(indexes) > 20 else [])
+    return ("page " if len(indexes) == 1 else "pages ") + ", ".join(numbers)
+
+
+def _bookmarks(pdf: Any) -> list[tuple[int, str]]:
+    """The PDF's own table of contents (its bookmarks), as headings."""
+    try:
+        return [(bookmark.level + 1, bookmark.get_title()) for bookmark in pdf.get_toc(max_depth=6)]
+    except Exception:  # noqa: BLE001 - a damaged outline costs the sections, not the document
+        return []
+
+
+def without_furniture(texts: list[str]) -> list[str]:
+    """The pages' texts without running headers and footers, page numbers and line-end
+    hyphens, each page ending in a blank line.
+
+    A running header or footer is a line near a page's top or bottom that recurs (digits
+    aside: "Annual Report 2021 | 14") on at least half the pages, and on three or more.
+    """
+    lines = [text.split("\n") for text in texts]
+    recurring: Counter[str] = Counter()
+    for page in lines:
+        recurring.update({_shape(line) for line in _edges(page)})
+    least = max(3, len(texts) // 2)
+    furniture = {shape for shape, n in recurring.items() if n >= least and shape}
+    cleaned = []
+    for page in lines:
+        edge = set(_edge_indexes(page))
+        kept = [
+            line
+            for i, line in enumerate(page)
+            if i not in edge or not (_shape(line) in furniture or _PAGE_NUMBER.fullmatch(line.strip()))
+        ]
+        text = _HYPHENATED.sub(_joined, "\n".join(kept))
+        cleaned.append(text.strip() + "\n\n")
+    return cleaned
+
+
+def _joined(match: re.Match[str]) -> str:
+    """A word broken at a line's end, whole again: "docu-mented" is "documented", but the
+    hyphen stays in a compound ("front-of-house") or before a capital or digit ("10-K")."""
+    head, tail = match.group(1), match.group(2)
+    if head[-1:].islower() and tail.islower() and "-" not in head:
+        return head + tail
+    return f"{head}-{tail}"
+
+
+def _edge_indexes(page: list[str]) -> list[int]:
+    filled = [i for i, line in enumerate(page) if line.strip()]
+    return filled[:EDGE] + filled[-EDGE:]
+
+
+def _edges(page: list[str]) -> list[str]:
+    return [page[i] for i in _edge_indexes(page)]
+
+
+def _shape(line: str) -> str:
+    return re.sub(r"\d+", "#", " ".join(line.split()).lower())

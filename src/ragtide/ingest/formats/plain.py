@@ -17,12 +17,20 @@ from .html import visible_text
 
 
 def load_text(path: Path, data: bytes, caps: Caps) -> Document:
-    return whole(path, without_running_heads(decode(path, data)), caps, type="text")
+    text = decode(path, data)
+    if _MAN_HEAD.search(text[:2000]) is None:
+        return whole(path, text, caps, type="text")
+    text = _MAN_HYPHEN.sub(r"\1\2", without_running_heads(text))
+    return whole(path, text, caps, outline=[(1, m.group(0)) for m in _MAN_SECTION.finditer(text)], type="text")
 
 
 # A rendered manual page's running head, "TAR(1)   GNU TAR Manual   TAR(1)", and foot,
 # "TAR   July 13, 2020   TAR(1)": furniture, not content, however often it is quoted.
 _MAN_HEAD = re.compile(r"^(\S+)\((\d\w*)\)[ \t]{2,}\S.*?[ \t]{2,}\1\(\2\)[ \t]*$", re.M)
+# man breaks words across lines with U+2010: "inter‐\n       active".
+_MAN_HYPHEN = re.compile(r"(\w)\u2010\n[ \t]*(\w)")
+# Its sections: NAME, SYNOPSIS, EXIT STATUS, SEE ALSO, capitals at the margin.
+_MAN_SECTION = re.compile(r"^[A-Z][A-Z0-9 /&,()-]{1,40}[A-Z)]$", re.M)
 
 
 def without_running_heads(text: str) -> str:
@@ -35,11 +43,36 @@ def without_running_heads(text: str) -> str:
     return furniture.sub("", text)
 
 
-_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
+_ATX = re.compile(r"^ {0,3}(#{1,6})\s+(.+?)\s*#*\s*$")
+_SETEXT = re.compile(r"^ {0,3}(=+|-+)\s*$")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
 def load_markdown(path: Path, data: bytes, caps: Caps) -> Document:
-    return _titled(path, data, caps, "markdown", _HEADING, 1)
+    text = decode(path, data)
+    return _titled(path, text, caps, "markdown", markdown_outline(text))
+
+
+def markdown_outline(text: str) -> list[tuple[int, str]]:
+    """Markdown's headings, ``#`` and underlined, outside fenced code (a shell comment is not one)."""
+    outline: list[tuple[int, str]] = []
+    fence = ""
+    previous = ""
+    for line in text.splitlines():
+        opening = _FENCE.match(line)
+        if opening and (not fence or opening.group(1)[0] == fence[0]):
+            fence = "" if fence else opening.group(1)
+            previous = ""
+            continue
+        if fence:
+            continue
+        atx = _ATX.match(line)
+        if atx:
+            outline.append((len(atx.group(1)), atx.group(2)))
+        elif previous.strip() and _SETEXT.match(line) and not previous.lstrip().startswith(("-", "*", ">", "|", "#")):
+            outline.append((1 if line.strip()[0] == "=" else 2, previous.strip()))
+        previous = line
+    return outline
 
 
 # An RST title: a line of text under- (and maybe over-) lined with one punctuation character.
@@ -47,14 +80,21 @@ _RST_TITLE = re.compile(r"^(?:([=\-~^\"'`#*+:.])\1{2,}\n)?(\S.*)\n([=\-~^\"'`#*+
 
 
 def load_rst(path: Path, data: bytes, caps: Caps) -> Document:
-    return _titled(path, data, caps, "rst", _RST_TITLE, 2)
+    text = decode(path, data).replace("\r\n", "\n")
+    styles: list[tuple[str, str]] = []  # RST ranks title styles by the order they first appear
+    outline = []
+    for match in _RST_TITLE.finditer(text):
+        style = (match.group(1) or "", match.group(3))
+        if style not in styles:
+            styles.append(style)
+        outline.append((styles.index(style) + 1, match.group(2).strip()))
+    return _titled(path, text, caps, "rst", outline)
 
 
-def _titled(path: Path, data: bytes, caps: Caps, kind: str, title: re.Pattern[str], group: int) -> Document:
-    """A text whose first match of ``title`` (its ``group``) is its title."""
-    text = decode(path, data)
-    found = title.search(text)
-    return whole(path, text, caps, type=kind, **({"title": found.group(group).strip()} if found else {}))
+def _titled(path: Path, text: str, caps: Caps, kind: str, outline: list[tuple[int, str]]) -> Document:
+    """A text whose first heading is its title."""
+    titled = {"title": outline[0][1].strip()} if outline else {}
+    return whole(path, text, caps, outline=outline, type=kind, **titled)
 
 
 def load_table(path: Path, data: bytes, caps: Caps) -> Document:
@@ -125,8 +165,8 @@ def load_email(path: Path, data: bytes, caps: Caps) -> Document:
     text = ""
     if body is not None:
         content = body.get_content()
-        text = visible_text(content)[1] if body.get_content_type() == "text/html" else str(content)
-    meta: dict[str, object] = {"type": "email"}
+        text = visible_text(content).text if body.get_content_type() == "text/html" else str(content)
+    meta: dict[str, Any] = {"type": "email"}
     if message["Subject"]:
         meta["title"] = str(message["Subject"])
     return whole(path, "\n".join(head) + "\n\n" + text, caps, **meta)

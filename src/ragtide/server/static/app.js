@@ -52,7 +52,7 @@ function renderSources(sources) {
     item.id = `source-${i + 1}`;
     const where = document.createElement("div");
     where.className = "where";
-    where.textContent = `[${i + 1}] ${s.source.split(/[\\/]/).pop()}${s.where ? `, ${s.where}` : ""}`;
+    where.textContent = `[${i + 1}] ${s.source.split(/[\\/]/).pop()}${s.section ? ` › ${s.section}` : ""}${s.where ? `, ${s.where}` : ""}`;
     where.title = s.source;
     const text = document.createElement("div");
     text.className = "text";
