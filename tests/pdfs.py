@@ -22,6 +22,11 @@ def text_pdf(pages: list[list[str]]) -> bytes:
             b"/Resources << /Font << /F1 3 0 R >> >> >>" % len(objects)
         )
     objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids))
+    return assemble(objects)
+
+
+def assemble(objects: list[bytes]) -> bytes:
+    """A PDF file of ``objects`` (numbered from 1, the first the catalog), with its xref table."""
     out, offsets = b"%PDF-1.4\n", []
     for n, body in enumerate(objects, 1):
         offsets.append(len(out))

@@ -70,7 +70,18 @@ def test_query_json_cli(corpus, capsys):
     assert set(result) >= {"answer", "sources", "timings"}
     assert result["answer"]
     assert any("paul_graham_essay" in s["source"] for s in result["sources"])
-    assert set(result["sources"][0]) == {"id", "text", "source", "page", "where", "score", "metadata"}
+    assert set(result["sources"][0]) == {
+        "id",
+        "text",
+        "source",
+        "page",
+        "where",
+        "section",
+        "score",
+        "metadata",
+        "highlights",
+    }
+    assert "abstained" in result and "support" in result
 
 
 def test_sync_api_inside_a_running_event_loop(corpus, embedder):

@@ -90,8 +90,22 @@ def test_query_answers_with_cited_sources(service):
     result = client.post("/v1/query", json={"question": "What computer did the author first write programs on?"}).json()
     assert "IBM 1401" in result["answer"] and result["mode"] == "extractive"
     assert result["retrieval"]["mode"] == "hybrid"
-    assert set(result["sources"][0]) == {"id", "text", "source", "page", "where", "section", "score", "metadata"}
+    fields = {"id", "text", "source", "page", "where", "section", "score", "metadata", "highlights"}
+    assert set(result["sources"][0]) == fields
     assert any("paul_graham_essay" in s["source"] for s in result["sources"])
+    # Where the answer is: the quoted sentence's offsets in its passage; and how well it is supported.
+    assert not result["abstained"] and result["support"] == 1.0
+    marked = [s["text"][a:b] for s in result["sources"] for a, b in s["highlights"]]
+    assert any("IBM 1401" in m for m in marked)
+    assert "ragtide_answer_support_bucket" in client.get("/metrics").text
+
+
+@pytest.mark.model  # the threshold is the real model's
+def test_a_question_the_documents_do_not_answer_is_not_found(service):
+    _, client, _ = service
+    off_topic = client.post("/v1/query", json={"question": "What is the capital of France?"}).json()
+    assert off_topic["abstained"] and off_topic["answer"] == "Not found in your documents." and off_topic["sources"]
+    assert "ragtide_answers_abstained_total 1.0" in client.get("/metrics").text
 
 
 def test_query_streams_tokens_then_sources_then_done(service):

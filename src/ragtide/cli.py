@@ -289,8 +289,11 @@ def _query(args: argparse.Namespace) -> int:
             for delta in answer:
                 print(delta, end="", flush=True)
             print("\n")
+            if answer.support is not None and answer.support < 1:
+                flagged = f"; citation(s) {', '.join(map(str, answer.flagged))} flagged" if answer.flagged else ""
+                print(f"Support: {answer.support:.0%} of its sentences backed by their citations{flagged}")
             if answer.sources:
-                print("Sources:")
+                print("Closest sources:" if answer.abstained else "Sources:")
             for n, source in enumerate(answer.sources, 1):
                 print(f"  [{n}] {source.cite(show(source.source))}  (score {source.score:.3f})")
             print(f"Retrieval: {answer.retrieval}")

@@ -263,6 +263,7 @@ class RAG:
             llm=self._parts.llm(),
             runner=self._runner,
             started=started,
+            abstain_below=self.settings.abstain_below,
         )
 
     # -- managing the collection -----------------------------------------------------

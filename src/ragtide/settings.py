@@ -84,6 +84,10 @@ class Settings:
     max_ocr_pages: int = 300
     """Documents with more scanned pages than this are refused before OCR starts (a page costs
     about a second of a core)."""
+    abstain_below: float = -1.0
+    """Offline answers say "Not found in your documents." when the best sentence scores below
+    this (meaning + words). Negative: the threshold measured for the model in use
+    (all-MiniLM-L6-v2: 0.79), none for others; 0: never."""
     llm_base_url: str = ""
     """An OpenAI-compatible endpoint. Empty (with no llm_model) answers extractively, offline."""
     llm_model: str = ""

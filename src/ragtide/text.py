@@ -63,9 +63,10 @@ def _content_stem(word: str) -> str:
 # or digit ("e.g. this" does not end one), or at a blank line. Group 1 is the gap.
 _SENTENCE_END = re.compile(r"""[.!?]["'”’)\]]*(\s+)(?=["'“‘(\[]?[A-Z0-9])|(\n\s*\n)""")
 # Words whose period does not end a sentence: "(eg. 20 to 30 times)", "Fig. 3", "No. 5".
+# Not "Inc.", "Ltd." or "Co.": they end sentences as often as they go on ("... Uber
+# Technologies, Inc. Date: ...").
 ABBREVIATIONS = frozenset(
-    "e.g eg i.e ie etc vs cf fig figs no nos vol approx ca mr mrs ms dr prof st jr sr inc ltd co corp dept "
-    "est al resp ref sec ch pp op".split()
+    "e.g eg i.e ie etc vs cf fig figs no nos vol approx ca mr mrs ms dr prof st al resp ref".split()
 )
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
 

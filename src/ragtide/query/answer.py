@@ -38,6 +38,10 @@ class Answer:
     retrieval: Mode = "dense"  # how the passages were found
     notes: list[str] = field(default_factory=list)  # e.g. why retrieval was dense only
     reranked_by: str = ""  # the cross-encoder that reordered the passages, if one did
+    abstained: bool = False  # the documents do not support an answer: the text says so
+    support: float | None = None  # share of the text's sentences its cited passages support
+    flagged: list[int] = field(default_factory=list)  # citations whose passage supports nothing of their sentence
+    highlights: dict[int, list[tuple[int, int]]] = field(default_factory=dict)  # source index -> quoted spans
     write: InitVar[Callable[[Answer], AsyncIterator[str]] | None] = None
     runner: InitVar[LoopThread | None] = None
     _tokens: AsyncIterator[str] | None = field(default=None, init=False, repr=False, compare=False)
@@ -74,9 +78,15 @@ class Answer:
         yield from self._runner.iter(tokens)
 
     def to_dict(self) -> dict[str, Any]:
+        sources = [s.to_dict() for s in self.sources]
+        for k, source in enumerate(sources):
+            source["highlights"] = [list(span) for span in self.highlights.get(k, [])]
         out: dict[str, Any] = {
             "answer": self.text,
-            "sources": [s.to_dict() for s in self.sources],
+            "abstained": self.abstained,
+            "support": self.support,
+            "flagged_citations": list(self.flagged),
+            "sources": sources,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "mode": self.mode,
             "retrieval": {"mode": self.retrieval, "reranked_by": self.reranked_by or None, "notes": list(self.notes)},

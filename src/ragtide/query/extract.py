@@ -46,9 +46,12 @@ _MONTH = frozenset("january february march april may june july august september 
 # Code and markup that is not prose: a shell prompt, a quoted block, a Markdown table or heading.
 _CODE = re.compile(r"^\s*(?:[|#>]|\$ )")
 # A term that a description follows: an option ("-x, --extract", "--best"), a format sequence ("%j").
-_TERM = re.compile(r"^(?:--?[\w#?][^\s]*|%\S+|\+\S+)(?:[ ,|]+(?:--?[\w#][^\s]*|<[^>]+>|\[[^\]]+\]|[\w=]+))*$")
+_TERM = re.compile(r"^(?:--?[\w#?][^\s]*|%\S+|\+\S+)(?:[ ,|]+(?:--?[\w#][^\s]*|<[^>]+>|\[[^\]]+\]|[\w=.-]+,?))*$")
 # A term and its description on one line, after a gap of two spaces or more.
-_DEFINITION = re.compile(r"^\s*((?:--?[\w#][^\s]*|%\S+)(?:,? --?[\w-]+(?:=\S+)?)*)\s{2,}(\S.{8,})$")
+# (A short code such as ps's state "Z" counts as a term too.)
+_DEFINITION = re.compile(r"^\s*((?:--?[\w#][^\s]*|%\S+)(?:,? --?[\w-]+(?:=\S+)?)*|\S{1,2})\s{2,}(\S.{8,})$")
+# A heading inside a passage: a short line in capitals ("PROCESS STATE CODES", "OPTIONS").
+_CAPS_HEADING = re.compile(r"^(?=.*[A-Z]{2})[^a-z]{2,60}$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 _NUMERIC_CELL = re.compile(r"^[\$\(\)—–\-]*\d[\d,]*(?:\.\d+)?%?\)?$|^[\$%—–\-]$|^\(\d+\)$")
 
@@ -100,9 +103,13 @@ def candidates(sources: list[Source]) -> list[Candidate]:
             entry = _entry(lines, k - 1)
             if entry is not None:
                 order = _flush(i, prose, order, out)
-                text, k = entry
-                out.append(Candidate(i, order, text))
-                order += 1
+                units, k = entry
+                for unit in units:
+                    out.append(Candidate(i, order, unit))
+                    order += 1
+                continue
+            if _CAPS_HEADING.match(stripped) and len(stripped.split()) <= 6:
+                order = _flush(i, prose, order, out)
                 continue
             item = _LIST_ITEM.match(line)
             if item:
@@ -117,14 +124,19 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
 
 
-def _entry(lines: list[str], k: int) -> tuple[str, int] | None:
+def _entry(lines: list[str], k: int) -> tuple[list[str], int] | None:
     """A definition at line ``k`` -- a term (an option such as "-x, --extract", a format
     sequence such as "%j") with its description, on the same line after a wide gap or on the
-    more indented lines below -- as one unit "TERM: first sentence(s)", and the line after it."""
+    more indented lines below -- as units "TERM: first sentence(s)", then "TERM: sentence"
+    for each later sentence (each says what it is about); and the line after it."""
     line = lines[k]
     same_line = _DEFINITION.match(line)
     if same_line:
         term, description, stop = same_line.group(1), [same_line.group(2)], k + 1
+        column = same_line.start(2)  # the description wraps onto lines indented to it
+        while stop < len(lines) and _indent(lines[stop]) >= column and not _DEFINITION.match(lines[stop]):
+            description.append(lines[stop])
+            stop += 1
     else:
         term = line.strip()
         if not _TERM.match(term) or len(term) > 80:
@@ -139,11 +151,11 @@ def _entry(lines: list[str], k: int) -> tuple[str, int] | None:
         if not description:
             return None
     text = " ".join(" ".join(description).split())
-    spans = sentence_spans(text)
-    first = text[spans[0][0] : spans[0][1]] if spans else text
-    if len(first) < 60 and len(spans) > 1:  # "Extract files." says little alone: take the next too
-        first = text[spans[0][0] : spans[1][1]]
-    return f"{term}: {strip_footnotes(first)}", stop
+    spans = sentence_spans(text) or [(0, len(text))]
+    head = 2 if len(spans) > 1 and spans[0][1] - spans[0][0] < 60 else 1  # "Extract files." says little alone
+    units = [f"{term}: {strip_footnotes(text[spans[0][0] : spans[head - 1][1]])}"]
+    units += [f"{term}: {strip_footnotes(text[s:e])}" for s, e in spans[head:] if _quotable(text[s:e])]
+    return units, stop
 
 
 def _flush(source: int, prose: list[str], order: int, out: list[Candidate]) -> int:
@@ -281,18 +293,58 @@ def word_scores(question: str, found: list[Candidate]) -> np.ndarray:
     return out
 
 
-async def extractive_answer(question: str, sources: list[Source], embedder: Embedder, *, max_quotes: int = 2) -> str:
-    """Quote the sentence or table row of the passages that answers ``question``, cited.
+NOT_FOUND = "Not found in your documents."
+# Below a model's threshold, the best candidate's score (meaning + words, as ranked above)
+# says it does not answer the question: the answer says so. Scores are on each model's own
+# cosine scale, so a threshold holds for the model it was chosen with; others abstain only
+# when the user sets one (Settings.abstain_below). all-MiniLM-L6-v2's was chosen on the
+# tuning half of tests/data/realset.json: its off-topic questions score 0.26-0.40, its
+# on-topic unanswerable ones 0.78 and 0.87, its answerable ones 0.86 and up (the first dev
+# set's, 0.80 and up); 0.79 abstains on 6 of 7 and on none of the answerable.
+CALIBRATED = {"all-MiniLM-L6-v2": 0.79}
+
+
+def abstain_threshold(model: str, setting: float) -> float:
+    """The score below which answers abstain: ``setting`` when it is 0 or more, else the
+    model's calibrated threshold, else 0 (never)."""
+    return setting if setting >= 0 else CALIBRATED.get(model, 0.0)
+
+
+@dataclass(frozen=True)
+class Quote:
+    """Where a quoted sentence lies: in sources[source], characters start to end of its text."""
+
+    source: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """The offline answer: its text, where its quotes lie, how well the best one fits the
+    question (``score``), and whether that was enough (``found``: else the text says so)."""
+
+    text: str
+    quotes: tuple[Quote, ...] = ()
+    score: float = 0.0
+    found: bool = True
+
+
+async def extract(
+    question: str, sources: list[Source], embedder: Embedder, *, max_quotes: int = 2, abstain_below: float = 0.0
+) -> Extraction:
+    """Quote the sentence or table row of the passages that answers ``question``, cited;
+    or, when none scores ``abstain_below`` or more, say it was not found.
 
     The best candidate is quoted; a second only if it scores nearly as well (within
     ``SECOND_WITHIN``), so the answer stays a sentence or two.
     """
     if not sources:
-        return "No passage in the collection answers this question."
+        return Extraction(NOT_FOUND, found=False)
     found = candidates(sources)
     if not found:
         # Only fragments (headings, code): show the best passage itself, cited.
-        return cite(" ".join(strip_footnotes(sources[0].text).split())[:600], 1)
+        return Extraction(cite(" ".join(strip_footnotes(sources[0].text).split())[:600], 1))
     words = word_scores(question, found)
     # Embedding every sentence of five passages costs more than the whole retrieval
     # (about 0.6 s on two cores); the words already rule most out.
@@ -303,6 +355,8 @@ async def extractive_answer(question: str, sources: list[Source], embedder: Embe
     scores = vectors @ q + words[shortlist]
     order = np.argsort(-scores, kind="stable")
     best = float(scores[order[0]])
+    if best < abstain_below:
+        return Extraction(NOT_FOUND, score=best, found=False)
     chosen: list[Candidate] = []
     seen: set[str] = set()
     for idx in order:
@@ -315,8 +369,31 @@ async def extractive_answer(question: str, sources: list[Source], embedder: Embe
         chosen.append(candidate)
     chosen.sort(key=lambda c: (c.source, c.order))
     parts: list[str] = []
+    quotes: list[Quote] = []
     for k, candidate in enumerate(chosen):
         text = candidate.text if not candidate.table else candidate.text.rstrip(".") + "."
         last_of_source = k + 1 == len(chosen) or chosen[k + 1].source != candidate.source
         parts.append(cite(text, candidate.source + 1) if last_of_source else text)
-    return " ".join(parts)
+        span = locate(sources[candidate.source].text, candidate.text)
+        if span is not None:
+            quotes.append(Quote(candidate.source, *span))
+    return Extraction(" ".join(parts), tuple(quotes), best)
+
+
+def locate(passage: str, quote: str) -> tuple[int, int] | None:
+    """Where ``quote`` lies in ``passage``: its words in order, whatever lies between them
+    (line breaks, the ": " an option entry adds, a footnote marker dropped)."""
+    words = re.findall(r"\w+", quote)
+    if not words:
+        return None
+    pattern = r"\W+(?:\d{1,3}\W+)?".join(map(re.escape, words))
+    match = re.search(pattern, passage)
+    if match is None:
+        return None
+    start, end = match.start(), match.end()
+    lead = quote.lstrip()[: len(quote.lstrip()) - len(quote.lstrip().lstrip("-%$+#(["))]  # "-x", "%j", "$4.2"
+    if lead and passage[max(0, start - len(lead)) : start] == lead:
+        start -= len(lead)
+    if end < len(passage) and passage[end] in ".!?" and quote.rstrip().endswith(passage[end]):
+        end += 1
+    return start, end

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING
 from ..embedding import Embedder
 from ..errors import LLMError
 from .answer import Answer
-from .extract import extractive_answer
+from .extract import NOT_FOUND, abstain_threshold, extract
 from .llm import LLM
 from .prompt import build_messages
 from .retrieve import Retrieval
+from .support import check
 
 if TYPE_CHECKING:
     from .._loop import LoopThread
@@ -31,13 +32,16 @@ def answer(
     llm: LLM | None,
     runner: LoopThread,
     started: float,
+    abstain_below: float = -1.0,
 ) -> Answer:
     """The answer to ``question`` from ``found``; its text is written as it is read
-    (``started``: when the question arrived, for the timings)."""
+    (``started``: when the question arrived, for the timings; ``abstain_below``: the
+    setting, see :func:`.extract.abstain_threshold`)."""
     timings = {"retrieve": time.perf_counter() - started}
+    threshold = abstain_threshold(embedder.name, abstain_below)
 
     def write(answer: Answer) -> AsyncIterator[str]:
-        return _write(answer, embedder, llm, started)
+        return _write(answer, embedder, llm, started, threshold)
 
     return Answer(
         question,
@@ -51,26 +55,48 @@ def answer(
     )
 
 
-async def _write(answer: Answer, embedder: Embedder, llm: LLM | None, started: float) -> AsyncIterator[str]:
+async def _write(
+    answer: Answer, embedder: Embedder, llm: LLM | None, started: float, abstain_below: float
+) -> AsyncIterator[str]:
     """Produce the answer's text, filling ``answer`` as it goes."""
     generated = time.perf_counter()
+    # The offline answer is also the support signal the LLM is told of: one short embedding
+    # call of the best few sentences.
+    extraction = await extract(answer.question, answer.sources, embedder, abstain_below=abstain_below)
     if llm is not None and answer.sources:
         answer.mode = "llm"
         try:
-            async for delta in llm.stream(build_messages(answer.question, answer.sources)):
+            messages = build_messages(answer.question, answer.sources, weak=not extraction.found)
+            async for delta in llm.stream(messages):
                 answer.timings.setdefault("first_token", time.perf_counter() - started)
                 answer.text += delta
                 yield delta
         except LLMError as e:
             answer.error = str(e)
             if answer.text:  # keep what the LLM said; say it was cut short
+                await _judge(answer, embedder)
                 return
             answer.mode = "extractive"
         else:
             answer.timings["generate"] = time.perf_counter() - generated
+            await _judge(answer, embedder)
             answer.timings["total"] = time.perf_counter() - started
             return
-    answer.text = await extractive_answer(answer.question, answer.sources, embedder)
+    answer.text = extraction.text
+    answer.abstained = not extraction.found
+    for quote in extraction.quotes:
+        answer.highlights.setdefault(quote.source, []).append((quote.start, quote.end))
+    await _judge(answer, None)  # quotes: words suffice
     answer.timings["generate"] = time.perf_counter() - generated
     answer.timings["total"] = time.perf_counter() - started
     yield answer.text
+
+
+async def _judge(answer: Answer, embedder: Embedder | None) -> None:
+    """Fill the answer's support and flagged citations; an LLM saying "not found" abstained."""
+    if answer.mode == "llm":
+        answer.abstained = NOT_FOUND.rstrip(".").lower() in answer.text.lower()
+    if answer.abstained:
+        return
+    support = await check(answer.text, answer.sources, embedder)
+    answer.support, answer.flagged = support.score, list(support.flagged)

@@ -5,11 +5,14 @@ client can multiply the series: paths no route matched share one label."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from .guard import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from ..query import Answer
 
 
 class Metrics:
@@ -37,6 +40,22 @@ class Metrics:
         self.questions = Counter(
             "ragtide_questions", "Questions answered, by retrieval mode", ["mode"], registry=self.registry
         )
+        self.support = Histogram(
+            "ragtide_answer_support",
+            "Share of an answer's sentences that the passages it cites support",
+            registry=self.registry,
+            buckets=(0.25, 0.5, 0.75, 0.9, 0.99, 1.0),
+        )
+        self.abstained = Counter(
+            "ragtide_answers_abstained", "Answers that said the documents do not hold one", registry=self.registry
+        )
+
+    def answered(self, answer: Answer) -> None:
+        """Count a finished answer's support, or that it abstained."""
+        if answer.abstained:
+            self.abstained.inc()
+        elif answer.support is not None:
+            self.support.observe(answer.support)
 
 
 class Measure:

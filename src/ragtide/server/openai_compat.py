@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 
 from ..query import Answer
 from .errors import documented, redact
+from .metrics import Metrics
 from .uploads import Uploads
 
 router = APIRouter(responses=documented(400, 401, 422, 500, 503, 504))
@@ -61,9 +62,11 @@ async def chat_completions(body: ChatRequest, request: Request):
     state.metrics.questions.labels(answer.retrieval).inc()
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if body.stream:
-        return StreamingResponse(_chunks(answer, state.uploads, completion_id, created), media_type="text/event-stream")
+        chunks = _chunks(answer, state.uploads, state.metrics, completion_id, created)
+        return StreamingResponse(chunks, media_type="text/event-stream")
     async for _ in answer:
         pass
+    state.metrics.answered(answer)
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -99,7 +102,9 @@ def _sources_note(answer: Answer, uploads: Uploads) -> str:
     return "\n\nSources:\n" + "\n".join(lines) if lines else ""
 
 
-async def _chunks(answer: Answer, uploads: Uploads, completion_id: str, created: int) -> AsyncIterator[str]:
+async def _chunks(
+    answer: Answer, uploads: Uploads, metrics: Metrics, completion_id: str, created: int
+) -> AsyncIterator[str]:
     def chunk(delta: dict[str, str], finish: str | None = None) -> str:
         body = {
             "id": completion_id,
@@ -114,6 +119,7 @@ async def _chunks(answer: Answer, uploads: Uploads, completion_id: str, created:
     try:
         async for delta in answer:
             yield chunk({"content": delta})
+        metrics.answered(answer)
         if answer.citations:
             yield chunk({"content": _sources_note(answer, uploads)})
     except Exception as e:  # noqa: BLE001 -- the stream has started: say so in-band, end cleanly

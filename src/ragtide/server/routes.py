@@ -24,6 +24,7 @@ from ..query import Answer
 from ..vocabulary import MAX_HITS, Consistency, Mode
 from .errors import documented, error, redact
 from .jobs import Job, new_id
+from .metrics import Metrics
 from .uploads import Uploads, safe_name
 
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
@@ -91,6 +92,9 @@ class SourceOut(BaseModel):
     page: int | None
     where: str = Field("", description='where in the document: "page 12", "slide 4", "sheet Revenue"')
     section: str = Field("", description='the headings above the passage: "Installation › Proxies"')
+    highlights: list[list[int]] = Field(
+        default_factory=list, description="[start, end] character offsets in text of the sentences the answer quotes"
+    )
     score: float
     metadata: dict[str, Any] = Field(default_factory=dict, description="the document's metadata (type, title, yours)")
 
@@ -103,6 +107,13 @@ class RetrievalOut(BaseModel):
 
 class QueryResponse(BaseModel):
     answer: str
+    abstained: bool = Field(False, description='the documents do not answer it: "Not found in your documents."')
+    support: float | None = Field(
+        None, description="share of the answer's sentences that the passages they cite support (0 to 1)"
+    )
+    flagged_citations: list[int] = Field(
+        default_factory=list, description="citation numbers whose passage does not support their sentence"
+    )
     sources: list[SourceOut]
     mode: str = Field(description='"llm" or "extractive"')
     retrieval: RetrievalOut
@@ -138,8 +149,9 @@ async def query(body: QueryRequest, request: Request):
     answer: Answer = await asyncio.wait_for(ask, timeout=config.request_timeout_s)
     state.metrics.questions.labels(answer.retrieval).inc()
     if not body.stream:
+        state.metrics.answered(answer)
         return shown(answer, state.uploads)
-    return EventSourceResponse(_events(answer, state.uploads), ping=15)
+    return EventSourceResponse(_events(answer, state.uploads, state.metrics), ping=15)
 
 
 def shown(answer: Answer, uploads: Uploads) -> dict[str, Any]:
@@ -150,19 +162,23 @@ def shown(answer: Answer, uploads: Uploads) -> dict[str, Any]:
     return out
 
 
-async def _events(answer: Answer, uploads: Uploads) -> AsyncIterator[dict[str, str]]:
+async def _events(answer: Answer, uploads: Uploads, metrics: Metrics) -> AsyncIterator[dict[str, str]]:
     try:
         async for delta in answer:
             yield {"event": "token", "data": json.dumps({"text": delta})}
     except Exception as e:  # noqa: BLE001 -- the stream has started: report in-band
         yield {"event": "error", "data": json.dumps({"type": type(e).__name__, "message": redact(str(e))})}
         return
+    metrics.answered(answer)
     full = shown(answer, uploads)
     yield {"event": "sources", "data": json.dumps(full["sources"])}
     yield {
         "event": "done",
         "data": json.dumps(
-            {k: full[k] for k in ("answer", "mode", "retrieval", "timings")}
+            {
+                k: full[k]
+                for k in ("answer", "abstained", "support", "flagged_citations", "mode", "retrieval", "timings")
+            }
             | ({"error": full["error"]} if "error" in full else {})
         ),
     }

@@ -129,14 +129,19 @@ def without_furniture(texts: list[str]) -> list[str]:
     hyphens, each page ending in a blank line.
 
     A running header or footer is a line near a page's top or bottom that recurs (digits
-    aside: "Annual Report 2021 | 14") on at least half the pages, and on three or more.
+    aside: "Annual Report 2021 | 14", one number varying at most) on at least half the
+    pages, and on three or more.
     """
     lines = [text.split("\n") for text in texts]
     recurring: Counter[str] = Counter()
+    numbers: dict[str, set[tuple[str, ...]]] = {}
     for page in lines:
-        recurring.update({_shape(line) for line in _edges(page)})
+        edges = {" ".join(line.split()) for line in _edges(page)}
+        recurring.update({_shape(line) for line in edges})
+        for line in edges:
+            numbers.setdefault(_shape(line), set()).add(tuple(re.findall(r"\d+", line)))
     least = max(3, len(texts) // 2)
-    furniture = {shape for shape, n in recurring.items() if n >= least and shape}
+    furniture = {shape for shape, n in recurring.items() if n >= least and shape and _one_number_varies(numbers[shape])}
     cleaned = []
     for page in lines:
         edge = set(_edge_indexes(page))
@@ -148,6 +153,16 @@ def without_furniture(texts: list[str]) -> list[str]:
         text = _HYPHENATED.sub(_joined, "\n".join(kept))
         cleaned.append(text.strip() + "\n\n")
     return cleaned
+
+
+def _one_number_varies(seen: set[tuple[str, ...]]) -> bool:
+    """Whether lines of one shape differ in one number at most, as a running head's page
+    number does ("Annual Report 2021 | 14"); lines of a form differing in several (a
+    ledger's "Ledger 3 line 0 holds cargo 1300") are content."""
+    if len(seen) <= 1:
+        return True
+    varying = {k for values in seen for k, value in enumerate(values) if value != next(iter(seen))[k]}
+    return len(varying) <= 1
 
 
 def _joined(match: re.Match[str]) -> str:

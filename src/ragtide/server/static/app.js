@@ -56,7 +56,16 @@ function renderSources(sources) {
     where.title = s.source;
     const text = document.createElement("div");
     text.className = "text";
-    text.textContent = s.text;
+    // The sentences the answer quotes, marked (offsets into the passage's text).
+    let last = 0;
+    for (const [start, end] of (s.highlights || []).slice().sort((a, b) => a[0] - b[0])) {
+      if (start < last || end > s.text.length) continue;
+      const mark = document.createElement("mark");
+      mark.textContent = s.text.slice(start, end);
+      text.append(s.text.slice(last, start), mark);
+      last = end;
+    }
+    text.append(s.text.slice(last));
     item.append(where, text);
     return item;
   }));
@@ -107,7 +116,9 @@ $("ask").addEventListener("submit", async (e) => {
       else if (event === "done") {
         const t = data.timings || {};
         const notes = (data.retrieval.notes || []).join(" ");
-        $("meta").textContent = `${data.mode} answer · ${data.retrieval.mode} retrieval` +
+        const support = data.abstained ? " · not found in your documents" : data.support == null ? "" :
+          ` · ${Math.round(data.support * 100)}% supported by its citations`;
+        $("meta").textContent = `${data.mode} answer${support} · ${data.retrieval.mode} retrieval` +
           (t.total ? ` · ${(t.total * 1000).toFixed(0)} ms` : "") + (notes ? ` · ${notes}` : "") +
           (data.error ? ` · LLM: ${data.error}` : "");
         $("answer").dataset.done = "true";
