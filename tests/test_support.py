@@ -29,3 +29,8 @@ def test_meaning_rescues_a_paraphrase(embedder):
     words_only = asyncio.run(check(text, PASSAGES)).score
     with_meaning = asyncio.run(check(text, PASSAGES, embedder)).score
     assert with_meaning is not None and words_only is not None and with_meaning >= words_only
+
+
+def test_sentences_share_the_citation_that_follows_them():
+    text = "The night ferry leaves from Harwich at ten. It reaches Hook of Holland at dawn [1]."
+    assert asyncio.run(check(text, PASSAGES)).score == 1.0

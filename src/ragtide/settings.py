@@ -87,7 +87,7 @@ class Settings:
     abstain_below: float = -1.0
     """Offline answers say "Not found in your documents." when the best sentence scores below
     this (meaning + words). Negative: the threshold measured for the model in use
-    (all-MiniLM-L6-v2: 0.79), none for others; 0: never."""
+    (all-MiniLM-L6-v2: 0.53), none for others; 0: never."""
     llm_base_url: str = ""
     """An OpenAI-compatible endpoint. Empty (with no llm_model) answers extractively, offline."""
     llm_model: str = ""

@@ -38,12 +38,16 @@ class Support:
 
 
 def claims(text: str) -> list[tuple[str, list[int]]]:
-    """The answer's sentences, each with the citation numbers in it."""
-    out = []
-    for s, e in sentence_spans(text):
+    """The answer's sentences, each with the citation numbers it rests on: its own, or, for a
+    sentence without any, those of the next sentence that has some ("A. B [1]." cites [1]
+    for both)."""
+    out: list[tuple[str, list[int]]] = []
+    carried: list[int] = []
+    for s, e in reversed(sentence_spans(text)):
         sentence = text[s:e]
-        out.append((sentence, cited_numbers(sentence)))
-    return out
+        carried = cited_numbers(sentence) or carried
+        out.append((sentence, carried))
+    return out[::-1]
 
 
 def _lexical(sentence: str, passages: list[Source]) -> bool:
