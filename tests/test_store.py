@@ -301,3 +301,10 @@ def test_a_pymilvus_without_the_internals_used_still_writes(backend, collection,
 
     assert run(main()).chunks == 35
     assert len(conversions) == 2
+
+
+def test_a_collection_whose_index_another_process_is_still_making_is_retried():
+    from ragtide.store.retry import transient
+
+    assert transient(RuntimeError("<MilvusException: (code=700, message=index not found[collection=t_1])>"))
+    assert not transient(RuntimeError("collection not found[collection=t_1]"))

@@ -29,6 +29,8 @@ _TRANSIENT = (
     "NOT READY",
     "SOCKET CLOSED",
     "NOT LOADED",
+    # Another process creating the same new collection has not made its index yet.
+    "INDEX NOT FOUND",
 )
 
 
