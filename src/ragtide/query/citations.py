@@ -19,6 +19,11 @@ def cited_numbers(text: str) -> list[int]:
     return [int(n) for group in _CITATION.findall(text) for n in group.split(",")]
 
 
+def without_citations(text: str) -> str:
+    """``text`` without its [n] citations."""
+    return _CITATION.sub("", text)
+
+
 def cite(sentence: str, n: int) -> str:
     """Put the citation before the sentence's closing punctuation: "... in 1986 [2]."."""
     m = re.search(r"[.!?]['\"”’)]*$", sentence)

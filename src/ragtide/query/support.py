@@ -10,7 +10,6 @@ construction; an LLM's answer is checked after it is written.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,7 +17,7 @@ import numpy as np
 
 from ..documents import Source
 from ..text import sentence_spans, terms
-from .citations import cited_numbers, strip_footnotes
+from .citations import cited_numbers, strip_footnotes, without_citations
 
 if TYPE_CHECKING:
     from ..embedding import Embedder
@@ -50,16 +49,11 @@ def claims(text: str) -> list[tuple[str, list[int]]]:
     return out[::-1]
 
 
-def _lexical(sentence: str, passages: list[Source]) -> bool:
-    wanted = terms(strip_footnotes(_without_citations(sentence)))
+def _lexical(sentence: str, held: set[str]) -> bool:
+    wanted = terms(strip_footnotes(without_citations(sentence)))
     if not wanted:
         return True  # nothing to check: "See below."
-    held = set().union(*(terms(p.text) for p in passages)) if passages else set()
     return len(wanted & held) / len(wanted) >= LEXICAL
-
-
-def _without_citations(sentence: str) -> str:
-    return re.sub(r"\[\d+(?:\s*,\s*\d+)*\]", "", sentence)
 
 
 async def check(text: str, sources: list[Source], embedder: Embedder | None = None) -> Support:
@@ -71,10 +65,15 @@ async def check(text: str, sources: list[Source], embedder: Embedder | None = No
     supported: list[bool] = []
     flagged: set[int] = set()
     doubtful: list[tuple[int, str, list[Source]]] = []
+    passage_terms: dict[int, set[str]] = {}  # each cited passage's terms, once
     for k, (sentence, numbers) in enumerate(found):
         cited = [sources[n - 1] for n in numbers if 1 <= n <= len(sources)]
         flagged.update(n for n in numbers if not 1 <= n <= len(sources))
-        if cited and _lexical(sentence, cited):
+        held: set[str] = set()
+        for n in numbers:
+            if 1 <= n <= len(sources):
+                held |= passage_terms.setdefault(n, terms(sources[n - 1].text))
+        if cited and _lexical(sentence, held):
             supported.append(True)
             continue
         supported.append(False)
@@ -83,7 +82,7 @@ async def check(text: str, sources: list[Source], embedder: Embedder | None = No
     if doubtful and embedder is not None:
         for k, sentence, cited in doubtful:
             pieces = [p.text[s:e] for p in cited for s, e in sentence_spans(p.text)][:64]
-            vectors = await embedder.embed([_without_citations(sentence), *pieces])
+            vectors = await embedder.embed([without_citations(sentence), *pieces])
             if pieces and float(np.max(vectors[1:] @ vectors[0])) >= MEANING:
                 supported[k] = True
     for (_, numbers), ok in zip(found, supported):
