@@ -36,7 +36,7 @@ pytestmark = pytest.mark.model  # the real embedding model: not in the fast tier
 HERE = Path(__file__).parent / "data"
 
 # Chunks of the tutorial documents with the default model and settings.
-CHUNKS = {ESSAY.name: 77, UBER.name: 1279}
+CHUNKS = {ESSAY.name: 77, UBER.name: 1299}
 
 # The SciFact slice's nDCG@10 per retrieval mode, as recorded on Milvus Lite (24 queries,
 # 182 documents, 382 chunks). One relevant document moving a rank is worth 0.005-0.04.
@@ -44,9 +44,10 @@ SLICE_NDCG = {"dense": 0.7547, "lexical": 0.7650, "hybrid": 0.8534}
 TOLERANCE = 0.01
 
 # The dev set on the tutorial documents: (hit@5, answer holds the fact) at least, per mode.
-# Recorded: hybrid (Milvus Lite) 44/46 and 41/46, dense (the 2.3.5 server) 30/46 and 28/46;
-# each floor is one question below, for float noise between machines.
-DEVSET_FLOOR = {"hybrid": (43 / 46 - 1e-9, 40 / 46 - 1e-9), "dense": (29 / 46 - 1e-9, 27 / 46 - 1e-9)}
+# Recorded: hybrid (Milvus Lite) 45/46 and 40/46, dense 32/46 and 30/46 (Lite; 30/46 and 28/46 on
+# the 2.3.5 server before PDF tables became labelled rows); each floor is one question below, for
+# float noise between machines.
+DEVSET_FLOOR = {"hybrid": (44 / 46 - 1e-9, 39 / 46 - 1e-9), "dense": (29 / 46 - 1e-9, 27 / 46 - 1e-9)}
 
 
 @pytest.mark.parametrize("path", [ESSAY, UBER], ids=lambda p: p.name)

@@ -129,6 +129,29 @@ def test_pdf_running_heads_page_numbers_and_hyphens_are_removed(tmp_path):
     assert doc.page_at(doc.text.index("4.2 GWh")) == 3
 
 
+def test_pdf_figure_tables_become_labelled_rows(tmp_path):
+    page = [
+        "The following table summarizes our results (in millions):",
+        "Year Ended December 31,",
+        "2020 2021",
+        "Revenue $ 11,139 $ 17,455",
+        "Costs and expenses",
+        "Cost of revenue 5,154 9,351",
+        "Gross increases - prior year tax positions 16 191",
+        "Revenue grew in 2021 as trips recovered.",
+        "(In millions) Q1 2020 Q2 2020",
+        "Freight 198 212",
+    ]
+    path = tmp_path / "results.pdf"
+    path.write_bytes(text_pdf([page]))
+    lines = load(path).text.split("\n")
+    assert "Revenue (in millions): 2020: $11,139; 2021: $17,455" in lines
+    assert "Cost of revenue (in millions): 2020: 5,154; 2021: 9,351" in lines  # a label line keeps the table going
+    assert "Gross increases - prior year tax positions (in millions): 2020: 16; 2021: 191" in lines
+    assert "Freight (in millions): Q1 2020: 198; Q2 2020: 212" in lines
+    assert "Revenue grew in 2021 as trips recovered." in lines and "2020 2021" not in lines
+
+
 def test_two_page_pdf_keeps_its_lines(tmp_path):
     path = tmp_path / "short.pdf"
     path.write_bytes(text_pdf([["Letterhead", "First page text."], ["Letterhead", "Second page text."]]))

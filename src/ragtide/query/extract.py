@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..documents import Source
+from ..tables import is_row
 from ..text import STOP_WORDS, WORD, sentence_spans, stem, terms
 from .citations import cite, strip_footnotes
 
@@ -53,7 +54,6 @@ _DEFINITION = re.compile(r"^\s*((?:--?[\w#][^\s]*|%\S+)(?:,? --?[\w-]+(?:=\S+)?)
 # A heading inside a passage: a short line in capitals ("PROCESS STATE CODES", "OPTIONS").
 _CAPS_HEADING = re.compile(r"^(?=.*[A-Z]{2})[^a-z]{2,60}$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
-_NUMERIC_CELL = re.compile(r"^[\$\(\)—–\-]*\d[\d,]*(?:\.\d+)?%?\)?$|^[\$%—–\-]$|^\(\d+\)$")
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,6 @@ def candidates(sources: list[Source]) -> list[Candidate]:
     out: list[Candidate] = []
     for i, source in enumerate(sources):
         prose: list[str] = []
-        header = ""
         order = 0
         lines = source.text.split("\n")
         fenced = False
@@ -89,12 +88,9 @@ def candidates(sources: list[Source]) -> list[Candidate]:
             if not stripped:
                 order = _flush(i, prose, order, out)
                 continue
-            if _is_table_row(stripped):
+            if is_row(stripped):
                 order = _flush(i, prose, order, out)
-                if _is_header(stripped):
-                    header = stripped
-                    continue
-                out.append(Candidate(i, order, _render_row(stripped, header), table=True))
+                out.append(Candidate(i, order, stripped, table=True))
                 order += 1
                 continue
             if _CODE.match(line):
@@ -160,6 +156,8 @@ def _entry(lines: list[str], k: int) -> tuple[list[str], int] | None:
 
 def _flush(source: int, prose: list[str], order: int, out: list[Candidate]) -> int:
     """Add the quotable sentences of the prose lines gathered so far; return the next order."""
+    while len(prose) > 1 and _is_title(prose[0]) and prose[1].lstrip()[:1].isupper():
+        del prose[0]  # a heading above the text ("Human Capital at Uber"), not the start of its first sentence
     text = " ".join(" ".join(prose).split())
     lone_line = len(prose) == 1
     prose.clear()
@@ -173,46 +171,21 @@ def _flush(source: int, prose: list[str], order: int, out: list[Candidate]) -> i
     return order
 
 
+def _is_title(line: str) -> bool:
+    """A short line in title case without an ending stop: "Opinions on the Financial Statements"."""
+    words = line.split()
+    long = [w for w in words if len(w) > 3]
+    return (
+        0 < len(words) <= 12
+        and words[0][:1].isupper()
+        and not line.rstrip().endswith((".", "!", "?", ":", ",", ";"))
+        and sum(w[:1].isupper() for w in long) >= 0.75 * len(long)
+    )
+
+
 def _quotable(sentence: str) -> bool:
     # Headings, page furniture and fragments are not answers.
     return len(sentence.split()) >= 4 and len(sentence) <= 800 and bool(re.search(r"[a-z]", sentence))
-
-
-def _cells(line: str) -> list[str]:
-    return line.replace("$ ", "$").replace(" %", "%").split()
-
-
-def _is_table_row(line: str) -> bool:
-    """A line of a table as PDFs give them: a label, then numeric cells ("Trips 5,025 6,368 27 %")."""
-    cells = _cells(line)
-    numeric = sum(1 for c in cells if _NUMERIC_CELL.match(c))
-    if numeric < 2 or len(line) > 220 or line.endswith((".", "?", "!", ":", ",")):
-        return False
-    return numeric >= 0.3 * len(cells) or bool(_NUMERIC_CELL.match(cells[-1]) and _NUMERIC_CELL.match(cells[-2]))
-
-
-def _is_header(line: str) -> bool:
-    """A table's column header: years, and no other figures ("(In millions) 2020 2021")."""
-    cells = [c.strip("()") for c in _cells(line)]
-    numbers = [c for c in cells if re.match(r"^\d", c)]
-    return bool(numbers) and all(_YEAR.match(c) or re.match(r"^Q[1-4]$", c) for c in numbers)
-
-
-def _render_row(row: str, header: str) -> str:
-    """A table row with the years its figures belong to, when the header says: "Trips (2020, 2021): 5,025, 6,368"."""
-    years = [c for c in _cells(header) if _YEAR.match(c.strip("()"))]
-    if not years:
-        return row
-    cells = _cells(row)
-    first = next((k for k, c in enumerate(cells) if _NUMERIC_CELL.match(c)), len(cells))
-    label = " ".join(cells[:first])
-    values = [c for c in cells[first:] if c not in ("$", "%")]
-    if not label or len(values) < len(years):
-        return f"{row} ({header})"
-    unit = " (in millions)" if "in millions" in header.lower() else ""
-    pairs = "; ".join(f"{year}: {value}" for year, value in zip(years, values))
-    rest = " ".join(values[len(years) :])
-    return f"{label}{unit}: {pairs}" + (f" (then {rest})" if rest else "")
 
 
 # -- scoring -----------------------------------------------------------------------------

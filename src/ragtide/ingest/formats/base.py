@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,34 +111,6 @@ def locate(text: str, outline: Outline) -> tuple[Heading, ...]:
         found.append(Heading(match.start(), level, title[:200]))
         at = match.end()
     return tuple(found)
-
-
-def labelled_row(header: list[str], row: list[str]) -> str:
-    """A table row with each value labelled by its column: "Region: EMEA; Revenue: 4.2"."""
-    cells = []
-    for k, value in enumerate(row):
-        value = " ".join(str(value).split())
-        if not value:
-            continue
-        label = " ".join(header[k].split()) if k < len(header) else ""
-        cells.append(f"{label}: {value}" if label and label != value else value)
-    return "; ".join(cells)
-
-
-def table_rows(rows: Iterable[list[str]]) -> Iterator[str]:
-    """A table's rows after its first non-empty one, each labelled by it; one-row tables as they are."""
-    header: list[str] | None = None
-    data = False
-    for row in rows:
-        if not any(cell.strip() for cell in row):
-            continue
-        if header is None:
-            header = row
-            continue
-        data = True
-        yield labelled_row(header, row)
-    if header is not None and not data:
-        yield " | ".join(cell.strip() for cell in header if cell.strip())
 
 
 def paged(

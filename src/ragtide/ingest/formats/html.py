@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ...documents import Document
-from .base import Caps, Outline, decode, table_rows, whole
+from ...tables import table_rows
+from .base import Caps, Outline, decode, whole
 
 # Elements whose content a reader never sees.
 _INVISIBLE = {"script", "style", "noscript", "template", "svg", "head", "iframe", "object", "canvas"}

@@ -20,7 +20,8 @@ from xml.etree import ElementTree
 
 from ...documents import Document
 from ...errors import LoaderError
-from .base import Caps, paged, table_rows, whole
+from ...tables import table_rows
+from .base import Caps, paged, whole
 from .html import visible_text
 
 _UNPACKED_FLOOR = 32 << 20  # a package may always unpack to this much

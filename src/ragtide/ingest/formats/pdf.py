@@ -16,6 +16,7 @@ from typing import Any
 
 from ...documents import Document, Page
 from ...errors import LoaderError
+from ...tables import label_figures
 from . import ocr
 from .base import Caps, make_document
 
@@ -126,7 +127,7 @@ def _bookmarks(pdf: Any) -> list[tuple[int, str]]:
 
 def without_furniture(texts: list[str]) -> list[str]:
     """The pages' texts without running headers and footers, page numbers and line-end
-    hyphens, each page ending in a blank line.
+    hyphens, their figure tables' rows labelled, each page ending in a blank line.
 
     A running header or footer is a line near a page's top or bottom that recurs (digits
     aside: "Annual Report 2021 | 14", one number varying at most) on at least half the
@@ -150,7 +151,7 @@ def without_furniture(texts: list[str]) -> list[str]:
             for i, line in enumerate(page)
             if i not in edge or not (_shape(line) in furniture or _PAGE_NUMBER.fullmatch(line.strip()))
         ]
-        text = _HYPHENATED.sub(_joined, "\n".join(kept))
+        text = _HYPHENATED.sub(_joined, "\n".join(label_figures(kept)))
         cleaned.append(text.strip() + "\n\n")
     return cleaned
 

@@ -12,7 +12,8 @@ from typing import Any
 
 from ...documents import Document
 from ...errors import LoaderError
-from .base import Caps, decode, labelled_row, whole
+from ...tables import labelled_row
+from .base import Caps, decode, whole
 from .html import visible_text
 
 
