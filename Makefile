@@ -7,7 +7,7 @@ MILVUS_DATA ?= .milvus
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv system demo lint test test-fast milvus-up milvus-down bench-tutorial bench-ingest bench-query bench-serve bench-hostile bench-formats bench-quality bench-scale bench-embedding clean
+.PHONY: venv system axe demo lint test test-fast milvus-up milvus-down bench-tutorial bench-ingest bench-query bench-serve bench-hostile bench-formats bench-quality bench-followups bench-scale bench-embedding clean
 
 venv: $(VENV)/.installed
 
@@ -44,8 +44,15 @@ system:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
 	    || echo "==> could not install$$missing: the tests that need them will be skipped"; }
 
+# axe-core, the accessibility checker the page's browser test injects (npm registry, pinned).
+AXE := .axe/node_modules/axe-core/axe.min.js
+axe: $(AXE)
+$(AXE):
+	npm install -s --no-audit --no-fund --prefix .axe axe-core@4.14.1 \
+	  || echo "==> could not install axe-core: the page's accessibility check will be skipped"
+
 # Starts a real Milvus server, runs the suite against Milvus Lite and it, and always stops it.
-test: venv system
+test: venv system axe
 	$(MAKE) milvus-up
 	RAGTIDE_TEST_SERVER_URI=http://127.0.0.1:$(MILVUS_PORT) RAGTIDE_TEST_SERVER_DATA=$(MILVUS_DATA) \
 	  $(BIN)/python -m pytest -q -rs --durations=15; \
@@ -119,10 +126,13 @@ bench-quality: venv
 	rm -rf .bench-quality
 	$(BIN)/python benchmarks/quality.py --work .bench-quality --sweep
 
+bench-followups: venv
+	$(BIN)/python benchmarks/followups.py
+
 bench-scale: venv
 	$(MAKE) milvus-up
 	$(BIN)/python benchmarks/scale.py --uri http://127.0.0.1:$(MILVUS_PORT) --rows 200000; \
 	  status=$$?; $(MAKE) milvus-down; exit $$status
 
 clean:
-	rm -rf $(VENV) .venv-llamaindex .demo .bench-query .bench-quality $(MILVUS_DATA) *.egg-info src/*.egg-info
+	rm -rf $(VENV) .venv-llamaindex .demo .axe .bench-query .bench-quality $(MILVUS_DATA) *.egg-info src/*.egg-info

@@ -1,8 +1,8 @@
-"""Take the README's screenshot of the web page: the service (`ragtide serve`'s app) on
-this repository's docs, a question asked in Debian's chromium (driven by Playwright), the
-streamed answer and its sources on screen.
+"""Take the README's screenshots of the web page: the service (`ragtide serve`'s app) on
+this repository's docs, a question and a follow-up asked in Debian's chromium (driven by
+Playwright), the streamed answers and their sources on screen; at desktop and phone width.
 
-    .venv/bin/python scripts/screenshot.py [--out assets/page.png]
+    .venv/bin/python scripts/screenshot.py [--out assets/page.png]   # and assets/page-phone.png
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from server_fixture import CHROMIUM_FLAGS, running  # noqa: E402
 
-QUESTION = "What happens when I ingest the same files again?"
+QUESTIONS = ("What happens when I ingest the same files again?", "And when a file changed?")
 
 
 def main() -> None:
@@ -36,17 +36,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         config = ServerConfig(upload_dir=Path(work) / "uploads", settings=Settings.load(uri=f"{work}/docs.db"))
         with RAG(settings=config.settings) as rag, running(config, rag) as url:
-            rag.ingest([ROOT / "docs"])
+            rag.ingest([ROOT / "docs"], exclude=["benchmarks.md", "failures.md"])  # as make demo: the guide
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
                 page = browser.new_page(viewport={"width": 1100, "height": 900})
                 page.goto(url)
-                page.fill("#question", QUESTION)
-                page.click("#ask button")
-                page.wait_for_selector("#answer[data-done=true]", timeout=120_000)
+                page.wait_for_selector("#documents li")
+                for n, question in enumerate(QUESTIONS, 1):
+                    page.fill("#question", question)
+                    page.click("#ask button")
+                    page.wait_for_selector(f"#turn-{n}[data-done=true]", timeout=120_000)
+                page.add_style_tag(content="#ask { position: static; }")  # a whole-page picture: the form in place
                 page.screenshot(path=str(args.out), full_page=True)
+                page.set_viewport_size({"width": 390, "height": 844})
+                phone = args.out.with_name(args.out.stem + "-phone" + args.out.suffix)
+                page.screenshot(path=str(phone), full_page=False)
                 browser.close()
-    print(f"{args.out}: {args.out.stat().st_size:,} bytes")
+    print(f"{args.out}: {args.out.stat().st_size:,} bytes; {phone}: {phone.stat().st_size:,} bytes")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import ragtide
 from ragtide import RAG
 
 PUBLIC = {
-    "RAG", "Answer", "Source", "Document", "Page", "Chunk", "Chunker", "Embedder", "MilvusStore", "Store",
+    "RAG", "Conversation", "Turn", "Answer", "Source", "Document", "Page", "Chunk", "Chunker", "Embedder", "MilvusStore", "Store",
     "CollectionInfo", "IngestReport", "Progress", "Settings", "Filter", "load", "RagtideError", "ConfigError", "LoaderError",
     "EmbeddingError", "StoreError", "LLMError",
 }  # fmt: skip
@@ -21,7 +21,9 @@ def test_the_public_names_are_pinned():
     assert all(hasattr(ragtide, name) for name in ragtide.__all__)
 
 
-@pytest.mark.parametrize("name", ["ingest", "retrieve", "query", "delete", "documents", "status", "collections"])
+@pytest.mark.parametrize(
+    "name", ["ingest", "retrieve", "query", "chat", "delete", "documents", "status", "collections"]
+)
 def test_each_sync_twin_takes_what_its_async_twin_takes(name):
     sync, async_ = inspect.signature(getattr(RAG, name)), inspect.signature(getattr(RAG, f"a{name}"))
     assert sync.parameters == async_.parameters

@@ -306,3 +306,31 @@ def test_a_client_hanging_up_mid_upload_leaves_nothing_and_after_it_loses_nothin
     assert client.get("/readyz").status_code == 200
     assert "cut.txt" not in names() and not (uploads / "files" / "cut.txt").exists()
     assert not [p for p in uploads.rglob("*") if p.is_file() and "cut" in p.name]  # no half-received file left
+
+
+def test_follow_ups_are_read_with_the_conversation(service):
+    _, client, _ = service
+    first = "What computer did the author first write programs on?"
+    reply = client.post(
+        "/v1/chat/completions",
+        json={
+            "model": "ragtide",
+            "messages": [
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": first},
+                {"role": "assistant", "content": "The IBM 1401 [1]."},
+                {"role": "user", "content": "Which language did he use on it?"},
+            ],
+        },
+    )
+    assert reply.status_code == 200 and "Fortran" in reply.json()["choices"][0]["message"]["content"]
+    body = {"question": "Which language did he use on it?", "history": [{"role": "user", "content": first}]}
+    answer = client.post("/v1/query", json=body).json()
+    assert "Fortran" in answer["answer"] and answer["searched"] == f"{first} Which language did he use on it?"
+    bad = client.post("/v1/query", json={**body, "history": [{"role": "system", "content": "x"}]})
+    assert bad.status_code == 422 and "history" in bad.text
+    assistant_last = client.post(
+        "/v1/chat/completions",
+        json={"messages": [{"role": "user", "content": first}, {"role": "assistant", "content": "Bel"}]},
+    )
+    assert assistant_last.status_code == 422 and "user message" in assistant_last.text

@@ -10,11 +10,12 @@ Point it at documents, ask questions, get answers that cite their sources.
 
 from .documents import Chunk, Document, Page, Source
 from .embedding import Embedder
-from .engine import RAG
+from .engine import RAG, Conversation
 from .errors import ConfigError, EmbeddingError, LLMError, LoaderError, RagtideError, StoreError
 from .filters import Filter
 from .ingest import Chunker, IngestReport, Progress, load
 from .query import Answer
+from .query.conversation import Turn
 from .settings import Settings
 from .store import CollectionInfo, MilvusStore, Store
 
@@ -22,6 +23,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "RAG",
+    "Conversation",
+    "Turn",
     "Answer",
     "Source",
     "Document",

@@ -23,7 +23,8 @@ from .terminal import ProgressView, print_report, show
 from .vocabulary import BACKENDS, CONSISTENCY_LEVELS, MAX_HITS, MODES, QUANTIZATIONS
 
 if TYPE_CHECKING:
-    pass
+    from .engine import Conversation
+    from .query import Answer
 
 EXIT_FAILED_FILES = 1
 EXIT_ERROR = 2
@@ -139,6 +140,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--llm-model", help="model name at that endpoint (env RAGTIDE_LLM_MODEL)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
+    p = sub.add_parser("chat", help="a conversation: ask, then ask follow-ups (the model loaded once)")
+    _add_store_options(p)
+    _add_embedding_options(p, choose_model=False)
+    _add_retrieval_options(p)
+    p.add_argument("--filter", help="restrict the search, as for query")
+    p.add_argument("--llm-base-url", help="OpenAI-compatible endpoint (env RAGTIDE_LLM_BASE_URL)")
+    p.add_argument("--llm-model", help="model name at that endpoint (env RAGTIDE_LLM_MODEL)")
+
     p = sub.add_parser("list", help="the documents: format, pages, sections, chunks, size, when ingested")
     _add_store_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -239,6 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = {
             "ingest": _ingest,
             "query": _query,
+            "chat": _chat,
             "status": _status,
             "list": _list,
             "delete": _delete,
@@ -289,13 +299,7 @@ def _query(args: argparse.Namespace) -> int:
             for delta in answer:
                 print(delta, end="", flush=True)
             print("\n")
-            if answer.support is not None and answer.support < 1:
-                flagged = f"; citation(s) {', '.join(map(str, answer.flagged))} flagged" if answer.flagged else ""
-                print(f"Support: {answer.support:.0%} of its sentences backed by their citations{flagged}")
-            if answer.sources:
-                print("Closest sources:" if answer.abstained else "Sources:")
-            for n, source in enumerate(answer.sources, 1):
-                print(f"  [{n}] {source.cite(show(source.source))}  (score {source.score:.3f})")
+            _print_sources(answer)
             print(f"Retrieval: {answer.retrieval}")
             for note in answer.notes:
                 print(f"note: {note}", file=sys.stderr)
@@ -303,6 +307,78 @@ def _query(args: argparse.Namespace) -> int:
             print(f"warning: {answer.error}; answered from the passages instead", file=sys.stderr)
             return EXIT_FAILED_FILES
     return 0
+
+
+def _print_sources(answer: Answer) -> None:
+    if answer.support is not None and answer.support < 1:
+        flagged = f"; citation(s) {', '.join(map(str, answer.flagged))} flagged" if answer.flagged else ""
+        print(f"Support: {answer.support:.0%} of its sentences backed by their citations{flagged}")
+    if answer.sources:
+        print("Closest sources:" if answer.abstained else "Sources:")
+    for n, source in enumerate(answer.sources, 1):
+        print(f"  [{n}] {source.cite(show(source.source))}  (score {source.score:.3f})")
+
+
+CHAT_HELP = (
+    "Ask about your documents; follow-ups are read with the conversation. "
+    "/sources: the last answer's passages; /mode dense|lexical|hybrid; /new: a new conversation; /quit (or Ctrl-D)."
+)
+
+
+def _chat(args: argparse.Namespace) -> int:
+    """An interactive conversation: one model load, then questions until /quit. Ctrl-C stops
+    the answer being written and returns to the prompt; at the prompt it ends the session."""
+    with RAG(**_settings(args, "llm_base_url", "llm_model", "rerank_model")) as rag:
+        chat = rag.conversation()
+        mode: str | None = args.mode
+        last: Answer | None = None
+        print(CHAT_HELP, file=sys.stderr)
+        while True:
+            try:
+                line = input("> ").strip()
+            except (EOFError, KeyboardInterrupt):
+                print(file=sys.stderr)
+                return 0
+            command, _, rest = line.partition(" ")
+            if not line:
+                continue
+            if command in ("/quit", "/exit", "/q"):
+                return 0
+            if command == "/new":
+                chat.clear()
+                print("(a new conversation)", file=sys.stderr)
+            elif command == "/sources":
+                for n, source in enumerate(last.sources if last else [], 1):
+                    print(f"[{n}] {source.cite(show(source.source))}\n    {' '.join(source.text.split())[:600]}")
+            elif command == "/mode":
+                if rest.strip() not in MODES:
+                    print(f"/mode takes one of {', '.join(MODES)}", file=sys.stderr)
+                    continue
+                mode = rest.strip()
+                print(f"(retrieval: {mode})", file=sys.stderr)
+            elif command.startswith("/"):
+                print(CHAT_HELP, file=sys.stderr)
+            else:
+                last = _chat_turn(chat, line, args, mode) or last
+        return 0
+
+
+def _chat_turn(chat: Conversation, question: str, args: argparse.Namespace, mode: str | None) -> Answer | None:
+    try:
+        answer = chat.ask(question, top_k=args.top_k, filter=args.filter, mode=mode, stream=True)
+        for delta in answer:
+            print(delta, end="", flush=True)
+        print("\n")
+        _print_sources(answer)
+        print()
+        if answer.error:
+            print(f"warning: {answer.error}; answered from the passages instead", file=sys.stderr)
+        return answer
+    except KeyboardInterrupt:
+        print("\n(stopped)", file=sys.stderr)
+    except RagtideError as e:
+        print(f"error: {e}", file=sys.stderr)
+    return None
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -173,6 +173,13 @@ class Source:
             shown += SECTION_SEP + self.section
         return f"{shown}, {self.where}" if self.where else shown
 
+    def __str__(self) -> str:
+        return self.cite()
+
+    def __repr__(self) -> str:
+        text = " ".join(self.text.split())
+        return f"Source({self.cite()!r}, score={self.score:.3f}, text={_clip(text)!r})"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -184,3 +191,7 @@ class Source:
             "score": round(self.score, 6),
             "metadata": {k: v for k, v in self.metadata.items() if k not in CHUNK_KEYS},
         }
+
+
+def _clip(text: str, at: int = 80) -> str:
+    return text if len(text) <= at else text[: at - 1] + "…"

@@ -18,11 +18,12 @@ from . import query as querying
 from ._loop import LoopThread
 from .documents import Source
 from .embedding import Embedder
-from .errors import ConfigError
+from .errors import ConfigError, LLMError
 from .filters import Filter
 from .ingest import IngestReport, Input, ProgressCallback
 from .parts import Parts
 from .query import Answer, Retrieval
+from .query.conversation import Turn, condense, offline_standalone, refers_back, turns
 from .settings import Settings
 from .store import CollectionInfo, DocumentInfo, Store
 from .vocabulary import Consistency, Mode
@@ -221,14 +222,18 @@ class RAG:
         consistency: Consistency | None = None,
         mode: Mode | None = None,
         stream: bool = False,
+        history: History | None = None,
     ) -> Answer:
         """Answer ``question`` from the collection.
 
         With an LLM configured (``llm_base_url``/``llm_model``) the LLM writes the answer;
         otherwise the sentences of the passages that answer it are quoted, cited. With
         ``stream=True`` the answer comes back at once, its text arriving as you iterate it.
+        ``history``, the conversation so far (:class:`Turn` or ``{"role", "content"}``
+        mappings, oldest first), makes a follow-up ("and the trusted one?") stand alone
+        before it is searched (see :mod:`ragtide.query.conversation`).
         """
-        answer = await self._runner.arun(self._query(question, top_k, filter, consistency, mode))
+        answer = await self._runner.arun(self._query(question, top_k, filter, consistency, mode, history))
         if not stream:
             async for _ in answer:
                 pass
@@ -243,20 +248,32 @@ class RAG:
         consistency: Consistency | None = None,
         mode: Mode | None = None,
         stream: bool = False,
+        history: History | None = None,
     ) -> Answer:
         """Sync twin of :meth:`aquery`."""
-        answer = self._runner.run(self._query(question, top_k, filter, consistency, mode))
+        answer = self._runner.run(self._query(question, top_k, filter, consistency, mode, history))
         if not stream:
             for _ in answer:
                 pass
         return answer
 
     async def _query(
-        self, question: str, top_k: int | None, filter: str | Filter | None, consistency: str | None, mode: str | None
+        self,
+        question: str,
+        top_k: int | None,
+        filter: str | Filter | None,
+        consistency: str | None,
+        mode: str | None,
+        history: History | None = None,
     ) -> Answer:
         started = time.perf_counter()
-        found = await self._retrieve(question, top_k, filter, consistency, mode)
-        return querying.answer(
+        if not question or not question.strip():
+            raise ConfigError("question: must not be empty")
+        past = turns(history)
+        searched, note = await self._standalone(question.strip(), past)
+        condensed = time.perf_counter() - started
+        found = await self._retrieve(searched, top_k, filter, consistency, mode)
+        answer = querying.answer(
             question,
             found,
             embedder=await self._parts.embedder(),
@@ -264,7 +281,43 @@ class RAG:
             runner=self._runner,
             started=started,
             abstain_below=self.settings.abstain_below,
+            searched=searched,
         )
+        if answer.searched and self._parts.llm() is not None and note is None:
+            answer.timings["condense"] = condensed
+        if note:
+            answer.notes.append(note)
+        return answer
+
+    async def _standalone(self, question: str, history: list[Turn]) -> tuple[str, str | None]:
+        """The question to search for: as asked, or, after earlier turns, made to stand alone
+        (by the LLM when there is one and the question refers back; else offline). The
+        second value says why the LLM's rewrite was not used, if it failed."""
+        if not history:
+            return question, None
+        llm = self._parts.llm()
+        if llm is None or not refers_back(question):
+            return offline_standalone(question, history), None
+        try:
+            return await condense(question, history, llm), None
+        except LLMError as e:
+            return offline_standalone(question, history), f"follow-up read without the LLM ({e})"
+
+    async def achat(self, messages: History, **options: Any) -> Answer:
+        """Answer the last user message of ``messages`` (OpenAI's shape: ``[{"role": "user",
+        "content": ...}, {"role": "assistant", ...}, ...]``), the earlier ones its history.
+        ``options`` as for :meth:`aquery`."""
+        question, history = _last_question(messages)
+        return await self.aquery(question, history=history, **options)
+
+    def chat(self, messages: History, **options: Any) -> Answer:
+        """Sync twin of :meth:`achat`."""
+        question, history = _last_question(messages)
+        return self.query(question, history=history, **options)
+
+    def conversation(self) -> Conversation:
+        """A :class:`Conversation` over this collection: ask, then ask follow-ups."""
+        return Conversation(self)
 
     # -- managing the collection -----------------------------------------------------
 
@@ -327,3 +380,54 @@ class RAG:
 
     async def _collections(self) -> list[str]:
         return await self.store().collections() if self.has_database() else []
+
+
+History = Sequence[Turn | Mapping[str, object]]
+
+
+def _last_question(messages: History) -> tuple[str, list[Turn]]:
+    parsed = turns(messages)
+    if not parsed or parsed[-1].role != "user":
+        raise ConfigError("messages: the last message must be the user's question")
+    return parsed[-1].text, parsed[:-1]
+
+
+class Conversation:
+    """Questions and their follow-ups, each answered with the turns before it.
+
+    >>> chat = rag.conversation()
+    >>> chat.ask("Which certificate authorities does Debian trust?").text
+    >>> chat.ask("How do I change that?").text   # "that" is read with the question before
+
+    :attr:`turns` is the conversation so far, oldest first (a streamed answer's text as read
+    so far); :meth:`clear` starts a new one.
+    """
+
+    def __init__(self, rag: RAG) -> None:
+        self._rag = rag
+        self._asked: list[tuple[str, Answer]] = []
+
+    @property
+    def turns(self) -> list[Turn]:
+        """The questions and their answers' texts, oldest first."""
+        return [
+            turn
+            for question, answer in self._asked
+            for turn in (Turn("user", question), Turn("assistant", answer.text))
+        ]
+
+    async def aask(self, question: str, **options: Any) -> Answer:
+        """Answer ``question`` read with the conversation so far; ``options`` as for :meth:`RAG.aquery`."""
+        answer = await self._rag.aquery(question, history=self.turns, **options)
+        self._asked.append((question, answer))
+        return answer
+
+    def ask(self, question: str, **options: Any) -> Answer:
+        """Sync twin of :meth:`aask`."""
+        answer = self._rag.query(question, history=self.turns, **options)
+        self._asked.append((question, answer))
+        return answer
+
+    def clear(self) -> None:
+        """Forget the conversation: the next question starts a new one."""
+        self._asked.clear()

@@ -250,6 +250,10 @@ async def run_questions(rag, questions: list[Question], *, top_k: int = 5, mode:
     on answerable questions, whether a passage holds the evidence and the answer the fact
     (and how many were wrongly abstained from); on the others, how many were abstained from."""
     answers = await asyncio.gather(*(rag.aquery(q.q, top_k=top_k, mode=mode) for q in questions))
+    return _scored(questions, answers, top_k, mode)
+
+
+def _scored(questions: list[Question], answers: list[Any], top_k: int, mode: str | None) -> dict[str, Any]:
     rows = []
     for question, answer in zip(questions, answers):
         abstained = bool(getattr(answer, "abstained", False))
@@ -288,3 +292,57 @@ async def run_questions(rag, questions: list[Question], *, top_k: int = 5, mode:
         "metrics": metrics,
         "rows": rows,
     }
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """A conversation: a first question, then follow-ups that lean on it ("When was it
+    finished?"), each with the evidence and facts of a :class:`Question`."""
+
+    first: str
+    follow_ups: tuple[Question, ...]
+    half: str = ""
+
+
+def load_exchanges(path: str | Path) -> list[Exchange]:
+    """A follow-up set: {"exchanges": [{"half"?, "turns": [{"q"}, {"q", "evidence", "expect"}, ...]}]}."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+        out = []
+        for item in data["exchanges"]:
+            first, *rest = item["turns"]
+            follow_ups = tuple(
+                Question(t["q"], _strings(t["evidence"]), tuple(tuple(g) for g in t["expect"]), t.get("doc", ""))
+                for t in rest
+            )
+            out.append(Exchange(first["q"], follow_ups, item.get("half", "")))
+        return out
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{p}: not a follow-up set ({type(e).__name__}: {e})") from None
+
+
+async def run_exchanges(
+    rag, exchanges: list[Exchange], *, history: bool = True, top_k: int = 5, mode: str | None = None
+) -> dict[str, Any]:
+    """Hold every conversation (concurrently; each one's turns in order) and score its
+    follow-ups as :func:`run_questions` scores questions; ``history=False`` asks each
+    follow-up alone, as a service that reads only the last message would."""
+
+    async def converse(exchange: Exchange) -> list[Any]:
+        turns: list[dict[str, str]] = []
+        answers = []
+        for k, question in enumerate((exchange.first, *(q.q for q in exchange.follow_ups))):
+            answer = await rag.aquery(question, top_k=top_k, mode=mode, history=turns if history else None)
+            turns += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
+            if k:
+                answers.append(answer)
+        return answers
+
+    answered = await asyncio.gather(*(converse(e) for e in exchanges))
+    questions = [q for e in exchanges for q in e.follow_ups]
+    result = _scored(questions, [a for answers in answered for a in answers], top_k, mode)
+    for row, answer in zip(result["rows"], [a for answers in answered for a in answers]):
+        row["searched"] = answer.searched
+        row["condense_s"] = answer.timings.get("condense")
+    return result

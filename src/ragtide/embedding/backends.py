@@ -13,6 +13,7 @@ import inspect
 import io
 import logging
 import os
+import sys
 import warnings
 from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
@@ -113,6 +114,11 @@ def load(backend: str, quantize: str, model, cache: ExportCache, threads: int = 
     threads = threads or len(os.sched_getaffinity(0))
 
     def build(folder: Path) -> None:
+        # Once per model and machine, and long enough (~20 s on two cores) to look like a hang.
+        print(
+            f"ragtide: preparing the embedding model for {backend} once (~20 s; cached in {folder.parent})",
+            file=sys.stderr,
+        )
         # Exporters print notices, tables and progress bars; a `--json` stdout must stay clean.
         with torch.no_grad(), warnings.catch_warnings(), redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")

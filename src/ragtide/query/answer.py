@@ -31,6 +31,7 @@ class Answer:
 
     question: str
     sources: list[Source]
+    searched: str = ""  # the question as searched: a follow-up made to stand alone (else the question)
     text: str = ""
     mode: AnswerMode = "extractive"
     error: str | None = None  # why the LLM failed, if it did (the text is then extractive)
@@ -77,12 +78,26 @@ class Answer:
         tokens, self._tokens = self._tokens, None
         yield from self._runner.iter(tokens)
 
+    def __str__(self) -> str:
+        """The text, then the sources it cites, one a line: what a reader wants from ``print(answer)``."""
+        cited = "".join(f"\n[{n}] {source.cite()}" for n, source in self.citations)
+        return self.text + ("\n" + cited if cited else "")
+
+    def __repr__(self) -> str:
+        text = " ".join(self.text.split())
+        text = text if len(text) <= 80 else text[:79] + "…"
+        return (
+            f"Answer({text!r}, question={self.question!r}, sources={len(self.sources)}, mode={self.mode!r}, "
+            f"retrieval={self.retrieval!r}{', abstained=True' if self.abstained else ''})"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         sources = [s.to_dict() for s in self.sources]
         for k, source in enumerate(sources):
             source["highlights"] = [list(span) for span in self.highlights.get(k, [])]
         out: dict[str, Any] = {
             "answer": self.text,
+            "searched": self.searched or None,
             "abstained": self.abstained,
             "support": self.support,
             "flagged_citations": list(self.flagged),

@@ -33,10 +33,12 @@ def answer(
     runner: LoopThread,
     started: float,
     abstain_below: float = -1.0,
+    searched: str = "",
 ) -> Answer:
     """The answer to ``question`` from ``found``; its text is written as it is read
     (``started``: when the question arrived, for the timings; ``abstain_below``: the
-    setting, see :func:`.extract.abstain_threshold`)."""
+    setting, see :func:`.extract.abstain_threshold`; ``searched``: the question as searched,
+    when a follow-up was made to stand alone)."""
     timings = {"retrieve": time.perf_counter() - started}
     threshold = abstain_threshold(embedder.name, abstain_below)
 
@@ -46,6 +48,7 @@ def answer(
     return Answer(
         question,
         found.sources,
+        searched=searched if searched != question else "",
         timings=timings,
         retrieval=found.mode,
         notes=[found.note] if found.note else [],
@@ -62,11 +65,14 @@ async def _write(
     generated = time.perf_counter()
     # The offline answer is also the support signal the LLM is told of: one short embedding
     # call of the best few sentences.
+    # A follow-up's passages were found with what came before; its answer is to the follow-up
+    # itself (the earlier question's words would pick the earlier answer again). An LLM gets
+    # the rewritten question, which stands alone.
     extraction = await extract(answer.question, answer.sources, embedder, abstain_below=abstain_below)
     if llm is not None and answer.sources:
         answer.mode = "llm"
         try:
-            messages = build_messages(answer.question, answer.sources, weak=not extraction.found)
+            messages = build_messages(answer.searched or answer.question, answer.sources, weak=not extraction.found)
             async for delta in llm.stream(messages):
                 answer.timings.setdefault("first_token", time.perf_counter() - started)
                 answer.text += delta

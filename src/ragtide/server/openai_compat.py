@@ -1,6 +1,7 @@
 """OpenAI's chat-completions protocol, so any OpenAI-speaking chat UI or client can use
-ragtide as its "model": the last user message is answered from the collection, with the
-cited sources listed after the answer."""
+ragtide as its "model": the last user message is answered from the collection, read with
+the conversation before it (a follow-up is made to stand alone before it is searched), with
+the cited sources listed after the answer."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from ..query import Answer
+from ..query.conversation import MAX_HISTORY, ROLES, Turn
 from .errors import documented, redact
 from .metrics import Metrics
 from .uploads import Uploads
@@ -34,7 +36,7 @@ class Message(BaseModel):
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="allow")  # temperature, max_tokens, ...: accepted, not used
     model: str | None = Field(None, max_length=200)
-    messages: list[Message] = Field(min_length=1, max_length=1000)
+    messages: list[Message] = Field(min_length=1, max_length=MAX_HISTORY)
     stream: bool = False
 
 
@@ -45,19 +47,25 @@ async def models() -> dict:
 
 @router.post(
     "/chat/completions",
-    summary="Answer the last user message (OpenAI's chat-completions format)",
+    summary="Answer the last user message, read with the ones before (OpenAI's chat-completions format)",
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "a completion, or its chunks with stream=true"},
-        **documented(502),
+        **documented(413, 502),  # 413: a conversation past the JSON size limit
     },
 )
 async def chat_completions(body: ChatRequest, request: Request):
     state = request.app.state
-    question = _last_user_text(body.messages)
+    # System and tool messages are not the conversation's questions and answers: left out.
+    history = [
+        Turn.parse({"role": m.role, "content": text}) for m in body.messages if m.role in ROLES and (text := _text(m))
+    ]
+    if not history or history[-1].role != "user":
+        raise HTTPException(422, "messages: no user message with text to answer")
+    question = history.pop().text
     if len(question) > state.config.max_question_chars:
         raise HTTPException(422, f"messages: the question is longer than {state.config.max_question_chars} characters")
     answer: Answer = await asyncio.wait_for(
-        state.rag.aquery(question, stream=True), timeout=state.config.request_timeout_s
+        state.rag.aquery(question, stream=True, history=history), timeout=state.config.request_timeout_s
     )
     state.metrics.questions.labels(answer.retrieval).inc()
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
@@ -83,18 +91,12 @@ async def chat_completions(body: ChatRequest, request: Request):
     }
 
 
-def _last_user_text(messages: list[Message]) -> str:
-    for message in reversed(messages):
-        if message.role == "user":
-            content = message.content
-            text = (
-                content
-                if isinstance(content, str)
-                else " ".join(str(part.get("text", "")) for part in content or [] if part.get("type") == "text")
-            )
-            if text.strip():
-                return text.strip()
-    raise HTTPException(422, "messages: no user message with text to answer")
+def _text(message: Message) -> str:
+    """A message's text: its content, or the text parts of a multi-part content."""
+    content = message.content
+    if isinstance(content, str):
+        return content.strip()
+    return " ".join(str(part.get("text", "")) for part in content or [] if part.get("type") == "text").strip()
 
 
 def _sources_note(answer: Answer, uploads: Uploads) -> str:

@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -21,6 +21,7 @@ from ..filters import Filter
 from ..ingest.loaders import SNIFF_BYTES, known_type, looks_like_text, unsupported
 from ..ingest.metadata import parse_pairs
 from ..query import Answer
+from ..query.conversation import MAX_HISTORY, MAX_MESSAGE_CHARS, Turn
 from ..vocabulary import MAX_HITS, Consistency, Mode
 from .errors import documented, error, redact
 from .jobs import Job, new_id
@@ -70,6 +71,11 @@ async def metrics(request: Request) -> Response:
 # -- questions ----------------------------------------------------------------------------
 
 
+class TurnIn(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=MAX_MESSAGE_CHARS)
+
+
 class QueryRequest(BaseModel):
     question: str = Field(min_length=1, max_length=4000, description="the question")
     top_k: int | None = Field(None, ge=1, le=MAX_HITS, description="passages to retrieve (default 5)")
@@ -83,6 +89,11 @@ class QueryRequest(BaseModel):
     )
     consistency: Consistency | None = None
     stream: bool = Field(False, description="stream the answer as Server-Sent Events")
+    history: list[TurnIn] = Field(
+        default_factory=list,
+        max_length=MAX_HISTORY,
+        description="the conversation so far, oldest first: a follow-up is read with it before it is searched",
+    )
 
 
 class SourceOut(BaseModel):
@@ -107,6 +118,9 @@ class RetrievalOut(BaseModel):
 
 class QueryResponse(BaseModel):
     answer: str
+    searched: str | None = Field(
+        None, description="the question as searched, when a follow-up was read with the history (else null)"
+    )
     abstained: bool = Field(False, description='the documents do not answer it: "Not found in your documents."')
     support: float | None = Field(
         None, description="share of the answer's sentences that the passages they cite support (0 to 1)"
@@ -130,7 +144,7 @@ class QueryResponse(BaseModel):
             "content": {"text/event-stream": {}},
             "description": "JSON, or with stream=true Server-Sent Events: token* sources done",
         },
-        **documented(502),
+        **documented(413, 502),  # 413: a body (a long history) past the JSON size limit
     },
 )
 async def query(body: QueryRequest, request: Request):
@@ -145,6 +159,7 @@ async def query(body: QueryRequest, request: Request):
         mode=body.mode,
         consistency=body.consistency,
         stream=body.stream,
+        history=[Turn(t.role, t.content) for t in body.history],
     )
     answer: Answer = await asyncio.wait_for(ask, timeout=config.request_timeout_s)
     state.metrics.questions.labels(answer.retrieval).inc()
@@ -177,7 +192,16 @@ async def _events(answer: Answer, uploads: Uploads, metrics: Metrics) -> AsyncIt
         "data": json.dumps(
             {
                 k: full[k]
-                for k in ("answer", "abstained", "support", "flagged_citations", "mode", "retrieval", "timings")
+                for k in (
+                    "answer",
+                    "searched",
+                    "abstained",
+                    "support",
+                    "flagged_citations",
+                    "mode",
+                    "retrieval",
+                    "timings",
+                )
             }
             | ({"error": full["error"]} if "error" in full else {})
         ),

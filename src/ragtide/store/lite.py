@@ -24,6 +24,9 @@ def is_lite(uri: str) -> bool:
 
 
 def import_pymilvus(lite: bool):
+    # gRPC (under pymilvus) logs a notice on stderr whenever the process forks while its
+    # threads run (OpenVINO's telemetry forks); it must be told before it is first imported.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     # milvus-lite 2.5 imports pkg_resources, whose deprecation notice means nothing to a user.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
