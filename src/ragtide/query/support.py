@@ -80,10 +80,17 @@ async def check(text: str, sources: list[Source], embedder: Embedder | None = No
         if cited:
             doubtful.append((k, sentence, cited))
     if doubtful and embedder is not None:
+        # One embedding call for every doubtful sentence and the sentences of its passages.
+        texts: list[str] = []
+        spans: list[tuple[int, int, int]] = []  # (claim index, its row, its passages' first row)
         for k, sentence, cited in doubtful:
             pieces = [p.text[s:e] for p in cited for s, e in sentence_spans(p.text)][:64]
-            vectors = await embedder.embed([without_citations(sentence), *pieces])
-            if pieces and float(np.max(vectors[1:] @ vectors[0])) >= MEANING:
+            spans.append((k, len(texts), len(texts) + 1))
+            texts += [without_citations(sentence), *pieces]
+        vectors = await embedder.embed(texts)
+        ends = [first for _, first, _ in spans[1:]] + [len(texts)]
+        for (k, row, first), end in zip(spans, ends):
+            if end > first and float(np.max(vectors[first:end] @ vectors[row])) >= MEANING:
                 supported[k] = True
     for (_, numbers), ok in zip(found, supported):
         if not ok:

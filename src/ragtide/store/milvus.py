@@ -296,10 +296,12 @@ class MilvusStore:
         ]
         return sorted(found, key=lambda d: d.source)
 
-    async def documents(self, filter: str = "") -> dict[str, str]:
-        """doc_id -> source of every document in the collection (or matching ``filter``)."""
-        expr = "chunk_index == 0" + (f" and ({filter})" if filter else "")
-        return {row["doc_id"]: row["source"] for row in await self._milvus.query_all(expr, ["doc_id", "source"])}
+    async def documents(self) -> dict[str, str]:
+        """doc_id -> source of every document in the collection."""
+        return {
+            row["doc_id"]: row["source"]
+            for row in await self._milvus.query_all("chunk_index == 0", ["doc_id", "source"])
+        }
 
 
 def _to_source(hit: dict[str, Any]) -> Source:

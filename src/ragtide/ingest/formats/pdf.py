@@ -134,18 +134,18 @@ def without_furniture(texts: list[str]) -> list[str]:
     pages, and on three or more.
     """
     lines = [text.split("\n") for text in texts]
+    edge_indexes = [set(_edge_indexes(page)) for page in lines]
     recurring: Counter[str] = Counter()
     numbers: dict[str, set[tuple[str, ...]]] = {}
-    for page in lines:
-        edges = {" ".join(line.split()) for line in _edges(page)}
+    for page, edge in zip(lines, edge_indexes):
+        edges = {" ".join(page[i].split()) for i in edge}
         recurring.update({_shape(line) for line in edges})
         for line in edges:
             numbers.setdefault(_shape(line), set()).add(tuple(re.findall(r"\d+", line)))
     least = max(3, len(texts) // 2)
     furniture = {shape for shape, n in recurring.items() if n >= least and shape and _one_number_varies(numbers[shape])}
     cleaned = []
-    for page in lines:
-        edge = set(_edge_indexes(page))
+    for page, edge in zip(lines, edge_indexes):
         kept = [
             line
             for i, line in enumerate(page)
@@ -178,10 +178,6 @@ def _joined(match: re.Match[str]) -> str:
 def _edge_indexes(page: list[str]) -> list[int]:
     filled = [i for i, line in enumerate(page) if line.strip()]
     return filled[:EDGE] + filled[-EDGE:]
-
-
-def _edges(page: list[str]) -> list[str]:
-    return [page[i] for i in _edge_indexes(page)]
 
 
 def _shape(line: str) -> str:
