@@ -46,7 +46,9 @@ def serious_violations(page) -> list[str]:
 
 def test_a_conversation_on_the_page_from_key_prompt_to_delete(browser, lite_dir, embedder, tmp_path):
     uri, name = str(lite_dir / "browser.db"), new_collection()
-    config = ServerConfig(api_keys=(KEY,), upload_dir=tmp_path, settings=Settings.load(uri=uri, collection=name))
+    config = ServerConfig(
+        api_keys=(f"{KEY}:harbour:write",), upload_dir=tmp_path, settings=Settings.load(uri=uri, collection=name)
+    )
     rag = RAG(settings=config.settings, embedder=embedder)
     try:
         with running(config, rag) as url:
@@ -58,6 +60,7 @@ def test_a_conversation_on_the_page_from_key_prompt_to_delete(browser, lite_dir,
             page.click("#key-save")
             page.wait_for_selector("#no-documents:visible")
             assert "uploading documents" in page.inner_text("#empty")
+            assert page.inner_text("#who") == "tenant harbour · write"  # the key's tenant and role
 
             page.fill("#question", "What is this about?")
             page.click("#ask button")

@@ -8,6 +8,8 @@ from llm_server import StubLLM
 from ragtide import RAG, ConfigError, Conversation
 from ragtide.query.conversation import CONDENSE_PROMPT, MAX_TURNS, Turn, offline_standalone, refers_back, turns
 
+# What these show does not depend on the backend (the offline reading is tested on both).
+LITE_ONLY = pytest.mark.parametrize("backend", ["lite"], indirect=True)
 FIRST = "What computer did the author first write programs on?"
 FOLLOW_UP = "Which language did he use on it?"
 
@@ -74,6 +76,7 @@ def test_a_follow_up_is_answered_in_context_offline(corpus, embedder):
 
 
 @pytest.mark.model  # the real model's vectors
+@LITE_ONLY
 def test_with_an_llm_a_follow_up_is_rewritten_once_and_a_standalone_question_is_not(corpus, embedder):
     uri, name, _ = corpus
     llm = StubLLM(reply="Which language did the author use on the IBM 1401?")
@@ -102,6 +105,7 @@ def test_with_an_llm_a_follow_up_is_rewritten_once_and_a_standalone_question_is_
 
 
 @pytest.mark.model  # the real model's vectors
+@LITE_ONLY
 def test_a_failed_rewrite_falls_back_to_the_offline_reading(corpus, embedder):
     uri, name, _ = corpus
     llm = StubLLM()
@@ -116,6 +120,7 @@ def test_a_failed_rewrite_falls_back_to_the_offline_reading(corpus, embedder):
 
 
 @pytest.mark.model  # the real model's vectors and a CLI session
+@LITE_ONLY
 def test_ragtide_chat_keeps_the_conversation_and_its_commands_work(corpus, monkeypatch, capsys):
     import io
 

@@ -20,7 +20,7 @@ from .filters import Filter
 from .ingest.metadata import parse_pairs
 from .settings import Settings
 from .terminal import ProgressView, print_report, show
-from .vocabulary import BACKENDS, CONSISTENCY_LEVELS, MAX_HITS, MODES, QUANTIZATIONS
+from .vocabulary import BACKENDS, CONSISTENCY_LEVELS, MAX_HITS, MODES, QUANTIZATIONS, ROLES
 
 if TYPE_CHECKING:
     from .engine import Conversation
@@ -50,6 +50,9 @@ def _add_store_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--uri", help="Milvus Lite file, server URL or Zilliz URI (env RAGTIDE_URI; default ./ragtide.db)")
     p.add_argument("--token", help="Milvus token (env RAGTIDE_TOKEN)")
     p.add_argument("--collection", help="collection name (env RAGTIDE_COLLECTION; default ragtide)")
+    p.add_argument(
+        "--tenant", help="in a collection shared by tenants, work as this one: its documents only (default: all)"
+    )
 
 
 def _add_embedding_options(p: argparse.ArgumentParser, *, choose_model: bool) -> None:
@@ -176,6 +179,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--insecure", action="store_true", help="allow a non-loopback address without API keys")
 
+    p = sub.add_parser("keys", help="the service's API keys file: add, list, revoke (keys carry a tenant and a role)")
+    ksub = p.add_subparsers(dest="action", required=True)
+    for name, helptext in (
+        ("add", "make a key (shown once) for a tenant and role"),
+        ("list", "the keys: id, tenant, role, created, revoked"),
+        ("revoke", "refuse a key from its next request"),
+    ):
+        k = ksub.add_parser(name, help=helptext)
+        k.add_argument("--file", help="the keys file (env RAGTIDE_API_KEYS_FILE)")
+        if name == "add":
+            k.add_argument("--tenant", help="whose documents the key sees (default: the whole collection)")
+            k.add_argument("--role", choices=ROLES, default="write", help="read, write (default) or admin")
+        if name == "revoke":
+            k.add_argument("id", help="the key's id, as list shows it")
+
     p = sub.add_parser("eval", help="measure retrieval quality on a benchmark")
     esub = p.add_subparsers(dest="format", required=True)
     for name, helptext in (
@@ -203,7 +221,10 @@ def _serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"ragtide serve needs the server extra: pip install 'ragtide[server]' ({e})") from None
     from .store import is_lite
 
-    settings = Settings.load(**_settings(args, "llm_base_url", "llm_model", "rerank_model"))
+    values = _settings(args, "llm_base_url", "llm_model", "rerank_model")
+    if values.pop("tenant", None):
+        raise ConfigError("--tenant: the service's tenants come from its keys (RAGTIDE_API_KEYS=key:tenant:role)")
+    settings = Settings.load(**values)
     if args.upload_dir:
         upload_dir = Path(args.upload_dir)
     elif is_lite(settings.uri):
@@ -216,8 +237,32 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys(args: argparse.Namespace) -> int:
+    from .server import keys
+
+    file = args.file or os.environ.get("RAGTIDE_API_KEYS_FILE")
+    if not file:
+        raise ConfigError("--file: which keys file (or set RAGTIDE_API_KEYS_FILE)")
+    path = Path(file)
+    if args.action == "add":
+        secret, key = keys.add(path, args.tenant, args.role)
+        print(secret)
+        print(
+            f"key {key.id}: tenant {key.tenant or '(none)'}, role {key.role}; shown once, keep it now",
+            file=sys.stderr,
+        )
+    elif args.action == "revoke":
+        key = keys.revoke(path, args.id)
+        print(f"key {key.id} revoked: refused from its next request")
+    else:
+        for key in keys.read_file(path):
+            state = "revoked" if key.revoked else "active"
+            print(f"{key.id}  {key.tenant or '-':<20} {key.role:<6} {key.created or '-':<21} {state}")
+    return 0
+
+
 def _settings(args: argparse.Namespace, *names: str) -> dict[str, Any]:
-    common = ("uri", "token", "collection", "embed_backend", "embed_quantize")
+    common = ("uri", "token", "collection", "tenant", "embed_backend", "embed_quantize")
     return {n: getattr(args, n, None) for n in (*common, *names)}
 
 
@@ -254,6 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "delete": _delete,
             "eval": _eval,
             "serve": _serve,
+            "keys": _keys,
         }[args.command]
         return command(args)
     except RagtideError as e:

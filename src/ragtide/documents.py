@@ -47,6 +47,12 @@ class Heading:
     title: str
 
 
+def doc_id(key: str, tenant: str = "") -> str:
+    """A document's id: from its key, and its tenant's name when it has one, so two tenants'
+    copies of one file are two documents."""
+    return digest(tenant, key) if tenant else digest(key)
+
+
 @dataclass(frozen=True)
 class Document:
     """A loaded document: its full text and where each page lies in it.
@@ -60,10 +66,11 @@ class Document:
     pages: tuple[Page, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
     headings: tuple[Heading, ...] = ()  # in order of their start
+    tenant: str = ""  # whose document it is, in a collection shared by tenants ("": the collection's own)
 
     @property
     def doc_id(self) -> str:
-        return digest(self.key)
+        return doc_id(self.key, self.tenant)
 
     @property
     def content_hash(self) -> str:

@@ -8,6 +8,7 @@ needs (store, model, retriever, LLM) are made and closed by :class:`~ragtide.par
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -26,7 +27,7 @@ from .query import Answer, Retrieval
 from .query.conversation import Turn, condense, offline_standalone, refers_back, turns
 from .settings import Settings
 from .store import CollectionInfo, DocumentInfo, Store
-from .vocabulary import Consistency, Mode
+from .vocabulary import Consistency, Mode, check_tenant
 
 
 class RAG:
@@ -52,6 +53,7 @@ class RAG:
         settings: Settings | None = None,
         embedder: Embedder | None = None,
         store: Store | None = None,
+        tenant: str | None = None,
         **options: Any,
     ) -> None:
         given = dict(uri=uri, collection=collection, token=token, embed_model=embed_model, **options)
@@ -59,6 +61,24 @@ class RAG:
             settings.replace(**given) if settings else Settings.load(**given), embedder=embedder, store=store
         )
         self._runner = LoopThread()
+        self._tenant = tenant
+        if tenant is not None:
+            check_tenant(tenant)
+
+    def for_tenant(self, tenant: str | None) -> RAG:
+        """This engine as ``tenant`` uses it: the same model, connection and collection, but
+        only that tenant's documents found, listed, written and deleted (None: every tenant's,
+        as an administrator sees them). Closing the engine closes its tenants' views."""
+        if tenant is not None:
+            check_tenant(tenant)
+        view = copy.copy(self)
+        view._tenant = tenant
+        return view
+
+    @property
+    def tenant(self) -> str | None:
+        """Whose documents this engine sees (None: every tenant's, or a collection without tenants)."""
+        return self._tenant
 
     @property
     def settings(self) -> Settings:
@@ -96,8 +116,9 @@ class RAG:
         self._runner.close()
 
     def store(self) -> Store:
-        """The vector store this engine reads and writes."""
-        return self._parts.store()
+        """The vector store this engine reads and writes (scoped to its tenant, if it has one)."""
+        store = self._parts.store()
+        return store if self._tenant is None else store.scoped(self._tenant)
 
     def has_database(self) -> bool:
         """False when the URI names a Milvus Lite file that does not exist yet (reading never creates it)."""
@@ -157,7 +178,7 @@ class RAG:
     ) -> IngestReport:
         embedder = await self._parts.embedder()
         return await ingesting.ingest(
-            self._parts.store(),
+            self.store(),
             embedder,
             self.settings,
             paths,
@@ -208,6 +229,8 @@ class RAG:
             raise ConfigError("question: must not be empty")
         where = filters.expression(filter)  # before any work: a bad filter costs nothing
         retriever = await self._parts.retriever()
+        if self._tenant is not None:
+            retriever = retriever.scoped(self._tenant)
         k = top_k if top_k is not None else self.settings.top_k
         return await retriever.retrieve(
             question, k, mode=mode or self.settings.mode or None, filter=where, consistency=consistency
@@ -331,7 +354,7 @@ class RAG:
 
     async def _delete(self, doc: str) -> int:
         store, _ = await self._parts.opened()
-        return await ingesting.delete(store, doc)
+        return await ingesting.delete(store if self._tenant is None else store.scoped(self._tenant), doc)
 
     async def adocuments(self) -> dict[str, str]:
         """Every document in the collection: its id -> its source (path or key)."""

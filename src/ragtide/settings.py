@@ -179,6 +179,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "float": float,
     "bool": _boolean,
     "Path": Path,
+    "Path | None": Path,
     "tuple[str, ...]": lambda raw: tuple(part.strip() for part in raw.split(",") if part.strip()),
 }
 

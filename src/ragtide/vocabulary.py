@@ -1,5 +1,5 @@
 """ragtide's words, each defined once: retrieval modes, consistency levels, embedding
-backends and weights, answer modes, and Milvus's limit on hits.
+backends and weights, answer modes, roles, tenants' names, and Milvus's limit on hits.
 
 The CLI's choices, the HTTP schema, settings and every check read them from here, so a
 new mode or level is one line.
@@ -33,6 +33,13 @@ AnswerMode = Literal["llm", "extractive"]
 MAX_HITS = 16384
 """Milvus's limit on hits per search (and on questions per request)."""
 
+Role = Literal["read", "write", "admin"]
+"""What a service key may do, each including the one before: ask and list; also upload and
+delete; also see every tenant and the collections."""
+ROLES: tuple[Role, ...] = get_args(Role)
+
+MAX_TENANT = 64  # characters of a tenant's name
+
 W = TypeVar("W", bound=str)
 
 
@@ -50,3 +57,10 @@ def check_hits(field: str, value: int) -> int:
     if value > MAX_HITS:
         raise ConfigError(f"{field}: at most {MAX_HITS:,} (Milvus's limit on hits per search), got {value:,}")
     return value
+
+
+def check_tenant(tenant: str) -> str:
+    """``tenant``, if it is a tenant's name (1-64 letters, digits, "_", "-", "."); else ConfigError."""
+    if not (0 < len(tenant) <= MAX_TENANT) or not all(c.isalnum() or c in "_-." for c in tenant):
+        raise ConfigError(f"tenant {tenant[:80]!r}: 1-{MAX_TENANT} letters, digits, '_', '-' or '.'")
+    return tenant

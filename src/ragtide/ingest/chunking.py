@@ -176,7 +176,8 @@ class Chunker:
             seen[body] += 1
             yield (
                 Chunk(
-                    id=digest(doc.key, body, str(seen[body])),
+                    # A tenant's copy of a file is another document: its chunks get other ids.
+                    id=digest(*filter(None, [doc.tenant]), doc.key, body, str(seen[body])),
                     doc_id=doc_id,
                     source=doc.key,
                     text=body,

@@ -250,6 +250,8 @@ class Pipeline:
             doc: Document = item
             if self._metadata:
                 doc = dataclasses.replace(doc, metadata={**doc.metadata, **self._metadata})
+            if self._store.tenant:
+                doc = dataclasses.replace(doc, tenant=self._store.tenant)
             try:
                 state = None if self._creating else (await self._store.doc_states([doc.doc_id])).get(doc.doc_id)
                 # The chunking settings are part of the version: a changed --chunk-tokens re-chunks.

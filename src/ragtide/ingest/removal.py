@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..documents import digest
+from ..documents import doc_id
 from ..store import Store
 
 _DOC_ID = re.compile(r"[0-9a-f]{32}")
@@ -17,7 +17,7 @@ async def delete(store: Store, doc: str) -> int:
     """Delete a document by its path, its key or its id; a folder deletes every document
     under it. Returns how many documents had rows."""
     path = Path(doc).expanduser()
-    ids = {digest(doc), digest(str(path.resolve()))}
+    ids = {doc_id(doc, store.tenant or ""), doc_id(str(path.resolve()), store.tenant or "")}
     if _DOC_ID.fullmatch(doc):
         ids.add(doc)
     if path.is_dir() or doc.endswith(os.sep):
@@ -31,10 +31,10 @@ async def prune(store: Store, roots: Sequence[str | os.PathLike[str]], present: 
     files just found there)."""
     bases = [Path(r).resolve() for r in roots]
     gone = []
-    for doc_id, source in (await store.documents()).items():
+    for found, source in (await store.documents()).items():
         path = Path(source)
         if not path.is_absolute() or source in present or path.exists():
             continue
         if any(path == base or base in path.parents for base in bases):
-            gone.append(doc_id)
+            gone.append(found)
     return await store.delete_docs(gone)

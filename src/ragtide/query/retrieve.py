@@ -9,6 +9,7 @@ without the index is searched dense only, and the result says so.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from collections import OrderedDict
@@ -135,6 +136,12 @@ class Retriever:
         if asked and asked != "dense":
             raise ConfigError(f"mode {asked!r}: {note}")
         return "dense", note
+
+    def scoped(self, tenant: str) -> Retriever:
+        """This retriever searching only ``tenant``'s rows (see :meth:`MilvusStore.scoped`)."""
+        view = copy.copy(self)
+        view._store = self._store.scoped(tenant)
+        return view
 
     async def retrieve(
         self,

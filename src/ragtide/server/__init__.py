@@ -26,7 +26,7 @@ __all__ = ["ServerConfig", "create_app", "serve", "check_bind", "uvicorn_config"
 
 def check_bind(host: str, config: ServerConfig, insecure: bool = False) -> None:
     """Refuse to listen beyond this machine without API keys, unless told ``insecure``."""
-    if config.api_keys or insecure or _loopback(host):
+    if config.has_keys or insecure or _loopback(host):
         return
     shown = repr(host) if host else "every address ('')"
     raise ConfigError(
@@ -65,7 +65,7 @@ def uvicorn_config(
     only this machine's own Host names answered (a page elsewhere cannot rebind a name to it)."""
     import uvicorn
 
-    if not config.api_keys and not config.allowed_hosts:
+    if not config.has_keys and not config.allowed_hosts:
         names = {*LOOPBACK_NAMES, host.strip("[]").lower()} - {"", "0.0.0.0", "::"}
         config = dataclasses.replace(config, allowed_hosts=tuple(sorted(names)))
     return uvicorn.Config(

@@ -26,9 +26,11 @@ from ..engine import RAG
 from ..errors import ConfigError, EmbeddingError, LLMError, LoaderError, RagtideError, StoreError
 from ..settings import Settings, read_fields
 from . import openai_compat, routes
+from .audit import Audit
 from .errors import STATUS_TYPES, error, redact
 from .guard import Guard, Limits
 from .jobs import Jobs
+from .keys import KeyRing
 from .metrics import Measure, Metrics
 from .uploads import Uploads
 
@@ -39,7 +41,11 @@ _ERROR_STATUS = ((ConfigError, 400), (LoaderError, 400), (StoreError, 503), (LLM
 class ServerConfig:
     """What the service enforces on top of the engine's :class:`Settings`."""
 
-    api_keys: tuple[str, ...] = ()  # bearer tokens; none: no authentication (loopback only, unless insecure)
+    api_keys: tuple[str, ...] = ()  # "key[:tenant[:role]]"; none and no file: no authentication (loopback only)
+    api_keys_file: Path | None = None  # digests of keys with their tenants and roles (ragtide keys add)
+    key_rate: float = 50.0  # requests a second per key, on average (429 and Retry-After past it)
+    key_burst: int = 100  # requests at once per key, after a pause
+    quota_chunks: int = 0  # chunks a tenant may store; uploads past it are refused (0: no quota)
     upload_dir: Path = Path("ragtide-uploads")  # uploaded files and the job records live here
     max_upload_mb: float = 100.0  # per file
     max_files: int = 100  # per upload
@@ -66,22 +72,39 @@ class ServerConfig:
             "header_timeout_s",
             "max_concurrent",
             "max_job_chunks",
+            "key_rate",
+            "key_burst",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name}: must be positive, got {getattr(self, name)}")
+        if self.quota_chunks < 0:
+            raise ConfigError(f"quota_chunks: must be 0 (no quota) or more, got {self.quota_chunks}")
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ServerConfig:
         """From ``overrides`` (None: not given), then ``RAGTIDE_SERVE_<FIELD>`` variables (the
         keys: ``RAGTIDE_API_KEYS``, comma-separated), then defaults."""
-        values = read_fields(cls, "RAGTIDE_SERVE_", env, overrides, {"api_keys": ("RAGTIDE_API_KEYS",)})
+        values = read_fields(
+            cls,
+            "RAGTIDE_SERVE_",
+            env,
+            overrides,
+            {"api_keys": ("RAGTIDE_API_KEYS",), "api_keys_file": ("RAGTIDE_API_KEYS_FILE",)},
+        )
         return cls(**values)
+
+    @property
+    def has_keys(self) -> bool:
+        """Whether the service asks for API keys."""
+        return bool(self.api_keys) or self.api_keys_file is not None
 
     def limits(self) -> Limits:
         """What the front door enforces (:mod:`.guard`)."""
-        hosts = self.allowed_hosts or (() if self.api_keys else LOOPBACK_NAMES)
+        hosts = self.allowed_hosts or (() if self.has_keys else LOOPBACK_NAMES)
         return Limits(
-            api_keys=self.api_keys,
+            keys=KeyRing(self.api_keys, self.api_keys_file),
+            key_rate=self.key_rate,
+            key_burst=self.key_burst,
             allowed_hosts=tuple(h.lower() for h in hosts),
             max_json_bytes=self.max_json_kb * 1024,
             max_upload_bytes=int(self.max_request_mb * 2**20),
@@ -104,10 +127,11 @@ def create_app(config: ServerConfig | None = None, *, rag: RAG | None = None) ->
         app.state.rag = engine
         app.state.ready = False
         uploads = app.state.uploads = Uploads(config.upload_dir)
+        app.state.audit = Audit(config.upload_dir / "audit.jsonl")
         app.state.jobs = Jobs(
             config.upload_dir,
             uploads,
-            lambda paths, progress, metadata: engine.aingest(
+            lambda paths, progress, metadata, tenant: engine.for_tenant(tenant or None).aingest(
                 paths, on_progress=progress, max_chunks=config.max_job_chunks, metadata=metadata
             ),
         )

@@ -11,11 +11,13 @@ from pydantic import BaseModel
 STATUS_TYPES = {
     400: "invalid_request",
     401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     413: "too_large",
     415: "unsupported_type",
     422: "invalid_request",
+    429: "rate_limited",
     500: "internal",
     502: "llm_failed",
     503: "unavailable",

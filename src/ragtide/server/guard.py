@@ -4,8 +4,9 @@ its body is read or any work is done.
 In order: the Host header against the allowed names (without keys: a page on another site
 must not reach a loopback service through DNS rebinding); cross-site state-changing
 requests refused (without keys: a form on another origin must not upload documents); the
-API key, for ``/v1``; the declared body size; then a bounded number of ``/v1`` requests at
-once (503 with ``Retry-After`` beyond it). The body is then counted as it streams, and a
+API key, for ``/v1`` (the key found is the request's ``state.key``: its tenant and role, see
+:mod:`.keys`); each key's request rate (429 with ``Retry-After`` past it); the declared body
+size; then a bounded number of ``/v1`` requests at once (503 with ``Retry-After`` beyond it). The body is then counted as it streams, and a
 client that stops sending it is cut off. Every response carries security headers.
 
 Plain ASGI, so nothing (no multipart parser, no JSON decoder) sees a request it refuses.
@@ -14,7 +15,8 @@ Plain ASGI, so nothing (no multipart parser, no JSON decoder) sees a request it 
 from __future__ import annotations
 
 import asyncio
-import hmac
+import math
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 
 from .errors import error
+from .keys import LOCAL, Key, KeyRing
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -49,12 +52,14 @@ _HEADERS = [
 class Limits:
     """What the guard enforces (see :class:`~ragtide.server.ServerConfig`, which builds it)."""
 
-    api_keys: tuple[str, ...]
+    keys: KeyRing
     allowed_hosts: tuple[str, ...]  # empty: any Host
     max_json_bytes: int
     max_upload_bytes: int  # one whole upload request
     body_timeout_s: float  # the longest wait for the next piece of a body
     max_concurrent: int  # /v1 requests at once
+    key_rate: float  # requests a second each key may make, on average
+    key_burst: int  # and at once, after a pause
 
 
 class Guard:
@@ -63,8 +68,8 @@ class Guard:
     def __init__(self, app: ASGIApp, limits: Limits) -> None:
         self.app = app
         self.limits = limits
-        self._keys = [key.encode() for key in limits.api_keys]
         self._in_flight = 0
+        self._buckets: dict[str, tuple[float, float]] = {}  # key id -> (tokens, when counted)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -98,32 +103,53 @@ class Guard:
         limits = self.limits
         if limits.allowed_hosts and host_name(headers.get("host", "")) not in limits.allowed_hosts:
             return error(400, "this service does not answer to that Host name", kind="invalid_host")
-        if not limits.api_keys and scope["method"] not in _SAFE_METHODS and _cross_site(headers):
+        if not limits.keys and scope["method"] not in _SAFE_METHODS and _cross_site(headers):
             return error(
                 403,
                 "cross-site requests that change documents are refused; use the page or a client on this machine",
                 kind="forbidden",
             )
-        if limits.api_keys and scope["path"].startswith("/v1/") and not self._authorized(headers):
-            return error(
-                401,
-                "missing or wrong API key: send 'Authorization: Bearer <key>'",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+        if scope["path"].startswith("/v1/"):
+            key = self._key(headers) if limits.keys else LOCAL
+            if key is None:
+                return error(
+                    401,
+                    "missing, wrong or revoked API key: send 'Authorization: Bearer <key>'",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            wait = self._wait(key)
+            if wait:
+                return error(
+                    429,
+                    f"too many requests for this key ({limits.key_rate:g} a second); try again shortly",
+                    kind="rate_limited",
+                    headers={"Retry-After": str(math.ceil(wait))},
+                )
+            scope.setdefault("state", {})["key"] = key
         declared = headers.get("content-length", "")
         limit = self._body_limit(scope)
         if declared.isdigit() and int(declared) > limit:
             return error(413, f"the request body is larger than {_size(limit)}")
         return None
 
-    def _authorized(self, headers: dict[str, str]) -> bool:
+    def _key(self, headers: dict[str, str]) -> Key | None:
         scheme, _, token = headers.get("authorization", "").partition(" ")
-        given = token.strip().encode()
-        # Compare with every key, so the time taken does not say which one nearly matched.
-        matched = False
-        for key in self._keys:
-            matched |= hmac.compare_digest(given, key)
-        return scheme.lower() == "bearer" and matched
+        key = self.limits.keys.match(token.strip())
+        return key if scheme.lower() == "bearer" else None
+
+    def _wait(self, key: Key) -> float:
+        """Seconds until ``key`` may make another request (0: now), by a token bucket."""
+        if key is LOCAL:
+            return 0.0
+        rate, burst = self.limits.key_rate, self.limits.key_burst
+        now = time.monotonic()
+        tokens, then = self._buckets.get(key.id, (float(burst), now))
+        tokens = min(float(burst), tokens + (now - then) * rate)
+        if tokens < 1:
+            self._buckets[key.id] = (tokens, now)
+            return (1 - tokens) / rate
+        self._buckets[key.id] = (tokens - 1, now)
+        return 0.0
 
     def _body_limit(self, scope: Scope) -> int:
         if scope["path"] == UPLOAD_PATH and scope["method"] == "POST":

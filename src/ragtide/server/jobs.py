@@ -29,7 +29,8 @@ from ..ingest import IngestReport, Outcome, Progress
 from .errors import redact
 from .uploads import Uploads
 
-Ingest = Callable[[list[Path], Callable[[Progress], None], dict[str, Any]], Awaitable[IngestReport]]
+# (paths, progress, metadata, tenant) -> report
+Ingest = Callable[[list[Path], Callable[[Progress], None], dict[str, Any], str], Awaitable[IngestReport]]
 Status = Literal["queued", "running", "done", "failed", "interrupted", "cancelled"]
 FINISHED = ("done", "failed", "interrupted", "cancelled")
 _RUNNING_AT_ONCE = 2
@@ -54,6 +55,7 @@ class Job:
     metadata: dict[str, Any] = field(default_factory=dict)  # attached to each of its documents
     failures: dict[str, str] = field(default_factory=dict)  # file name -> reason
     error: str = ""  # why the whole job failed, if it did
+    tenant: str = ""  # whose documents it ingests ("": no tenant's); only they and admins see the job
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -92,9 +94,9 @@ class Jobs:
     def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
 
-    def submit(self, job_id: str, names: list[str], metadata: dict[str, Any] | None = None) -> Job:
+    def submit(self, job_id: str, names: list[str], metadata: dict[str, Any] | None = None, tenant: str = "") -> Job:
         """Queue the job whose files :meth:`Uploads.receive` stored under ``job_id``."""
-        job = Job(id=job_id, files=names, metadata=dict(metadata or {}))
+        job = Job(id=job_id, files=names, metadata=dict(metadata or {}), tenant=tenant)
         self._jobs[job.id] = job
         self._save(job)
         self._tasks[job.id] = asyncio.create_task(self._run(job))
@@ -116,31 +118,33 @@ class Jobs:
         placed = None
         try:
             for name in sorted(set(job.files)):
-                lock = self._names.setdefault(name, asyncio.Lock())
+                lock = self._names.setdefault(f"{job.tenant}/{name}", asyncio.Lock())
                 await lock.acquire()
                 held.append(lock)
             async with self._slots:
                 job.status = "running"
                 self._save(job)
-                placed = self._uploads.place(job.id, job.files)
+                placed = self._uploads.place(job.id, job.files, job.tenant)
                 job.replaced = placed.replaced
                 names = dict(zip(map(str, placed.paths), job.files))
-                report = await self._ingest(placed.paths, lambda event: self._progress(job, names, event), job.metadata)
+                report = await self._ingest(
+                    placed.paths, lambda event: self._progress(job, names, event), job.metadata, job.tenant
+                )
             job.status = "done" if report.ok else "failed"
             job.added, job.updated, job.unchanged = report.added, report.updated, report.unchanged
             job.chunks, job.files_done = report.chunks, len(job.files)
             job.failures = {names.get(p, Path(p).name): redact(reason) for p, reason in report.failed.items()}
-            self._uploads.settle(job.id, list(job.failures))
+            self._uploads.settle(job.id, list(job.failures), job.tenant)
         except asyncio.CancelledError:
             if job.id not in self._cancelled:  # the service is stopping
                 job.status, job.error = "interrupted", _INTERRUPTED
                 self._save(job)
                 raise
             job.status, job.error = "cancelled", "cancelled by a client"
-            self._uploads.settle(job.id, job.files if placed is not None else [])
+            self._uploads.settle(job.id, job.files if placed is not None else [], job.tenant)
         except Exception as e:  # recorded for the client, never lost
             job.status, job.error = "failed", redact(str(e))
-            self._uploads.settle(job.id, job.files if placed is not None else [])
+            self._uploads.settle(job.id, job.files if placed is not None else [], job.tenant)
         finally:
             for lock in held:
                 lock.release()

@@ -19,11 +19,12 @@ from starlette.exceptions import HTTPException
 
 from ..query import Answer
 from ..query.conversation import MAX_HISTORY, ROLES, Turn
+from .access import caller, reader
 from .errors import documented, redact
 from .metrics import Metrics
 from .uploads import Uploads
 
-router = APIRouter(responses=documented(400, 401, 422, 500, 503, 504))
+router = APIRouter(responses=documented(400, 401, 403, 422, 429, 500, 503, 504))
 MODEL = "ragtide"
 
 
@@ -64,13 +65,14 @@ async def chat_completions(body: ChatRequest, request: Request):
     question = history.pop().text
     if len(question) > state.config.max_question_chars:
         raise HTTPException(422, f"messages: the question is longer than {state.config.max_question_chars} characters")
+    key = caller(request)
     answer: Answer = await asyncio.wait_for(
-        state.rag.aquery(question, stream=True, history=history), timeout=state.config.request_timeout_s
+        reader(request).aquery(question, stream=True, history=history), timeout=state.config.request_timeout_s
     )
     state.metrics.questions.labels(answer.retrieval).inc()
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if body.stream:
-        chunks = _chunks(answer, state.uploads, state.metrics, completion_id, created)
+        chunks = _chunks(answer, state.uploads, state.metrics, completion_id, created, key.sees)
         return StreamingResponse(chunks, media_type="text/event-stream")
     async for _ in answer:
         pass
@@ -83,7 +85,10 @@ async def chat_completions(body: ChatRequest, request: Request):
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": answer.text + _sources_note(answer, state.uploads)},
+                "message": {
+                    "role": "assistant",
+                    "content": answer.text + _sources_note(answer, state.uploads, key.sees),
+                },
                 "finish_reason": "stop",
             }
         ],
@@ -99,13 +104,13 @@ def _text(message: Message) -> str:
     return " ".join(str(part.get("text", "")) for part in content or [] if part.get("type") == "text").strip()
 
 
-def _sources_note(answer: Answer, uploads: Uploads) -> str:
-    lines = [f"[{n}] {s.cite(uploads.name_of(s.source))}" for n, s in answer.citations]
+def _sources_note(answer: Answer, uploads: Uploads, tenant: str | None) -> str:
+    lines = [f"[{n}] {s.cite(uploads.name_of(s.source, tenant))}" for n, s in answer.citations]
     return "\n\nSources:\n" + "\n".join(lines) if lines else ""
 
 
 async def _chunks(
-    answer: Answer, uploads: Uploads, metrics: Metrics, completion_id: str, created: int
+    answer: Answer, uploads: Uploads, metrics: Metrics, completion_id: str, created: int, tenant: str | None
 ) -> AsyncIterator[str]:
     def chunk(delta: dict[str, str], finish: str | None = None) -> str:
         body = {
@@ -123,7 +128,7 @@ async def _chunks(
             yield chunk({"content": delta})
         metrics.answered(answer)
         if answer.citations:
-            yield chunk({"content": _sources_note(answer, uploads)})
+            yield chunk({"content": _sources_note(answer, uploads, tenant)})
     except Exception as e:  # noqa: BLE001 -- the stream has started: say so in-band, end cleanly
         yield chunk({"content": f"\n\n[ragtide error: {redact(str(e))}]"})
     yield chunk({}, "stop")

@@ -23,8 +23,10 @@ from ..ingest.metadata import parse_pairs
 from ..query import Answer
 from ..query.conversation import MAX_HISTORY, MAX_MESSAGE_CHARS, Turn
 from ..vocabulary import MAX_HITS, Consistency, Mode
+from .access import caller, reader
 from .errors import documented, error, redact
 from .jobs import Job, new_id
+from .keys import Key
 from .metrics import Metrics
 from .uploads import Uploads, safe_name
 
@@ -35,7 +37,7 @@ STATIC = Path(__file__).parent / "static"
 
 health = APIRouter(responses=documented(500))
 # Every /v1 endpoint may answer these; each adds its own.
-api = APIRouter(responses=documented(400, 401, 422, 500, 503, 504))
+api = APIRouter(responses=documented(400, 401, 403, 422, 429, 500, 503, 504))
 
 
 # -- health and the page ------------------------------------------------------------------
@@ -152,7 +154,8 @@ async def query(body: QueryRequest, request: Request):
     config = state.config
     if len(body.question) > config.max_question_chars:
         raise HTTPException(422, f"question: at most {config.max_question_chars} characters")
-    ask = state.rag.aquery(
+    key = caller(request)
+    ask = reader(request).aquery(
         body.question,
         top_k=body.top_k,
         filter=Filter.parse(body.filter) if body.filter else None,
@@ -165,19 +168,21 @@ async def query(body: QueryRequest, request: Request):
     state.metrics.questions.labels(answer.retrieval).inc()
     if not body.stream:
         state.metrics.answered(answer)
-        return shown(answer, state.uploads)
-    return EventSourceResponse(_events(answer, state.uploads, state.metrics), ping=15)
+        return shown(answer, state.uploads, key.sees)
+    return EventSourceResponse(_events(answer, state.uploads, state.metrics, key.sees), ping=15)
 
 
-def shown(answer: Answer, uploads: Uploads) -> dict[str, Any]:
+def shown(answer: Answer, uploads: Uploads, tenant: str | None = None) -> dict[str, Any]:
     """The answer as clients see it: sources named as uploaded, not by server path."""
     out = answer.to_dict()
     for source in out["sources"]:
-        source["source"] = uploads.name_of(source["source"])
+        source["source"] = uploads.name_of(source["source"], tenant)
     return out
 
 
-async def _events(answer: Answer, uploads: Uploads, metrics: Metrics) -> AsyncIterator[dict[str, str]]:
+async def _events(
+    answer: Answer, uploads: Uploads, metrics: Metrics, tenant: str | None
+) -> AsyncIterator[dict[str, str]]:
     try:
         async for delta in answer:
             yield {"event": "token", "data": json.dumps({"text": delta})}
@@ -185,7 +190,7 @@ async def _events(answer: Answer, uploads: Uploads, metrics: Metrics) -> AsyncIt
         yield {"event": "error", "data": json.dumps({"type": type(e).__name__, "message": redact(str(e))})}
         return
     metrics.answered(answer)
-    full = shown(answer, uploads)
+    full = shown(answer, uploads, tenant)
     yield {"event": "sources", "data": json.dumps(full["sources"])}
     yield {
         "event": "done",
@@ -228,6 +233,7 @@ async def upload(
 ) -> JSONResponse:
     state = request.app.state
     config = state.config
+    key = caller(request, "write")
     if not files:
         raise HTTPException(422, "files: at least one file")
     if len(files) > config.max_files:
@@ -239,9 +245,18 @@ async def upload(
     if len(set(names)) != len(names):
         raise HTTPException(422, "files: two files of this upload have the same name")
     metadata = parse_pairs(meta)
+    if config.quota_chunks:
+        stored = await state.rag.for_tenant(key.tenant).astatus()
+        used = stored.chunks if stored else 0
+        if used >= config.quota_chunks:
+            raise HTTPException(
+                413,
+                f"this tenant's quota of {config.quota_chunks:,} chunks is used ({used:,} stored); delete documents first",
+            )
     job_id = new_id()
     await state.uploads.receive(job_id, files, names, int(config.max_upload_mb * 2**20))
-    job = state.jobs.submit(job_id, names, metadata)
+    job = state.jobs.submit(job_id, names, metadata, key.tenant or "")
+    state.audit.record(key, "upload", job=job.id, files=names)
     return JSONResponse({"job": job.to_dict()}, status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
 
 
@@ -258,7 +273,7 @@ async def _head(file: UploadFile) -> bytes:
     responses=documented(404),
 )
 async def job(job_id: str, request: Request) -> dict[str, Any]:
-    return _job(request, job_id).to_dict()
+    return _job(request, job_id, caller(request)).to_dict()
 
 
 @api.delete(
@@ -267,14 +282,16 @@ async def job(job_id: str, request: Request) -> dict[str, Any]:
     responses=documented(404),
 )
 async def cancel_job(job_id: str, request: Request) -> dict[str, Any]:
-    _job(request, job_id)
+    key = caller(request, "write")
+    _job(request, job_id, key)
     cancelled = await request.app.state.jobs.cancel(job_id)
+    request.app.state.audit.record(key, "cancel", job=job_id)
     return dict(cancelled.to_dict())
 
 
-def _job(request: Request, job_id: str) -> Job:
+def _job(request: Request, job_id: str, key: Key) -> Job:
     found = request.app.state.jobs.get(job_id) if _JOB_ID.fullmatch(job_id) else None
-    if found is None:
+    if found is None or (key.sees is not None and found.tenant != key.sees):  # another tenant's: not there
         raise HTTPException(404, f"no job {job_id[:40]!r}")
     return found
 
@@ -282,10 +299,11 @@ def _job(request: Request, job_id: str) -> Job:
 @api.get("/documents", summary="The documents: format, pages, chunks, size, when ingested, metadata")
 async def documents(request: Request) -> dict[str, Any]:
     state = request.app.state
+    sees = caller(request).sees
     listed = []
-    for info in await state.rag.acatalog():
+    for info in await reader(request).acatalog():
         entry = info.to_dict()
-        entry["source"], entry["name"] = state.uploads.name_of(info.source), Path(info.source).name
+        entry["source"], entry["name"] = state.uploads.name_of(info.source, sees), Path(info.source).name
         listed.append(entry)
     return {"documents": sorted(listed, key=lambda d: d["source"])}
 
@@ -297,18 +315,29 @@ async def delete(doc_id: str, request: Request) -> dict[str, Any]:
         raise HTTPException(
             404, f"no document {doc_id[:40]!r} (ids are 32 hex digits, as GET /v1/documents lists them)"
         )
-    source = (await state.rag.adocuments()).get(doc_id)
+    key = caller(request, "write")
+    engine = reader(request, "write")  # a tenant's key deletes only its tenant's documents
+    source = (await engine.adocuments()).get(doc_id)
     if source is None:
         raise HTTPException(404, f"no document {doc_id!r}")
-    removed = await state.rag.adelete(doc_id)
+    removed = await engine.adelete(doc_id)
     uploaded = Path(source)
-    if uploaded.parent == state.uploads.files.resolve():
+    files = state.uploads.files.resolve()
+    if uploaded.parent == files or uploaded.parent.parent == files:  # an upload, a tenant's included
         uploaded.unlink(missing_ok=True)
-    return {"deleted": doc_id, "source": state.uploads.name_of(source), "chunks": removed}
+    state.audit.record(key, "delete", documents=[doc_id])
+    return {"deleted": doc_id, "source": state.uploads.name_of(source, key.sees), "chunks": removed}
+
+
+@api.get("/me", summary="Who the caller is: its key's id, tenant and role")
+async def me(request: Request) -> dict[str, Any]:
+    key = caller(request)
+    return {"key": key.id, "tenant": key.tenant, "role": key.role}
 
 
 @api.get("/collections", summary="The collections at this Milvus, and the one this service answers from")
 async def collections(request: Request) -> dict:
+    caller(request, "admin")  # other collections are no tenant's business
     rag = request.app.state.rag
     info = await rag.astatus()
     current = (

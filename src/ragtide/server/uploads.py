@@ -3,12 +3,14 @@
 - ``incoming/<job>/``: one request's files, written there as they arrive, each its own
   file. A request refused halfway (too large, a bad name) leaves nothing behind, and no
   other file is touched.
-- ``files/``: the documents as ingested, one file per name. A job moves its files here
-  when it runs (jobs naming the same file run one after another), keeping the version it
-  replaces; if its ingest fails, that version comes back, so the folder always holds what
-  the collection holds.
+- ``files/``: the documents as ingested, one file per name (a tenant's in
+  ``files/<tenant>/``, so two tenants' files of one name are two documents). A job moves
+  its files here when it runs (jobs naming the same file run one after another), keeping
+  the version it replaces; if its ingest fails, that version comes back, so the folder
+  always holds what the collection holds.
 
-Documents are shown to clients by their name in ``files/``, never by a server path.
+Documents are shown to clients by their name in ``files/``, never by a server path (a
+tenant's by their name in its folder).
 """
 
 from __future__ import annotations
@@ -55,14 +57,20 @@ class Uploads:
             shutil.rmtree(folder, ignore_errors=True)
             raise
 
-    def place(self, job_id: str, names: list[str]) -> Placed:
-        """Move a job's files into ``files/``, keeping the versions they replace."""
+    def folder(self, tenant: str = "") -> Path:
+        """Where a tenant's documents are kept (``files/`` itself without a tenant)."""
+        return self.files / tenant if tenant else self.files
+
+    def place(self, job_id: str, names: list[str], tenant: str = "") -> Placed:
+        """Move a job's files into ``tenant``'s folder, keeping the versions they replace."""
         folder = self.incoming / job_id
         previous = folder / ".previous"
         previous.mkdir(exist_ok=True)
+        home = self.folder(tenant)
+        home.mkdir(exist_ok=True)
         paths, replaced = [], []
         for name in names:
-            target = self.files / name
+            target = home / name
             if target.exists():
                 os.replace(target, previous / name)
                 replaced.append(name)
@@ -70,27 +78,31 @@ class Uploads:
             paths.append(target.resolve())
         return Placed(paths, replaced)
 
-    def settle(self, job_id: str, failed: list[str]) -> None:
+    def settle(self, job_id: str, failed: list[str], tenant: str = "") -> None:
         """A job ended: the files whose ingest ``failed`` give way to the versions they
         replaced (or go); the job's incoming folder goes."""
         previous = self.incoming / job_id / ".previous"
+        home = self.folder(tenant)
         for name in failed:
             if (previous / name).exists():
-                os.replace(previous / name, self.files / name)
+                os.replace(previous / name, home / name)
             else:
-                (self.files / name).unlink(missing_ok=True)
+                (home / name).unlink(missing_ok=True)
         self.discard(job_id)
 
     def discard(self, job_id: str) -> None:
         shutil.rmtree(self.incoming / job_id, ignore_errors=True)
 
-    def name_of(self, source: str) -> str:
-        """How a client sees a document: its name in ``files/``, else the file's own name."""
+    def name_of(self, source: str, tenant: str | None = None) -> str:
+        """How a client sees a document: its name in ``files/`` (in ``tenant``'s folder, for
+        that tenant's clients), else the file's own name."""
         path = Path(source)
-        try:
-            return path.relative_to(self.files.resolve()).as_posix()
-        except ValueError:
-            return path.name if path.is_absolute() else source
+        for home in ([self.folder(tenant).resolve()] if tenant else []) + [self.files.resolve()]:
+            try:
+                return path.relative_to(home).as_posix()
+            except ValueError:
+                continue
+        return path.name if path.is_absolute() else source
 
 
 async def _copy(upload: UploadFile, path: Path, limit: int) -> None:

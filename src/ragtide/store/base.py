@@ -184,6 +184,10 @@ class Row:
 class Store(Protocol):
     """What the engine needs from a vector store."""
 
+    tenant: str | None  # whose rows it reads and writes (None: every tenant's; see scoped)
+
+    def scoped(self, tenant: str) -> Store: ...
+
     async def open(
         self, model: str, dim: int, *, create: bool = True, quantize: str = "none", backend: str = ""
     ) -> CollectionInfo: ...

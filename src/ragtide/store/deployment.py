@@ -67,18 +67,31 @@ class Server:
     async def full_text(self, call: Call) -> tuple[bool, str]:
         """Whether the backend computes BM25 itself, and if not, why."""
         from ..errors import StoreError
-        from .schema import full_text_version
+        from .schema import at_least
 
         try:
             version = await call("get_server_version")
         except StoreError:
             version = ""
-        if full_text_version(version) is False:
+        if at_least(version, (2, 5)) is False:
             return False, (
                 f"dense retrieval only: the Milvus server at {self.uri} is {version}, "
                 "and full-text (BM25) search needs Milvus 2.5 or later"
             )
         return True, ""
+
+    async def partition_key(self, call: Call) -> bool:
+        """Whether the tenant field can be a partition key: not before Milvus 2.4, whose
+        upserts put rows in a partition their key's filter does not search (seen on 2.3.5;
+        milvus-io/milvus#30607, fixed in 2024), where it is a plain field."""
+        from ..errors import StoreError
+        from .schema import at_least
+
+        try:
+            version = await call("get_server_version")
+        except StoreError:
+            version = ""
+        return at_least(version, (2, 4)) is not False
 
     def crashed(self) -> str:
         """Why the database process this process runs is gone, or "" (a server is not ours to watch)."""
@@ -145,6 +158,11 @@ class Lite(Server):
 
     async def full_text(self, call: Call) -> tuple[bool, str]:
         return True, ""
+
+    async def partition_key(self, call: Call) -> bool:
+        # Milvus Lite 2.5.1 takes a partition key in the schema, then refuses every filter
+        # on it ("Invalid expr ... invalid parameter"): the tenant is a plain field there.
+        return False
 
     def crashed(self) -> str:
         status = lite.exit_status(self.uri)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from ..documents import Source
 from ..errors import ConfigError, StoreError
-from ..vocabulary import MAX_HITS, MODES, Mode, check, check_hits
+from ..vocabulary import MAX_HITS, MODES, Mode, check, check_hits, check_tenant
 from . import schema
 from .base import CollectionInfo, DocState, DocumentInfo, Fusion, Row
 from .collection import MilvusCollection
@@ -41,6 +42,28 @@ class MilvusStore:
         self._note = ""
         self._open_lock: asyncio.Lock | None = None
         self._deployment = self._milvus.deployment
+        self.tenant: str | None = None  # whose rows this store reads and writes (None: every tenant's)
+
+    def scoped(self, tenant: str) -> MilvusStore:
+        """This collection as ``tenant`` sees it: its searches, listings and deletes reach only
+        that tenant's rows, and what it writes is that tenant's. Shares this store's client."""
+        check_tenant(tenant)
+        view = copy.copy(self)
+        view.tenant = tenant
+        return view
+
+    async def _scope(self, expr: str) -> str:
+        """``expr`` restricted to this store's tenant, by a clause outside it."""
+        if self.tenant is None:
+            return expr
+        layout = self._layout or await self._read_layout()
+        if not layout.tenants:
+            raise ConfigError(
+                f"collection {self.collection!r} was made before tenants (ragtide 2026-12-01 or earlier) and has "
+                "no tenant field; keys with a tenant need a collection made now: ingest into a new --collection"
+            )
+        clause = f"{schema.TENANT_FIELD} == {quote(self.tenant)}"
+        return f"({expr}) and {clause}" if expr else clause
 
     # -- the collection --------------------------------------------------------------
 
@@ -55,7 +78,7 @@ class MilvusStore:
         if not await self._milvus.exists():
             return None
         layout = await self._read_layout()
-        rows = await self._milvus.query_all("", ["doc_id", "doc_hash", "n_chunks", "source"])
+        rows = await self._milvus.query_all(await self._scope(""), ["doc_id", "doc_hash", "n_chunks", "source"])
         documents, incomplete = _inventory(rows)
         return CollectionInfo(
             self.collection,
@@ -137,7 +160,8 @@ class MilvusStore:
         )
 
     async def _create(self, layout: schema.Layout) -> None:
-        fields, index = schema.build(layout, self._deployment.index())
+        partition_key = await self._deployment.partition_key(self._milvus.call)
+        fields, index = schema.build(layout, self._deployment.index(), partition_key)
         try:
             await self._milvus.call(
                 "create_collection", self.collection, schema=fields, index_params=index, consistency_level="Session"
@@ -156,11 +180,17 @@ class MilvusStore:
         """Upsert rows; concurrent writes share requests. Returns once Milvus acknowledged."""
         sizes = [row.nbytes for row in rows]
         self._deployment.check_space(sum(sizes))
-        await self._milvus.write([row.to_entity() for row in rows], sizes)
+        entities = [row.to_entity() for row in rows]
+        if self._layout is not None and self._layout.tenants:
+            for entity in entities:
+                entity[schema.TENANT_FIELD] = self.tenant or ""
+        else:
+            await self._scope("")  # a tenant's rows go only where the field is: else this says why
+        await self._milvus.write(entities, sizes)
 
     async def delete_stale(self, doc_id: str, doc_hash: str) -> None:
         """Remove the rows of ``doc_id`` that belong to any other version than ``doc_hash``."""
-        await self._milvus.delete(f"doc_id == {quote(doc_id)} and doc_hash != {quote(doc_hash)}")
+        await self._milvus.delete(await self._scope(f"doc_id == {quote(doc_id)} and doc_hash != {quote(doc_hash)}"))
 
     async def confirm(self) -> None:
         """Raise StoreError if rows acknowledged since the last call may not be stored.
@@ -178,7 +208,7 @@ class MilvusStore:
 
     async def delete_version(self, doc_id: str, doc_hash: str) -> None:
         """Remove the rows of one version of ``doc_id`` (what a failed ingest wrote of it)."""
-        await self._milvus.delete(f"doc_id == {quote(doc_id)} and doc_hash == {quote(doc_hash)}")
+        await self._milvus.delete(await self._scope(f"doc_id == {quote(doc_id)} and doc_hash == {quote(doc_hash)}"))
 
     async def delete_docs(self, doc_ids: Sequence[str]) -> int:
         """Remove every row of these documents. Returns how many documents had rows."""
@@ -186,7 +216,9 @@ class MilvusStore:
             return 0
         present = await self.doc_states(doc_ids)
         for i in range(0, len(doc_ids), 500):
-            await self._milvus.delete(f"doc_id in [{', '.join(quote(d) for d in doc_ids[i : i + 500])}]")
+            await self._milvus.delete(
+                await self._scope(f"doc_id in [{', '.join(quote(d) for d in doc_ids[i : i + 500])}]")
+            )
         return len(present)
 
     # -- reads -----------------------------------------------------------------------
@@ -206,6 +238,7 @@ class MilvusStore:
         (hybrid); concurrent calls share one request."""
         check_hits("top_k", top_k)
         check("mode", mode, MODES)
+        filter = await self._scope(filter)
         if mode != "dense":
             if self._layout is not None and not self._layout.lexical:
                 raise ConfigError(f"mode {mode!r}: {self._note or 'this collection has no full-text index'}")
@@ -276,7 +309,7 @@ class MilvusStore:
         """For each document present, the version it holds and whether all its chunks are there."""
         counts: dict[tuple[str, str], list[int]] = {}
         for i in range(0, len(doc_ids), 200):
-            expr = f"doc_id in [{', '.join(quote(d) for d in doc_ids[i : i + 200])}]"
+            expr = await self._scope(f"doc_id in [{', '.join(quote(d) for d in doc_ids[i : i + 200])}]")
             for row in await self._milvus.query_all(expr, ["doc_id", "doc_hash", "n_chunks"]):
                 entry = counts.setdefault((row["doc_id"], row["doc_hash"]), [0, int(row["n_chunks"])])
                 entry[0] += 1
@@ -290,7 +323,9 @@ class MilvusStore:
 
     async def catalog(self) -> list[DocumentInfo]:
         """Every document whose first chunk is stored: its source, chunks and metadata, by source."""
-        rows = await self._milvus.query_all("chunk_index == 0", ["doc_id", "source", "n_chunks", "metadata"])
+        rows = await self._milvus.query_all(
+            await self._scope("chunk_index == 0"), ["doc_id", "source", "n_chunks", "metadata"]
+        )
         found = [
             DocumentInfo(r["doc_id"], r["source"], int(r["n_chunks"]), dict(r.get("metadata") or {})) for r in rows
         ]
@@ -298,10 +333,8 @@ class MilvusStore:
 
     async def documents(self) -> dict[str, str]:
         """doc_id -> source of every document in the collection."""
-        return {
-            row["doc_id"]: row["source"]
-            for row in await self._milvus.query_all("chunk_index == 0", ["doc_id", "source"])
-        }
+        rows = await self._milvus.query_all(await self._scope("chunk_index == 0"), ["doc_id", "source"])
+        return {row["doc_id"]: row["source"] for row in rows}
 
 
 def _to_source(hit: dict[str, Any]) -> Source:

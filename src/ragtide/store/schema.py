@@ -13,11 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
+from ..vocabulary import MAX_TENANT
 from .values import MAX_VARCHAR
 
-VERSION = 2  # 1: dense only; 2: adds the analysed text and its BM25 sparse vector where supported
+# 1: dense only; 2: adds the analysed text and its BM25 sparse vector where supported;
+# 3: adds the tenant, a partition key (collections shared by tenants, see docs/service.md)
+VERSION = 3
 
 DENSE_FIELD = "vector"
+TENANT_FIELD = "tenant"
 SPARSE_FIELD = "sparse"
 # English analyzer: standard tokenizer, lowercase, English stemmer and stop words, so
 # "infections" finds "infection" and "the" weighs nothing. Milvus's default analyzer
@@ -38,6 +42,7 @@ class Layout:
     version: int = VERSION
     quantize: str = "none"  # int8 vectors are close to fp32's, not the same: one kind per collection
     backend: str = ""  # what embedded the first rows, for the record (fp32 backends agree to 1e-4)
+    tenants: bool = True  # has the tenant field (collections made before version 3 do not)
 
     def describe(self) -> str:
         return json.dumps(
@@ -48,6 +53,7 @@ class Layout:
                 "lexical": self.lexical,
                 "quantize": self.quantize,
                 "backend": self.backend,
+                "tenants": self.tenants,
             }
         )
 
@@ -76,6 +82,7 @@ class Layout:
                 int(meta.get("ragtide", 1)),
                 str(meta.get("quantize", "none")),
                 str(meta.get("backend", "")),
+                bool(meta.get("tenants", False)),
             )
         except (ValueError, KeyError, TypeError):
             raise ConfigError(
@@ -87,8 +94,9 @@ def _weights(quantize: str) -> str:
     return "int8-weight" if quantize == "int8" else "full-precision"
 
 
-def build(layout: Layout, dense_index: dict[str, Any]):
-    """The schema and index parameters of a new collection with ``layout``."""
+def build(layout: Layout, dense_index: dict[str, Any], partition_key: bool = True):
+    """The schema and index parameters of a new collection with ``layout`` (``partition_key``:
+    whether the tenant field is one, where the backend can filter on it)."""
     from pymilvus import AsyncMilvusClient, DataType, Function, FunctionType
 
     schema = AsyncMilvusClient.create_schema(auto_id=False, enable_dynamic_field=False, description=layout.describe())
@@ -108,6 +116,10 @@ def build(layout: Layout, dense_index: dict[str, Any]):
     else:
         schema.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR)
     schema.add_field("metadata", DataType.JSON)
+    if layout.tenants:
+        # A partition key: Milvus keeps each tenant's rows together and a search scoped to one
+        # tenant reads only its partition (Milvus's advice for many tenants in one collection).
+        schema.add_field(TENANT_FIELD, DataType.VARCHAR, max_length=MAX_TENANT, is_partition_key=partition_key)
     schema.add_field(DENSE_FIELD, DataType.FLOAT_VECTOR, dim=layout.dim)
     index = AsyncMilvusClient.prepare_index_params()
     index.add_index(DENSE_FIELD, metric_type="COSINE", **dense_index)
@@ -125,9 +137,9 @@ def build(layout: Layout, dense_index: dict[str, Any]):
     return schema, index
 
 
-def full_text_version(version: str) -> bool | None:
-    """Whether a Milvus server of ``version`` ("v2.3.5") computes BM25 itself; None if unknown."""
+def at_least(version: str, wanted: tuple[int, int]) -> bool | None:
+    """Whether a Milvus server of ``version`` ("v2.3.5") is ``wanted`` or later; None if unknown."""
     m = re.match(r"v?(\d+)\.(\d+)", version or "")
     if not m:
         return None
-    return (int(m.group(1)), int(m.group(2))) >= (2, 5)
+    return (int(m.group(1)), int(m.group(2))) >= wanted

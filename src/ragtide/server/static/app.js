@@ -300,10 +300,26 @@ async function watchJob(id, rows) {
   refreshDocuments();
 }
 
+let role = "admin";
+
+// Who the key is: its tenant and role, shown in the header; a read key gets no upload or delete.
+async function showWho() {
+  const response = await call("/v1/me");
+  if (!response.ok) return;
+  const me = await response.json();
+  role = me.role;
+  if (me.key !== "local") {
+    $("who").textContent = `${me.tenant ? `tenant ${me.tenant}` : "all documents"} · ${me.role}`;
+    $("who").hidden = false;
+  }
+  $("upload").hidden = role === "read";
+}
+
 async function refreshDocuments() {
   const list = $("documents");
   const response = await call("/v1/documents");
   if (!response.ok) { list.replaceChildren(); return; }
+  await showWho();
   const { documents } = await response.json();
   documentCount = documents.length;
   $("no-documents").hidden = documentCount > 0;
@@ -329,7 +345,8 @@ async function refreshDocuments() {
     });
     const text = element("div");
     text.append(name, about);
-    item.append(text, remove);
+    item.append(text);
+    if (role !== "read") item.append(remove);
     return item;
   }));
 }
