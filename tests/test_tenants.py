@@ -74,6 +74,9 @@ def test_a_tenant_engine_sees_only_its_documents_and_two_copies_are_two(backend,
             assert beta.delete(str(shared)) == 1 and alpha.documents() and not beta.documents()
             with pytest.raises(ConfigError, match="tenant"):
                 beta.retrieve("vault", filter='tenant == "alpha"')  # the filter language cannot name it
+            with rag.for_tenant("alpha") as view:
+                assert view.tenant == "alpha"
+            assert alpha.documents()  # closing a view leaves the engine open
     finally:
         drop(backend, name)
 
@@ -206,3 +209,23 @@ def test_each_key_has_a_request_rate(lite_dir, embedder, tmp_path):
         refused = httpx.get(f"{url}/v1/models", headers=headers)
         assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
         assert httpx.get(f"{url}/healthz").status_code == 200  # only /v1 is counted
+
+
+def test_a_collection_made_before_tenants_keeps_working_and_says_why_tenants_cannot_use_it(
+    lite_dir, embedder, tmp_path, monkeypatch
+):
+    import dataclasses
+
+    from ragtide.store import schema
+
+    @dataclasses.dataclass(frozen=True)
+    class BeforeTenants(schema.Layout):  # as ragtide made collections before tenants: no tenant field
+        tenants: bool = False
+
+    monkeypatch.setattr(schema, "Layout", BeforeTenants)
+    note = tmp_path / "note.txt"
+    note.write_text(A_TEXT)
+    with RAG(uri=str(lite_dir / "old.db"), collection=new_collection(), embedder=embedder) as rag:
+        assert rag.ingest([note]).added == 1 and rag.retrieve("vault code", top_k=1)
+        with pytest.raises(ConfigError, match="made before tenants .* ingest into a new --collection"):
+            rag.for_tenant("alpha").retrieve("vault code")

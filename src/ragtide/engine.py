@@ -62,17 +62,19 @@ class RAG:
         )
         self._runner = LoopThread()
         self._tenant = tenant
+        self._view = False  # a view made by for_tenant: shares this engine's parts, closes nothing
         if tenant is not None:
             check_tenant(tenant)
 
     def for_tenant(self, tenant: str | None) -> RAG:
         """This engine as ``tenant`` uses it: the same model, connection and collection, but
         only that tenant's documents found, listed, written and deleted (None: every tenant's,
-        as an administrator sees them). Closing the engine closes its tenants' views."""
+        as an administrator sees them). Closing a view closes nothing; closing the engine
+        ends its views too."""
         if tenant is not None:
             check_tenant(tenant)
         view = copy.copy(self)
-        view._tenant = tenant
+        view._tenant, view._view = tenant, True
         return view
 
     @property
@@ -104,13 +106,18 @@ class RAG:
         self.close()
 
     async def aclose(self) -> None:
-        """Finish pending writes and release connections and the model."""
+        """Finish pending writes and release connections and the model (a tenant's view:
+        nothing; the engine it came from owns them)."""
+        if self._view:
+            return
         await self._runner.arun(self._parts.aclose())
         self._parts.close()
         self._runner.close()
 
     def close(self) -> None:
         """Sync twin of :meth:`aclose`."""
+        if self._view:
+            return
         self._runner.run(self._parts.aclose())
         self._parts.close()
         self._runner.close()
