@@ -124,7 +124,9 @@ class RAG:
 
     def store(self) -> Store:
         """The vector store this engine reads and writes (scoped to its tenant, if it has one)."""
-        store = self._parts.store()
+        return self._scoped(self._parts.store())
+
+    def _scoped(self, store: Store) -> Store:
         return store if self._tenant is None else store.scoped(self._tenant)
 
     def has_database(self) -> bool:
@@ -361,7 +363,7 @@ class RAG:
 
     async def _delete(self, doc: str) -> int:
         store, _ = await self._parts.opened()
-        return await ingesting.delete(store if self._tenant is None else store.scoped(self._tenant), doc)
+        return await ingesting.delete(self._scoped(store), doc)
 
     async def adocuments(self) -> dict[str, str]:
         """Every document in the collection: its id -> its source (path or key)."""

@@ -26,8 +26,9 @@ from ..text import terms
 if TYPE_CHECKING:
     from .llm import LLM
 
-Role = Literal["user", "assistant"]
-ROLES: tuple[Role, ...] = ("user", "assistant")
+# Who says a turn. (Not a key's role, ragtide.vocabulary.Role: OpenAI calls both "role".)
+Speaker = Literal["user", "assistant"]
+SPEAKERS: tuple[Speaker, ...] = ("user", "assistant")
 # What of a conversation is read: its last turns, each cut to a length (older turns rarely
 # decide what "it" is; a bounded prompt keeps the rewrite call short).
 MAX_TURNS = 12
@@ -55,7 +56,7 @@ CONDENSE_PROMPT = (
 class Turn:
     """One message of a conversation: the user's question or the assistant's answer."""
 
-    role: Role
+    role: Speaker
     text: str
 
     @classmethod
@@ -68,8 +69,8 @@ class Turn:
             raise ConfigError(f"{where}: each turn must be a mapping with 'role' and 'content'")
         role = value.get("role")
         text = value.get("content", value.get("text"))
-        if role not in ROLES:
-            raise ConfigError(f"{where}: role must be one of {', '.join(ROLES)}, not {role!r}")
+        if role not in SPEAKERS:
+            raise ConfigError(f"{where}: role must be one of {', '.join(SPEAKERS)}, not {role!r}")
         if not isinstance(text, str):
             raise ConfigError(f"{where}: content must be text")
         return cls(role, text)

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from ..query import Answer
-from ..query.conversation import MAX_HISTORY, ROLES, Turn
+from ..query.conversation import MAX_HISTORY, SPEAKERS, Turn
 from .access import caller, reader
 from .errors import documented, redact
 from .metrics import Metrics
@@ -58,7 +58,9 @@ async def chat_completions(body: ChatRequest, request: Request):
     state = request.app.state
     # System and tool messages are not the conversation's questions and answers: left out.
     history = [
-        Turn.parse({"role": m.role, "content": text}) for m in body.messages if m.role in ROLES and (text := _text(m))
+        Turn.parse({"role": m.role, "content": text})
+        for m in body.messages
+        if m.role in SPEAKERS and (text := _text(m))
     ]
     if not history or history[-1].role != "user":
         raise HTTPException(422, "messages: no user message with text to answer")

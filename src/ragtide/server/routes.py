@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -21,7 +21,7 @@ from ..filters import Filter
 from ..ingest.loaders import SNIFF_BYTES, known_type, looks_like_text, unsupported
 from ..ingest.metadata import parse_pairs
 from ..query import Answer
-from ..query.conversation import MAX_HISTORY, MAX_MESSAGE_CHARS, Turn
+from ..query.conversation import MAX_HISTORY, MAX_MESSAGE_CHARS, Speaker, Turn
 from ..vocabulary import MAX_HITS, Consistency, Mode
 from .access import caller, reader
 from .errors import documented, error, redact
@@ -74,7 +74,7 @@ async def metrics(request: Request) -> Response:
 
 
 class TurnIn(BaseModel):
-    role: Literal["user", "assistant"]
+    role: Speaker
     content: str = Field(max_length=MAX_MESSAGE_CHARS)
 
 
