@@ -7,7 +7,7 @@ MILVUS_DATA ?= .milvus
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv system axe demo lint test test-fast milvus-up milvus-down bench-tutorial bench-ingest bench-query bench-serve bench-hostile bench-formats bench-quality bench-followups bench-scale bench-embedding clean
+.PHONY: venv system axe demo lint test test-fast milvus-up milvus-down bench-tutorial bench-ingest bench-query bench-serve bench-hostile bench-formats bench-quality bench-followups bench-scale bench-pipeline bench-embedding clean
 
 venv: $(VENV)/.installed
 
@@ -55,7 +55,7 @@ $(AXE):
 test: venv system axe
 	$(MAKE) milvus-up
 	RAGTIDE_TEST_SERVER_URI=http://127.0.0.1:$(MILVUS_PORT) RAGTIDE_TEST_SERVER_DATA=$(MILVUS_DATA) \
-	  $(BIN)/python -m pytest -q -rs --durations=15; \
+	  $(BIN)/python -m pytest -q -rs --durations=40; \
 	  status=$$?; $(MAKE) milvus-down; exit $$status
 
 # Formatting, lint rules and types, as CI checks them (pyproject.toml says which and why).
@@ -128,6 +128,12 @@ bench-quality: venv
 
 bench-followups: venv
 	$(BIN)/python benchmarks/followups.py
+
+# The ingest pipeline's own ceiling (a zero-cost embedder), its profile, and Ray against one process.
+bench-pipeline: venv
+	$(MAKE) milvus-up
+	$(BIN)/python benchmarks/pipeline.py --uri http://127.0.0.1:$(MILVUS_PORT) --copies 4 --ray; \
+	  status=$$?; $(MAKE) milvus-down; exit $$status
 
 bench-scale: venv
 	$(MAKE) milvus-up

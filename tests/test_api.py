@@ -11,7 +11,8 @@ from ragtide import RAG
 
 PUBLIC = {
     "RAG", "Conversation", "Turn", "Answer", "Source", "Document", "Page", "Chunk", "Chunker", "Embedder", "MilvusStore", "Store",
-    "CollectionInfo", "IngestReport", "Progress", "Settings", "Filter", "load", "RagtideError", "ConfigError", "LoaderError",
+    "CollectionInfo", "IngestReport", "Progress", "RayOptions", "Settings", "Filter", "load", "RagtideError", "ConfigError",
+    "LoaderError",
     "EmbeddingError", "StoreError", "LLMError",
 }  # fmt: skip
 

@@ -1,3 +1,7 @@
+import shutil
+import subprocess
+import sys
+
 import pytest
 
 from conftest import ESSAY, UBER
@@ -19,6 +23,25 @@ def test_pdf_keeps_page_numbers():
     headquarters = doc.text.index("corporate headquarters in the San Francisco Bay Area")
     assert doc.page_at(headquarters) == 48
     assert "\r" not in doc.text
+
+
+def test_pdfs_read_at_once_in_several_threads_all_load(tmp_path):
+    """pdfium is not thread-safe: ingest reads two files at a time, and two PDFs at once
+    killed the process (SIGSEGV, SIGTRAP). In a process of its own, so a crash fails only this test."""
+    copies = [tmp_path / f"10-k-{k}.pdf" for k in range(3)]
+    for path in copies:
+        shutil.copy(UBER, path)
+    script = (
+        "import sys; from concurrent.futures import ThreadPoolExecutor; from ragtide import load\n"
+        "with ThreadPoolExecutor(2) as pool:\n"
+        "    docs = list(pool.map(load, sys.argv[1:]))\n"
+        "print(len({d.text for d in docs}), len(docs[0].pages))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, *map(str, copies)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["1", str(len(load(UBER).pages))]
 
 
 def test_html_keeps_only_visible_text(tmp_path):

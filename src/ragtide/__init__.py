@@ -14,6 +14,7 @@ from .engine import RAG, Conversation
 from .errors import ConfigError, EmbeddingError, LLMError, LoaderError, RagtideError, StoreError
 from .filters import Filter
 from .ingest import Chunker, IngestReport, Progress, load
+from .ingest.distributed import RayOptions
 from .query import Answer
 from .query.conversation import Turn
 from .settings import Settings
@@ -36,6 +37,7 @@ __all__ = [
     "Store",
     "CollectionInfo",
     "IngestReport",
+    "RayOptions",
     "Progress",
     "Settings",
     "Filter",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .engine import RAG
 from .errors import ConfigError, RagtideError
 from .filters import Filter
+from .ingest.distributed import RayOptions
 from .ingest.metadata import parse_pairs
 from .settings import Settings
 from .terminal import ProgressView, print_report, show
@@ -122,6 +123,18 @@ def _parser() -> argparse.ArgumentParser:
         help='attach to every document, for filters (metadata["KEY"] == VALUE); numbers and true/false are typed',
     )
     p.add_argument("--max-file-mb", type=float, help="refuse larger files (env RAGTIDE_MAX_FILE_MB; default 100)")
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run the ingest on Ray Data: 'local' starts a Ray runtime here, 'auto' joins this machine's "
+        "cluster, or host:port / ray://host:10001 (needs ragtide[ray] and a Milvus server; paths may be "
+        "s3://, gs:// or other pyarrow URIs)",
+    )
+    p.add_argument(
+        "--ray-actors", type=_count(1, 10_000), help="embedding models loaded at once (default: as the CPUs allow)"
+    )
+    p.add_argument("--ray-actor-cpus", type=_count(1, 1024), help="cores (threads) per embedding model (default 2)")
+    p.add_argument("--ray-batch", type=_count(1, 100_000), help="chunks per model call and per write (default 128)")
 
     p = sub.add_parser("query", help="answer a question from the ingested documents")
     p.add_argument("question")
@@ -323,9 +336,20 @@ def _ingest(args: argparse.Namespace) -> int:
                 prune=args.prune,
                 on_progress=view.update,
                 metadata=parse_pairs(args.meta),
+                ray=_ray_options(args),
             )
         print_report(report)
     return EXIT_FAILED_FILES if report.failed else 0
+
+
+def _ray_options(args: argparse.Namespace) -> RayOptions | None:
+    tuning = {"embed_actors": args.ray_actors, "actor_cpus": args.ray_actor_cpus, "batch": args.ray_batch}
+    given = {name: value for name, value in tuning.items() if value is not None}
+    if args.ray is None:
+        if given:
+            raise ConfigError("--ray-actors, --ray-actor-cpus and --ray-batch go with --ray")
+        return None
+    return RayOptions(args.ray, **given)
 
 
 def _query(args: argparse.Namespace) -> int:

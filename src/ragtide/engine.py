@@ -17,11 +17,12 @@ from . import filters
 from . import ingest as ingesting
 from . import query as querying
 from ._loop import LoopThread
-from .documents import Source
+from .documents import Document, Source
 from .embedding import Embedder
 from .errors import ConfigError, LLMError
 from .filters import Filter
 from .ingest import IngestReport, Input, ProgressCallback
+from .ingest.distributed import RayOptions, check_target, ingest_on_ray
 from .parts import Parts
 from .query import Answer, Retrieval
 from .query.conversation import Turn, condense, offline_standalone, refers_back, turns
@@ -149,16 +150,19 @@ class RAG:
         on_progress: ProgressCallback | None = None,
         max_chunks: int | None = None,
         metadata: Mapping[str, Any] | None = None,
+        ray: RayOptions | str | None = None,
     ) -> IngestReport:
         """Load, chunk, embed and store files, directories or :class:`Document` objects.
 
         Unchanged documents are skipped, changed ones replaced; with ``prune``, documents
         whose files are gone (under the given directories) are deleted. One bad file never
         stops the others: see ``report.failed``. ``max_chunks`` bounds the run; ``metadata``
-        (``{"team": "legal"}``) goes with every document, usable in filters.
+        (``{"team": "legal"}``) goes with every document, usable in filters. ``ray`` (an
+        address, ``"local"``, or :class:`RayOptions`) runs the stages on Ray Data instead of
+        in this process, for files and object-storage URIs into a Milvus server.
         """
         return await self._runner.arun(
-            self._ingest(list(paths), include, exclude, prune, on_progress, max_chunks, metadata)
+            self._ingest(list(paths), include, exclude, prune, on_progress, max_chunks, metadata, ray)
         )
 
     def ingest(
@@ -171,9 +175,12 @@ class RAG:
         on_progress: ProgressCallback | None = None,
         max_chunks: int | None = None,
         metadata: Mapping[str, Any] | None = None,
+        ray: RayOptions | str | None = None,
     ) -> IngestReport:
         """Sync twin of :meth:`aingest`."""
-        return self._runner.run(self._ingest(list(paths), include, exclude, prune, on_progress, max_chunks, metadata))
+        return self._runner.run(
+            self._ingest(list(paths), include, exclude, prune, on_progress, max_chunks, metadata, ray)
+        )
 
     async def _ingest(
         self,
@@ -184,7 +191,24 @@ class RAG:
         on_progress: ProgressCallback | None,
         max_chunks: int | None,
         metadata: Mapping[str, Any] | None,
+        ray: RayOptions | str | None = None,
     ) -> IngestReport:
+        if ray is not None:
+            if max_chunks is not None or any(isinstance(p, Document) for p in paths):
+                raise ConfigError("an ingest on Ray takes files and URIs, without max_chunks")
+            check_target(self.settings.uri)  # before anything opens the database
+            return await ingest_on_ray(
+                self.store(),
+                await self._parts.embedder(),
+                self.settings,
+                [str(p) for p in paths],
+                RayOptions(ray) if isinstance(ray, str) else ray,
+                include=include,
+                exclude=exclude,
+                prune=prune,
+                on_progress=on_progress,
+                metadata=metadata,
+            )
         embedder = await self._parts.embedder()
         return await ingesting.ingest(
             self.store(),

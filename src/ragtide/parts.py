@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from .embedding import Embedder
+from .embedding import Embedder, embedder_for
 from .errors import StoreError
 from .query import LLM, PhraseBoost, Reranker, Retriever
 from .settings import DEFAULT_MODEL, Settings
@@ -61,16 +61,7 @@ class Parts:
                     stored = await self.store().stored_model()
                     model = model or (stored[0] if stored else DEFAULT_MODEL)
                     quantize = quantize or (stored[2] if stored else "none")
-                self._embedder = await asyncio.to_thread(
-                    Embedder,
-                    model,
-                    device=s.embed_device,
-                    batch_size=s.embed_batch_size,
-                    backend=s.embed_backend,
-                    quantize=quantize,
-                    threads=s.embed_threads,
-                    cache_dir=s.cache_dir or None,
-                )
+                self._embedder = await asyncio.to_thread(embedder_for, s.replace(embed_model=model), quantize)
         return self._embedder
 
     async def opened(self) -> tuple[Store, CollectionInfo]:

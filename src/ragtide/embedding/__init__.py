@@ -20,7 +20,7 @@ import numpy as np
 
 from ..batching import Batcher
 from ..errors import ConfigError, EmbeddingError
-from ..settings import DEFAULT_MODEL
+from ..settings import DEFAULT_MODEL, Settings
 from . import backends, light
 from .cache import ExportCache, default_root
 
@@ -64,24 +64,31 @@ class Space(TypedDict):
     backend: str
 
 
-class _SpanTokenizer:
-    """Token offsets from a private copy of the model's tokenizer.
+class SpanTokenizer:
+    """The model's tokenizer as chunking uses it: token offsets and the model's limit.
 
-    The model's own fast tokenizer is mutable: every ``encode`` resets its truncation
-    and padding. Measuring chunks with it while the model encodes in another thread
-    silently truncated documents (chunks covering only part of their text). The copy
-    made here is configured once, never truncates and is only read afterwards, which
-    the Rust tokenizer allows from several threads at once.
+    A private copy: the model's own fast tokenizer is mutable (every ``encode`` resets its
+    truncation and padding), and measuring chunks with it while the model encoded in
+    another thread silently truncated documents. This copy is configured once, never
+    truncates and is only read afterwards, which the Rust tokenizer allows from several
+    threads at once. It pickles without the model, so workers elsewhere (Ray) chunk
+    exactly as the embedder's process would.
     """
 
-    def __init__(self, tokenizer_json: str) -> None:
+    def __init__(self, tokenizer_json: str, max_tokens: int) -> None:
         from tokenizers import Tokenizer
 
+        self._json = tokenizer_json
+        self.max_tokens = max_tokens
         self._tokenizer = Tokenizer.from_str(tokenizer_json)
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
 
-    def __call__(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+    def __reduce__(self) -> tuple:
+        return SpanTokenizer, (self._json, self.max_tokens)
+
+    def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """Character (start, end) of each token of each text, special tokens excluded."""
         return [e.offsets for e in self._tokenizer.encode_batch(list(texts), add_special_tokens=False)]
 
 
@@ -126,7 +133,7 @@ class Embedder:
         self._light = light.open_recipe(self._cache, start, backends.OPENERS.get(self.backend), self.quantize, threads)
         if self._light is not None:  # a start recipe: no torch, no sentence-transformers (light.py)
             self.max_tokens, self.dim = self._light.recipe.max_tokens, self._light.recipe.dim
-            self._spans = _SpanTokenizer(self._light.tokenizer_json)
+            self.tokenizer = SpanTokenizer(self._light.tokenizer_json, self.max_tokens)
             self._has_query_prompt = False
             self.precision = self._light.precision
             return
@@ -149,7 +156,7 @@ class Embedder:
         special = tokenizer.num_special_tokens_to_add(pair=False)
         self.max_tokens = int(self._model.max_seq_length or 0) - special
         self.dim = int(self._model.get_embedding_dimension() or 0)
-        self._spans = _SpanTokenizer(tokenizer.backend_tokenizer.to_str())
+        self.tokenizer = SpanTokenizer(tokenizer.backend_tokenizer.to_str(), self.max_tokens)
         self._has_query_prompt = "query" in (self._model.prompts or {})
         self._runner = self._exported(model, threads)
         self.precision = self._runner.precision if self._runner else "fp32"
@@ -187,7 +194,7 @@ class Embedder:
 
         Safe to call from any thread while the model encodes in its own.
         """
-        return self._spans(texts)
+        return self.tokenizer.token_spans(texts)
 
     def encode(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray:
         """Encode synchronously; rows are unit length, float32.
@@ -276,3 +283,17 @@ class Embedder:
         """Stop encoding: queued work is dropped, a running call stops after its current batch."""
         self._closed = True
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def embedder_for(settings: Settings, quantize: str | None = None) -> Embedder:
+    """The model ``settings`` name, loaded now (``quantize``: instead of theirs)."""
+    s = settings
+    return Embedder(
+        s.embed_model or DEFAULT_MODEL,
+        device=s.embed_device,
+        batch_size=s.embed_batch_size,
+        backend=s.embed_backend,
+        quantize=s.embed_quantize if quantize is None else quantize,
+        threads=s.embed_threads,
+        cache_dir=s.cache_dir or None,
+    )

@@ -3,6 +3,7 @@
 - :mod:`.loaders`: files into :class:`~ragtide.documents.Document` objects, by type (:mod:`.formats`).
 - :mod:`.chunking`: documents into chunks measured in the model's tokens.
 - :mod:`.pipeline`: the concurrent stages of one ingest run.
+- :mod:`.distributed`: the same stages on a Ray cluster (Ray Data).
 - :mod:`.report`: its progress events and report.
 - :mod:`.removal`: deleting documents and pruning those whose files are gone.
 """

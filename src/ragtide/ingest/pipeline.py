@@ -72,16 +72,13 @@ async def ingest(
         creating = asyncio.create_task(store.open(embedder.name, embedder.dim, create=True, **embedder.space))
     else:
         await store.open(embedder.name, embedder.dim, create=True, **embedder.space)
-    caps = Caps(
-        int(settings.max_file_mb * 2**20), settings.max_doc_pages, settings.max_doc_chars, settings.max_ocr_pages
-    )
     pipeline = Pipeline(
         store,
         embedder,
         chunker,
         on_progress=on_progress,
         creating=creating,
-        caps=caps,
+        caps=caps_of(settings),
         max_doc_chunks=settings.max_doc_chunks,
         max_run_chunks=max_chunks,
         metadata=user,
@@ -110,8 +107,7 @@ class Pipeline:
         metadata: Mapping[str, Value] | None = None,
     ) -> None:
         self._metadata = dict(metadata or {})
-        # A document's user metadata is part of its version: changing it stores it again.
-        self._metadata_key = json.dumps(self._metadata, sort_keys=True) if self._metadata else ""
+        self._metadata_key = metadata_key(self._metadata)
         self._store = store
         self._caps = caps
         self._max_doc_chunks = max_doc_chunks
@@ -210,27 +206,13 @@ class Pipeline:
     async def _load_stage(self, work: list[Path | Document], out: asyncio.Queue) -> None:
         """Parse files in worker threads, a few at a time, in input order."""
         slots = asyncio.Semaphore(_LOADERS)
-
         caps = self._caps
 
         async def one(item: Path | Document) -> Document | LoaderError:
             if isinstance(item, Document):
                 return item
             async with slots:
-                try:
-                    doc = await asyncio.to_thread(
-                        load,
-                        item,
-                        max_bytes=caps.bytes,
-                        max_pages=caps.pages,
-                        max_chars=caps.chars,
-                        max_ocr_pages=caps.ocr_pages,
-                    )
-                    return dataclasses.replace(doc, metadata={**doc.metadata, **stamp(item.stat().st_size)})
-                except LoaderError as e:
-                    return e
-                except OSError as e:  # the file went away after it was read
-                    return LoaderError(str(item), f"cannot read ({e.strerror or e})")
+                return await asyncio.to_thread(read, item, caps)
 
         window: list[asyncio.Task] = []
         for item in work:
@@ -247,15 +229,10 @@ class Pipeline:
             if isinstance(item, LoaderError):
                 self._finish(item.path, Outcome.FAILED, item.reason)
                 continue
-            doc: Document = item
-            if self._metadata:
-                doc = dataclasses.replace(doc, metadata={**doc.metadata, **self._metadata})
-            if self._store.tenant:
-                doc = dataclasses.replace(doc, tenant=self._store.tenant)
+            doc = prepared(item, self._metadata, self._store.tenant)
+            version = version_of(doc, self._chunker, self._metadata_key)
             try:
                 state = None if self._creating else (await self._store.doc_states([doc.doc_id])).get(doc.doc_id)
-                # The chunking settings are part of the version: a changed --chunk-tokens re-chunks.
-                version = digest(doc.content_hash, self._chunker.fingerprint, *filter(None, [self._metadata_key]))
                 if state is not None and state.doc_hash == version and state.complete:
                     self._finish(doc.key, Outcome.UNCHANGED)
                     continue
@@ -375,6 +352,44 @@ class Pipeline:
                 await self._store.delete_version(pending.doc.doc_id, pending.version)
             except RagtideError:
                 pass
+
+
+def caps_of(settings: Settings) -> Caps:
+    """The limits on one file that ``settings`` set."""
+    s = settings
+    return Caps(int(s.max_file_mb * 2**20), s.max_doc_pages, s.max_doc_chars, s.max_ocr_pages)
+
+
+def read(path: Path, caps: Caps, key: str = "") -> Document | LoaderError:
+    """Load one file within the run's caps, stamped with its size; ``key`` names it instead
+    of its path (a copy of a file from object storage)."""
+    name = key or str(path)
+    try:
+        doc = load(path, max_bytes=caps.bytes, max_pages=caps.pages, max_chars=caps.chars, max_ocr_pages=caps.ocr_pages)
+        doc = dataclasses.replace(doc, metadata={**doc.metadata, **stamp(path.stat().st_size)})
+        return dataclasses.replace(doc, key=key) if key else doc
+    except LoaderError as e:
+        return LoaderError(name, e.reason) if key else e
+    except OSError as e:  # the file went away after it was read
+        return LoaderError(name, f"cannot read ({e.strerror or e})")
+
+
+def metadata_key(metadata: Mapping[str, Value]) -> str:
+    """The run's metadata as part of each document's version: changing it stores them again."""
+    return json.dumps(dict(metadata), sort_keys=True) if metadata else ""
+
+
+def prepared(doc: Document, metadata: Mapping[str, Value], tenant: str | None) -> Document:
+    """``doc`` with what the run adds to every document: its metadata and the tenant it is for."""
+    if metadata:
+        doc = dataclasses.replace(doc, metadata={**doc.metadata, **metadata})
+    return dataclasses.replace(doc, tenant=tenant) if tenant else doc
+
+
+def version_of(doc: Document, chunker: Chunker, metadata_key: str) -> str:
+    """The version a document's rows record. How it is chunked is part of it: a changed
+    --chunk-tokens chunks it again."""
+    return digest(doc.content_hash, chunker.fingerprint, *filter(None, [metadata_key]))
 
 
 def _without_key(message: str, key: str) -> str:

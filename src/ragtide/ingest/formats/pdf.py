@@ -10,6 +10,7 @@ document fails naming those pages, never stored silently empty.
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ from ...tables import label_figures
 from . import ocr
 from .base import Caps, make_document
 
+# pdfium is not thread-safe: two PDFs parsed at once in one process (ingest reads two
+# files at a time) crashed it (SIGTRAP). One PDF at a time, process-wide, like the library.
+_PDFIUM = threading.Lock()
 EDGE = 3  # lines at the top and bottom of a page where furniture is looked for
 _PAGE_NUMBER = re.compile(
     r"(?:page\s+)?[-–—]?\s*(?:\d{1,4}|[ivx]{1,5})\s*[-–—]?(?:\s*(?:of|/)\s*\d{1,4})?", re.IGNORECASE
@@ -29,10 +33,29 @@ _HYPHENATED = re.compile(r"(\S*)(?:-\n|\ufffe)(\w)")
 
 
 def load_pdf(path: Path, data: bytes, caps: Caps) -> Document:
-    import pypdfium2
-
     if not data.lstrip()[:5].startswith(b"%PDF"):
         raise LoaderError(str(path), "not a PDF (no %PDF header)")
+    with _PDFIUM:
+        texts, read_by_ocr, outline = _read(path, data, caps)
+    texts = without_furniture(texts)
+    pages: list[Page] = []
+    offset = 0
+    for number, text in enumerate(texts, 1):
+        pages.append(Page(number, offset, offset + len(text)))
+        offset += len(text)
+    text = "".join(texts)
+    if not text.strip():
+        raise LoaderError(str(path), f"no text in its {len(pages)} page(s)")
+    metadata: dict[str, object] = {"type": "pdf", "pages": len(pages)}
+    if read_by_ocr:
+        metadata["ocr_pages"] = read_by_ocr
+    return make_document(path, text, tuple(pages), outline, metadata)
+
+
+def _read(path: Path, data: bytes, caps: Caps) -> tuple[list[str], int, Any]:
+    """Each page's text (scans read by OCR), how many pages OCR read, and the bookmarks."""
+    import pypdfium2
+
     try:
         pdf = pypdfium2.PdfDocument(data)
     except pypdfium2.PdfiumError as e:
@@ -47,23 +70,9 @@ def load_pdf(path: Path, data: bytes, caps: Caps) -> Document:
                 f"{len(pdf):,} pages (the limit per document is {caps.pages:,}: split it, or raise RAGTIDE_MAX_DOC_PAGES)",
             )
         texts, scanned = _text_layer(path, pdf, caps)
-        read_by_ocr = _read_scans(path, pdf, texts, scanned, caps)
-        outline = _bookmarks(pdf)
+        return texts, _read_scans(path, pdf, texts, scanned, caps), _bookmarks(pdf)
     finally:
         pdf.close()
-    texts = without_furniture(texts)
-    pages: list[Page] = []
-    offset = 0
-    for number, text in enumerate(texts, 1):
-        pages.append(Page(number, offset, offset + len(text)))
-        offset += len(text)
-    text = "".join(texts)
-    if not text.strip():
-        raise LoaderError(str(path), f"no text in its {len(pages)} page(s)")
-    metadata: dict[str, object] = {"type": "pdf", "pages": len(pages)}
-    if read_by_ocr:
-        metadata["ocr_pages"] = read_by_ocr
-    return make_document(path, text, tuple(pages), outline, metadata)
 
 
 def _text_layer(path: Path, pdf: Any, caps: Caps) -> tuple[list[str], list[int]]:
