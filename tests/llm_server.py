@@ -1,7 +1,8 @@
 """A tiny OpenAI-compatible chat server for tests: real HTTP, real SSE streaming.
 
 ``mode`` picks its behaviour: "ok" streams a reply citing [1], "error" answers 500,
-"slow" stalls longer than any sensible client timeout.
+"slow" stalls longer than any sensible client timeout. ``reply`` is the text, or a function
+of the request's body that makes it (benchmarks/followups.py's stand-in for a model).
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class StubLLM:
-    def __init__(self, reply: str = "The author first programmed an IBM 1401 [1].") -> None:
+    def __init__(self, reply: str | Callable[[dict], str] = "The author first programmed an IBM 1401 [1].") -> None:
         self.mode = "ok"
         self.reply = reply
         self.requests: list[dict] = []
@@ -39,7 +41,8 @@ class StubLLM:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()
-                for word in stub.reply.split(" "):
+                text = stub.reply(body) if callable(stub.reply) else stub.reply
+                for word in text.split(" "):
                     chunk = {
                         "id": "chatcmpl-1",
                         "object": "chat.completion.chunk",

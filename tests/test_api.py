@@ -23,7 +23,7 @@ def test_the_public_names_are_pinned():
 
 
 @pytest.mark.parametrize(
-    "name", ["ingest", "retrieve", "query", "chat", "delete", "documents", "status", "collections"]
+    "name", ["ingest", "retrieve", "query", "chat", "delete", "documents", "status", "chunks", "collections"]
 )
 def test_each_sync_twin_takes_what_its_async_twin_takes(name):
     sync, async_ = inspect.signature(getattr(RAG, name)), inspect.signature(getattr(RAG, f"a{name}"))

@@ -67,6 +67,7 @@ def test_a_tenant_engine_sees_only_its_documents_and_two_copies_are_two(backend,
             shared.write_text(B_TEXT)
             assert beta.ingest([shared]).added == 1  # the same path: beta's own document, alpha's untouched
             assert len(rag.catalog()) == 2 and len(alpha.catalog()) == len(beta.catalog()) == 1
+            assert alpha.chunks() == beta.chunks() == 1 and rag.chunks() == 2  # counted per tenant
             assert {s.text for s in alpha.retrieve("vault code", top_k=5)} == {A_TEXT}
             assert {s.text for s in beta.retrieve("vault code", top_k=5)} == {B_TEXT}
             (alpha_id,) = alpha.documents()

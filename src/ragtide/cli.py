@@ -47,6 +47,17 @@ def _count(low: int, high: int):
     return parse
 
 
+def _share(text: str) -> float:
+    """An argparse type: a number of devices from 0 to 64, fractions allowed (0.5: two share one)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"{value:g} is out of range: 0 to 64")
+    return value
+
+
 def _add_store_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--uri", help="Milvus Lite file, server URL or Zilliz URI (env RAGTIDE_URI; default ./ragtide.db)")
     p.add_argument("--token", help="Milvus token (env RAGTIDE_TOKEN)")
@@ -135,6 +146,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--ray-actor-cpus", type=_count(1, 1024), help="cores (threads) per embedding model (default 2)")
     p.add_argument("--ray-batch", type=_count(1, 100_000), help="chunks per model call and per write (default 128)")
+    p.add_argument(
+        "--ray-actor-gpus", type=_share, help="GPUs per embedding model, with RAGTIDE_EMBED_DEVICE=cuda (default 0)"
+    )
 
     p = sub.add_parser("query", help="answer a question from the ingested documents")
     p.add_argument("question")
@@ -343,11 +357,16 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def _ray_options(args: argparse.Namespace) -> RayOptions | None:
-    tuning = {"embed_actors": args.ray_actors, "actor_cpus": args.ray_actor_cpus, "batch": args.ray_batch}
+    tuning = {
+        "embed_actors": args.ray_actors,
+        "actor_cpus": args.ray_actor_cpus,
+        "batch": args.ray_batch,
+        "actor_gpus": args.ray_actor_gpus,
+    }
     given = {name: value for name, value in tuning.items() if value is not None}
     if args.ray is None:
         if given:
-            raise ConfigError("--ray-actors, --ray-actor-cpus and --ray-batch go with --ray")
+            raise ConfigError("--ray-actors, --ray-actor-cpus, --ray-actor-gpus and --ray-batch go with --ray")
         return None
     return RayOptions(args.ray, **given)
 

@@ -426,6 +426,18 @@ class RAG:
     async def _status(self) -> CollectionInfo | None:
         return await self.store().info() if self.has_database() else None
 
+    async def achunks(self) -> int:
+        """How many chunks this engine's documents take (its tenant's, for a tenant's engine),
+        counted by Milvus: cheap at any size."""
+        return await self._runner.arun(self._chunks())
+
+    def chunks(self) -> int:
+        """Sync twin of :meth:`achunks`."""
+        return self._runner.run(self._chunks())
+
+    async def _chunks(self) -> int:
+        return await self.store().chunks() if self.has_database() else 0
+
     async def acollections(self) -> list[str]:
         """Names of the collections at this URI."""
         return await self._runner.arun(self._collections())

@@ -70,12 +70,22 @@ class RayOptions:
     batch: int = 128
     """Chunks per model call and per write (128, as in the single-process pipeline; a GPU
     actor wants more)."""
+    actor_gpus: float = 0.0
+    """GPUs per embedding actor (with ``embed_device="cuda"``): Ray hides GPUs from an
+    actor that did not ask for one."""
 
     def actors(self, cluster_cpus: float) -> tuple[int, float]:
-        """How many embedding actors, and the CPUs each reserves, on a cluster of ``cluster_cpus``."""
+        """How many embedding actors, and the CPUs each reserves, on a cluster of ``cluster_cpus``.
+        Asking for more than the cluster has is refused: Ray would wait for them forever."""
         spare = max(cluster_cpus - 1, _TASK_CPUS * 2)
         cpus = min(float(self.actor_cpus), spare)
-        return self.embed_actors or max(1, int(spare // cpus)), cpus
+        actors = self.embed_actors or max(1, int(spare // cpus))
+        if actors * cpus > spare:
+            raise ConfigError(
+                f"--ray-actors {actors} x --ray-actor-cpus {cpus:g} needs {actors * cpus:g} CPUs; the Ray "
+                f"cluster has {cluster_cpus:g}, and parsing and writing need one: ask for fewer"
+            )
+        return actors, cpus
 
 
 @dataclass(frozen=True)
@@ -273,6 +283,7 @@ def _dataset(ray: Any, files: list[tuple[str, str]], job: _Job, tokenizer: SpanT
             fn_constructor_args=(embedding,),
             batch_size=options.batch,
             num_cpus=actor_cpus,
+            num_gpus=options.actor_gpus or None,
             compute=ray.data.ActorPoolStrategy(size=actors),
         )
         .map_batches(

@@ -246,8 +246,7 @@ async def upload(
         raise HTTPException(422, "files: two files of this upload have the same name")
     metadata = parse_pairs(meta)
     if config.quota_chunks:
-        stored = await state.rag.for_tenant(key.tenant).astatus()
-        used = stored.chunks if stored else 0
+        used = await state.rag.for_tenant(key.tenant).achunks()
         if used >= config.quota_chunks:
             raise HTTPException(
                 413,

@@ -279,8 +279,9 @@ class MilvusCollection:
                 return out
             last = max(row[id_field] for row in rows)
 
-    async def count(self) -> int:
-        rows = await self.call("query", self.name, filter="", output_fields=["count(*)"], **self.read_kwargs(None))
+    async def count(self, filter: str = "") -> int:
+        """How many rows match ``filter``, counted by Milvus (none are sent)."""
+        rows = await self.call("query", self.name, filter=filter, output_fields=["count(*)"], **self.read_kwargs(None))
         return int(rows[0]["count(*)"])
 
 

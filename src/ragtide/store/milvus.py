@@ -93,6 +93,12 @@ class MilvusStore:
             layout.backend,
         )
 
+    async def chunks(self) -> int:
+        """How many chunks the collection holds (this store's tenant's, if it has one); 0 if it does not exist."""
+        if not await self._milvus.exists():
+            return 0
+        return await self._milvus.count(await self._scope(""))
+
     async def stored_model(self) -> tuple[str, int, str] | None:
         """The (model, dimension, quantization) the collection was built with; None if it does not exist."""
         if not await self._milvus.exists():
