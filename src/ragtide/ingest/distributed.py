@@ -43,7 +43,7 @@ from . import removal
 from .chunking import Chunker
 from .loaders import Caps, discover
 from .metadata import Value, checked
-from .pipeline import caps_of, metadata_key, prepared, read, version_of
+from .pipeline import caps_of, metadata_key, over_document_limit, prepared, read, version_of
 from .report import IngestReport, Outcome, Progress, ProgressCallback, ProgressKind
 
 T = TypeVar("T")
@@ -301,6 +301,7 @@ def _dataset(ray: Any, files: list[tuple[str, str]], job: _Job, tokenizer: SpanT
 # travels with the chunks to the driver. Columns are plain types; a chunk is JSON.
 
 _COLUMNS = ("kind", "key", "doc_id", "version", "n_chunks", "action", "reason", "chunk", "count")
+_COUNTS = {"n_chunks", "count"}
 
 
 class _Rows:
@@ -328,7 +329,7 @@ class _Rows:
 
     def batch(self) -> dict[str, np.ndarray]:
         return {
-            name: np.array(values, dtype=object if name != "n_chunks" and name != "count" else np.int64)
+            name: np.array(values, dtype=np.int64 if name in _COUNTS else object)
             for name, values in self.columns.items()
         }
 
@@ -362,7 +363,7 @@ def _parse(
         except RagtideError as e:
             rows.add("failed", doc.key, reason=str(e).removeprefix(f"{doc.key}: "))
             continue
-        problem = _too_many(len(boundaries), job.max_doc_chunks) if boundaries else "no text to index"
+        problem = over_document_limit(len(boundaries), job.max_doc_chunks) if boundaries else "no text to index"
         if problem:
             rows.add("failed", doc.key, reason=problem)
             continue
@@ -382,12 +383,6 @@ def _parse(
                 rows = _Rows()
     if len(rows):
         yield rows.batch()
-
-
-def _too_many(chunks: int, limit: int | None) -> str:
-    if limit is not None and chunks > limit:
-        return f"{chunks:,} chunks (the limit per document is {limit:,}: split it, or raise RAGTIDE_MAX_DOC_CHUNKS)"
-    return ""
 
 
 def _fetch(key: str, where: str, caps: Caps) -> Document | LoaderError:

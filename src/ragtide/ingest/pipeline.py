@@ -192,11 +192,8 @@ class Pipeline:
 
     def _too_many(self, chunks: int) -> str:
         """Why a document of ``chunks`` chunks may not be stored, or ""."""
-        if self._max_doc_chunks is not None and chunks > self._max_doc_chunks:
-            return (
-                f"{chunks:,} chunks (the limit per document is {self._max_doc_chunks:,}: split it, or raise "
-                "RAGTIDE_MAX_DOC_CHUNKS)"
-            )
+        if too_long := over_document_limit(chunks, self._max_doc_chunks):
+            return too_long
         if self._max_run_chunks is not None and self._planned + chunks > self._max_run_chunks:
             return f"{chunks:,} more chunks would pass this ingest's limit of {self._max_run_chunks:,}"
         return ""
@@ -352,6 +349,13 @@ class Pipeline:
                 await self._store.delete_version(pending.doc.doc_id, pending.version)
             except RagtideError:
                 pass
+
+
+def over_document_limit(chunks: int, limit: int | None) -> str:
+    """Why a document of ``chunks`` chunks is refused by the limit per document, or ""."""
+    if limit is not None and chunks > limit:
+        return f"{chunks:,} chunks (the limit per document is {limit:,}: split it, or raise RAGTIDE_MAX_DOC_CHUNKS)"
+    return ""
 
 
 def caps_of(settings: Settings) -> Caps:
