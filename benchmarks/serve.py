@@ -9,6 +9,17 @@ concurrent clients for questions per second. Milvus Lite admits one process at a
 so on Lite the in-process phase runs first and closes before the service starts. Last,
 with a stub OpenAI-compatible LLM (tests/llm_server.py), the time to the first streamed
 token event, in process and over HTTP.
+
+``--questions``: ``synthetic`` (benchmarks/query.py's "What did the author say about X
+(variant i)?", vague on purpose) or ``dev`` (the dev set's questions about the essay, each
+made distinct with a variant number). An answer weighs 4 candidate sentences by meaning,
+8 when the question's words find none clearly (all the synthetic questions, 1 of the dev
+set's 46).
+
+An answer keeps the vectors of the sentences it weighs (``ragtide.embedding.SENTENCES_KEPT``),
+and the passages repeat across these questions, so later phases find most of them kept.
+``--cold-sentences`` keeps none in the in-process phase: every answer embeds its sentences,
+the cost of questions over passages not asked about before.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -33,9 +45,18 @@ ESSAY = ROOT.parent / "shared" / "data" / "paul_graham_essay.txt"
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from llm_server import StubLLM  # noqa: E402
-from query import questions  # noqa: E402
+from query import questions as synthetic_questions  # noqa: E402
 
 CLIENTS = (1, 8, 64)
+DEVSET = ROOT / "tests" / "data" / "devset.json"
+
+
+def dev_questions(n: int) -> list[str]:
+    essay = [q["q"] for q in json.loads(DEVSET.read_text())["questions"] if "essay" in q["doc"]]
+    return [f"{essay[i % len(essay)]} (variant {i})" for i in range(n)]
+
+
+QUESTIONS: dict[str, Callable[[int], list[str]]] = {"synthetic": synthetic_questions, "dev": dev_questions}
 
 
 def summary(latencies: list[float]) -> dict:
@@ -46,7 +67,7 @@ def summary(latencies: list[float]) -> dict:
     }
 
 
-async def measure(ask, sequential: int, per_client: int) -> dict:
+async def measure(ask, questions: Callable[[int], list[str]], sequential: int, per_client: int) -> dict:
     for q in questions(4):
         await ask(q)  # warm up
     latencies = {}
@@ -68,10 +89,12 @@ async def measure(ask, sequential: int, per_client: int) -> dict:
     return out
 
 
-async def in_process(uri: str, collection: str, sequential: int, per_client: int, llm: StubLLM) -> dict:
+async def in_process(
+    uri: str, collection: str, questions: Callable[[int], list[str]], sequential: int, per_client: int, llm: StubLLM
+) -> dict:
     async with RAG(uri=uri, collection=collection) as rag:
         await rag.aingest([ESSAY])
-        result = await measure(lambda q: rag.aquery(q), sequential, per_client)
+        result = await measure(lambda q: rag.aquery(q), questions, sequential, per_client)
     firsts = []
     async with RAG(uri=uri, collection=collection, llm_base_url=llm.url, llm_model="stub") as rag:
         for q in questions(20):
@@ -127,7 +150,7 @@ def stop(process: subprocess.Popen) -> None:
     process.wait(timeout=60)
 
 
-async def over_http(url: str, sequential: int, per_client: int) -> dict:
+async def over_http(url: str, questions: Callable[[int], list[str]], sequential: int, per_client: int) -> dict:
     limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
 
@@ -135,10 +158,10 @@ async def over_http(url: str, sequential: int, per_client: int) -> dict:
             reply = await client.post("/v1/query", json={"question": q})
             reply.raise_for_status()
 
-        return await measure(ask, sequential, per_client)
+        return await measure(ask, questions, sequential, per_client)
 
 
-async def first_event_over_http(url: str) -> float:
+async def first_event_over_http(url: str, questions: Callable[[int], list[str]]) -> float:
     firsts = []
     async with httpx.AsyncClient(base_url=url, timeout=120) as client:
         for q in questions(20):
@@ -157,21 +180,33 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--sequential", type=int, default=200)
     parser.add_argument("--per-client", type=int, default=16)
+    parser.add_argument("--questions", choices=sorted(QUESTIONS), default="synthetic")
+    parser.add_argument("--cold-sentences", action="store_true", help="in process, keep no sentence vectors")
     args = parser.parse_args()
+    questions = QUESTIONS[args.questions]
+    if args.cold_sentences:
+        import ragtide.embedding
+
+        ragtide.embedding.SENTENCES_KEPT = 0
+    flags = " ".join(f for f in ("avx2", "avx512f", "amx_bf16") if f in Path("/proc/cpuinfo").read_text().split())
+    print(
+        f"# benchmarks/serve.py, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, CPU flags: {flags}; "
+        f"{args.questions} questions" + ("; no sentence vectors kept in process" if args.cold_sentences else "")
+    )
     work = tempfile.mkdtemp(prefix="ragtide-serve-")
     uri = args.uri or f"{work}/serve.db"
     llm = StubLLM()
     try:
-        inproc = asyncio.run(in_process(uri, "bench_serve", args.sequential, args.per_client, llm))
+        inproc = asyncio.run(in_process(uri, "bench_serve", questions, args.sequential, args.per_client, llm))
         url = f"http://127.0.0.1:{args.port}"
         service = start_service(uri, "bench_serve", args.port, f"{work}/uploads", None)
         try:
-            http = asyncio.run(over_http(url, args.sequential, args.per_client))
+            http = asyncio.run(over_http(url, questions, args.sequential, args.per_client))
         finally:
             stop(service)
         service = start_service(uri, "bench_serve", args.port, f"{work}/uploads", llm)
         try:
-            http["first_token_ms"] = asyncio.run(first_event_over_http(url))
+            http["first_token_ms"] = asyncio.run(first_event_over_http(url, questions))
         finally:
             stop(service)
     finally:

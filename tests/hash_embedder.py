@@ -51,5 +51,8 @@ class HashEmbedder:
     async def embed_query(self, text: str) -> np.ndarray:
         return (await self.embed([text], query=True))[0]
 
+    async def embed_sentences(self, texts: Sequence[str]) -> np.ndarray:
+        return await self.embed(texts)
+
     def close(self) -> None:
         pass

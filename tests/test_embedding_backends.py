@@ -222,3 +222,26 @@ def test_a_damaged_start_recipe_falls_back_to_the_full_load(tmp_path, torch_vect
     finally:
         e.close()
     assert ExportCache.is_whole(recipe) and json.loads((recipe / "recipe.json").read_text())["dim"] == 384
+
+
+def test_sentence_vectors_are_kept_and_bounded(embedder, monkeypatch):
+    # An answer's sentences come back with the same passages: embedded once, then kept.
+    import asyncio
+
+    import ragtide.embedding
+
+    sentences = TEXTS[:3]
+
+    async def twice():
+        first = await embedder.embed_sentences(sentences)
+        busy = embedder.busy_seconds
+        again = await asyncio.gather(*(embedder.embed_sentences(sentences[k:]) for k in range(3)))
+        return first, again, embedder.busy_seconds - busy
+
+    first, again, spent = asyncio.run(twice())
+    np.testing.assert_allclose(first, embedder.encode(sentences), atol=1e-5)
+    assert spent == 0 and all(np.array_equal(v, first[k:]) for k, v in enumerate(again))  # no model call
+
+    monkeypatch.setattr(ragtide.embedding, "SENTENCES_KEPT", 2)
+    asyncio.run(embedder.embed_sentences(["one sentence more", "and another one"]))
+    assert len(embedder._sentences) == 2  # the oldest went first

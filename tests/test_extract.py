@@ -8,7 +8,16 @@ import pytest
 
 from ragtide.documents import Source
 from ragtide.query.citations import without_footnotes
-from ragtide.query.extract import abstain_threshold, answer_kinds, candidates, extract
+from ragtide.query.extract import (
+    Abstention,
+    abstain_threshold,
+    answer_kinds,
+    candidates,
+    extract,
+    locate,
+    named,
+    unmentioned,
+)
 
 
 def _source(text: str, n: int = 0) -> Source:
@@ -74,11 +83,80 @@ def test_option_entries_and_definitions_are_answer_units():
 
 
 def test_sentences_do_not_end_at_abbreviations():
-    text = "Your program will run much slower (eg. 20 to 30 times). See Fig. 3 and No. 5 for the figures."
+    text = "Your program will run much slower (eg. 20 to 30 times). Fig. 3 and No. 5 give the figures."
     assert [c.text for c in candidates([_source(text)])] == [
         "Your program will run much slower (eg. 20 to 30 times).",
-        "See Fig. 3 and No. 5 for the figures.",
+        "Fig. 3 and No. 5 give the figures.",
     ]
+
+
+def test_a_pointer_elsewhere_is_not_an_answer():
+    text = "See section PROCESS STATE CODES for the different values. A process in state Z is a zombie."
+    assert [c.text for c in candidates([_source(text)])] == ["A process in state Z is a zombie."]
+
+
+def test_a_sentence_introducing_a_command_carries_it():
+    readme = (
+        "To verify the authenticity of the compressed tarball, use this command\n\n"
+        "``` bash\n$ gpg --verify polkit.tar.gz.sign polkit.tar.gz\n$ gpg: Good signature\n```\n\n"
+        "Run the tests with:\n\n    $ meson test -C build\n\nThe tests take a minute.\n"
+    )
+    units = [c.text for c in candidates([_source(readme)])]
+    assert units == [
+        "To verify the authenticity of the compressed tarball, use this command: "
+        "gpg --verify polkit.tar.gz.sign polkit.tar.gz",
+        "Run the tests with: meson test -C build",
+        "The tests take a minute.",
+    ]
+    start, end = locate(readme, units[0])  # the sentence is highlighted; the command lies in its block
+    assert readme[start:end] == "To verify the authenticity of the compressed tarball, use this command"
+
+
+def test_api_definitions_list_items_and_introductions():
+    texinfo = (
+        "Data type: ffi_type ¶\n\nThe ffi_type has the following members:\n\n"
+        "Function: ffi_status ffi_get_struct_offsets (ffi_abi abi, ffi_type *struct_type) ¶\n\n"
+        "Compute the offset of each element of the given structure type.\nabi is the ABI to use.\n\n"
+        "We require several tools, including:\n\n* [Make](https://www.gnu.org/software/make/)\n"
+        "* [Automake](https://www.gnu.org/software/automake/) (use 1.11.3 or later)\n"
+    )
+    assert [c.text for c in candidates([_source(texinfo)])] == [
+        # "... has the following members:" introduces a list: not an answer by itself
+        "ffi_get_struct_offsets: Compute the offset of each element of the given structure type. "
+        "abi is the ABI to use.",
+        "[Automake](https://www.gnu.org/software/automake/) (use 1.11.3 or later)",  # a short item, not a heading
+    ]
+
+
+@pytest.mark.parametrize(
+    ("term", "question", "score"),
+    [
+        ("Z", "What does the process state code Z mean in ps output?", 1.0),
+        ("-# --fast --best", "What does gzip -9 or --best do?", 1.0),
+        ("-i, --ignore-case", "How do I make grep ignore case distinctions?", 1.0),
+        ("--no-ignore-case", "How do I make grep ignore case distinctions?", 2 / 3),
+        ("-delete", "Which find action deletes the files it finds?", 1.0),
+        ("-mtime n", "Which find test matches files modified n days ago?", 0.0),
+        ("", "Any question?", 0.0),
+    ],
+)
+def test_a_definition_the_question_names_or_describes(term, question, score):
+    assert named(term, question) == pytest.approx(score)
+
+
+def test_which_option_asks_for_code_and_how_do_i_for_a_command():
+    assert answer_kinds("Which gzip option keeps the input files?") == {"code"}
+    assert answer_kinds("How do I send an extra header with curl?") == {"code"}
+    assert answer_kinds("Which company bought Viaweb?") == {"name"}
+    assert answer_kinds("Which version of Automake does building GnuTLS need?") == {"number"}
+
+
+def test_names_no_passage_mentions():
+    passages = [_source(MAN_PAGE)]
+    assert unmentioned("Which pip option installs packages from a Docker image?", passages) == ["Docker"]
+    assert unmentioned("What is the capital of France?", passages) == ["France"]
+    assert unmentioned("How do I extract files with tar?", passages) == []
+    assert unmentioned("What does GNU tar's --gzip do?", [_source("GNU tar saves files.")]) == []
 
 
 def test_quotes_come_with_their_offsets_in_the_passage(embedder):
@@ -97,6 +175,14 @@ def test_a_question_the_passages_do_not_answer_is_not_found(embedder):
     threshold = abstain_threshold(embedder.name, -1.0)
     assert threshold > 0  # the default model has a measured threshold
     found = asyncio.run(
-        extract("What is the capital of France?", [_source(MAN_PAGE)], embedder, abstain_below=threshold)
+        extract("What is the capital of France?", [_source(MAN_PAGE)], embedder, abstain=Abstention(threshold))
     )
     assert found.text == "Not found in your documents." and not found.found and not found.quotes
+
+
+def test_a_question_naming_what_no_passage_mentions_is_not_found(embedder):
+    # Whatever the model's scores: the passages never name Docker.
+    question = "Which tar option extracts files from a Docker image?"
+    found = asyncio.run(extract(question, [_source(MAN_PAGE)], embedder, abstain=Abstention(names=True)))
+    assert not found.found and found.text.startswith("Not found in your documents.") and "“Docker”" in found.text
+    assert asyncio.run(extract(question, [_source(MAN_PAGE)], embedder)).found  # the setting 0: never abstain

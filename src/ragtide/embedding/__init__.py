@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +26,8 @@ from ..settings import DEFAULT_MODEL, Settings
 from . import backends, light
 from .cache import ExportCache, default_root
 
+# Sentence vectors an embedder keeps for answers: 20,000 of 384 floats is 30 MB.
+SENTENCES_KEPT = 20_000
 _BUNDLED = {DEFAULT_MODEL.lower(), f"sentence-transformers/{DEFAULT_MODEL}".lower()}
 
 
@@ -125,6 +129,9 @@ class Embedder:
         self._busy_seconds = 0.0
         self._closed = False
         self._query_batchers: dict[asyncio.AbstractEventLoop, Batcher[str, np.ndarray]] = {}
+        self._sentence_batchers: dict[asyncio.AbstractEventLoop, Batcher[str, np.ndarray]] = {}
+        self._sentences: OrderedDict[str, np.ndarray] = OrderedDict()  # least recently used first
+        self._sentences_lock = threading.Lock()
         self._cache = ExportCache(Path(cache_dir).expanduser() if cache_dir else default_root())
         start = (
             None if self.backend == "torch" else light.fingerprint(resolve_model(model), self.backend, self.quantize)
@@ -278,6 +285,38 @@ class Embedder:
 
     async def _embed_queries(self, texts: list[str]) -> list[np.ndarray]:
         return list(await self.embed(texts, query=True))
+
+    async def embed_sentences(self, texts: Sequence[str]) -> np.ndarray:
+        """Encode the sentences an answer weighs. The same passages come back for many
+        questions, so their sentences' vectors are kept (the last ``SENTENCES_KEPT``); the
+        others of answers written at the same time share one model call."""
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        missing: list[int] = []
+        with self._sentences_lock:
+            for k, text in enumerate(texts):
+                vector = self._sentences.get(text)
+                if vector is None:
+                    missing.append(k)
+                else:
+                    self._sentences.move_to_end(text)
+                    out[k] = vector
+        if missing:
+            loop = asyncio.get_running_loop()
+            batcher = self._sentence_batchers.get(loop)
+            if batcher is None:
+                batcher = self._sentence_batchers[loop] = Batcher(
+                    self._embed_sentences, max_items=256, max_delay=0.002, max_in_flight=1
+                )
+            vectors = await asyncio.gather(*(batcher.submit(texts[k]) for k in missing))
+            with self._sentences_lock:
+                for k, vector in zip(missing, vectors):
+                    out[k] = self._sentences[texts[k]] = vector
+                while len(self._sentences) > SENTENCES_KEPT:
+                    self._sentences.popitem(last=False)
+        return out
+
+    async def _embed_sentences(self, texts: list[str]) -> list[np.ndarray]:
+        return list(await self.embed(texts))
 
     def close(self) -> None:
         """Stop encoding: queued work is dropped, a running call stops after its current batch."""

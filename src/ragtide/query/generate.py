@@ -11,10 +11,12 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..embedding import Embedder
 from ..errors import LLMError
 from .answer import Answer
-from .extract import NOT_FOUND, abstain_threshold, extract
+from .extract import NOT_FOUND, Abstention, extract
 from .llm import LLM
 from .prompt import build_messages
 from .retrieve import Retrieval
@@ -40,10 +42,14 @@ def answer(
     setting, see :func:`.extract.abstain_threshold`; ``searched``: the question as searched,
     when a follow-up was made to stand alone)."""
     timings = {"retrieve": time.perf_counter() - started}
-    threshold = abstain_threshold(embedder.name, abstain_below)
+    abstain = Abstention.setting(embedder.name, abstain_below)
+
+    # The question's vector, as retrieval computed it, unless retrieval searched another text
+    # (a follow-up made to stand alone): the answer is to the question as asked.
+    vector = found.vector if searched in ("", question) else None
 
     def write(answer: Answer) -> AsyncIterator[str]:
-        return _write(answer, embedder, llm, started, threshold)
+        return _write(answer, embedder, llm, started, abstain, vector)
 
     return Answer(
         question,
@@ -59,7 +65,12 @@ def answer(
 
 
 async def _write(
-    answer: Answer, embedder: Embedder, llm: LLM | None, started: float, abstain_below: float
+    answer: Answer,
+    embedder: Embedder,
+    llm: LLM | None,
+    started: float,
+    abstain: Abstention,
+    vector: np.ndarray | None,
 ) -> AsyncIterator[str]:
     """Produce the answer's text, filling ``answer`` as it goes."""
     generated = time.perf_counter()
@@ -68,7 +79,7 @@ async def _write(
     # A follow-up's passages were found with what came before; its answer is to the follow-up
     # itself (the earlier question's words would pick the earlier answer again). An LLM gets
     # the rewritten question, which stands alone.
-    extraction = await extract(answer.question, answer.sources, embedder, abstain_below=abstain_below)
+    extraction = await extract(answer.question, answer.sources, embedder, abstain=abstain, question_vector=vector)
     if llm is not None and answer.sources:
         answer.mode = "llm"
         try:

@@ -14,7 +14,9 @@ import dataclasses
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from ..documents import Source
 from ..embedding import Embedder
@@ -33,6 +35,7 @@ class Retrieval:
     mode: Mode  # the mode used
     note: str = ""  # why the mode used is not the one asked for, or how to get hybrid
     reranked_by: str = ""  # the cross-encoder that reordered the sources, if one did
+    vector: np.ndarray | None = field(default=None, repr=False, compare=False)  # the question's, if searched by meaning
 
 
 class PhraseBoost:
@@ -168,5 +171,6 @@ class Retriever:
         if boost:
             sources = self._phrases.apply(question, sources, wanted)
         if self._reranker is None:
-            return Retrieval(sources, mode, note)
-        return Retrieval(await self._reranker.rerank(question, sources, top_k), mode, note, self._reranker.name)
+            return Retrieval(sources, mode, note, vector=vector)
+        reranked = await self._reranker.rerank(question, sources, top_k)
+        return Retrieval(reranked, mode, note, self._reranker.name, vector=vector)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,7 @@ class MilvusStore:
         self.uri = uri
         self.collection = collection
         self._lexical = lexical
+        self._held_rows = False  # whether the collection was seen holding a row (see _text_hits)
         self._layout: schema.Layout | None = None
         self._note = ""
         self._open_lock: asyncio.Lock | None = None
@@ -263,16 +264,30 @@ class MilvusStore:
                 hits = await self._hybrid(data, text, top_k, fusion, filter=filter, consistency=consistency)
                 return [_to_source(hit) for hit in hits]
             field, params = schema.DENSE_FIELD, None
-        hits = await self._milvus.search(
-            data,
-            top_k,
-            anns_field=field,
-            search_params=params,
-            filter=filter,
-            output_fields=schema.OUTPUT_FIELDS,
-            consistency=consistency,
-        )
+
+        def search() -> Awaitable[list[dict[str, Any]]]:
+            return self._milvus.search(
+                data,
+                top_k,
+                anns_field=field,
+                search_params=params,
+                filter=filter,
+                output_fields=schema.OUTPUT_FIELDS,
+                consistency=consistency,
+            )
+
+        hits = await (self._text_hits(search) if mode == "lexical" else search())
         return [_to_source(hit) for hit in hits]
+
+    async def _text_hits(self, search: Callable[[], Awaitable[list[dict[str, Any]]]]) -> list[dict[str, Any]]:
+        """A full-text search's hits. Milvus Lite 2.5.1 fails one on a collection that never
+        held a row (its BM25 statistics divide by zero: "Invalid sparse row: NaN"), so until
+        the collection is seen holding one, it is counted first."""
+        if not self._held_rows:
+            self._held_rows = await self._milvus.count("") > 0
+            if not self._held_rows:
+                return []
+        return await search()
 
     async def _hybrid(
         self, vector: np.ndarray, text: str, top_k: int, fusion: Fusion, *, filter: str, consistency: str | None
@@ -287,13 +302,15 @@ class MilvusStore:
             self._milvus.search(
                 vector, leg_limit, anns_field=schema.DENSE_FIELD, filter=filter, consistency=consistency
             ),
-            self._milvus.search(
-                text,
-                leg_limit,
-                anns_field=schema.SPARSE_FIELD,
-                search_params=_BM25,
-                filter=filter,
-                consistency=consistency,
+            self._text_hits(
+                lambda: self._milvus.search(
+                    text,
+                    leg_limit,
+                    anns_field=schema.SPARSE_FIELD,
+                    search_params=_BM25,
+                    filter=filter,
+                    consistency=consistency,
+                )
             ),
         )
         fused = fusion.fuse(
