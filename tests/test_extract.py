@@ -90,6 +90,14 @@ def test_sentences_do_not_end_at_abbreviations():
     ]
 
 
+def test_a_short_sentence_leaning_on_the_one_before_stays_with_it():
+    text = 'If "binary-targets", then the rules must run under root. This is the default. Others differ a lot.'
+    assert [c.text for c in candidates([_source(text)])] == [
+        'If "binary-targets", then the rules must run under root. This is the default.',
+        "Others differ a lot.",
+    ]
+
+
 def test_a_pointer_elsewhere_is_not_an_answer():
     text = "See section PROCESS STATE CODES for the different values. A process in state Z is a zombie."
     assert [c.text for c in candidates([_source(text)])] == ["A process in state Z is a zombie."]

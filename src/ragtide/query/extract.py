@@ -4,8 +4,9 @@ A sentence *about* the topic is not an answer; the one that *holds the fact* is.
 candidates are the passages' prose sentences (cut where sentences end, not at "e.g." or
 "Fig."), list items, table rows with their column header, definitions ("-x, --extract:
 Extract files ...", "%j: day of year", an API reference's "Function: ..."), and sentences
-that introduce a command, completed with it ("... use this command: gpg --verify ...");
-never headings, page furniture, pointers elsewhere ("See section ...") or lines that only
+that introduce a command, completed with it ("... use this command: gpg --verify ..."); a
+short sentence leaning on the one before ("This is the default.") stays with it; never
+headings, page furniture, pointers elsewhere ("See section ...") or lines that only
 introduce a list. Each is scored on four things, then the best one or two are quoted, cited:
 
 - meaning: cosine similarity to the question, with the model that retrieved the passages;
@@ -234,12 +235,23 @@ def _flush(source: int, prose: list[str], order: int, out: list[Candidate]) -> i
     prose.clear()
     if lone_line and not item and len(text.split()) <= 8 and not text.endswith((".", "!", "?", ":")):
         return order  # a heading, a title, a line of page furniture (a short list item is none of them)
-    for s, e in sentence_spans(text):
+    spans = sentence_spans(text)
+    for k, (s, e) in enumerate(spans):
+        if k and _leans_back(text[s:e]) and out and out[-1].source == source and out[-1].order == order - 1:
+            # "This is the default." says what it is only with the sentence before it.
+            previous = spans[k - 1]
+            out[-1] = replace(out[-1], text=strip_footnotes(text[previous[0] : e]))
+            continue
         sentence = strip_footnotes(text[s:e])
         if _quotable(sentence):
             out.append(Candidate(source, order, sentence))
             order += 1
     return order
+
+
+def _leans_back(sentence: str) -> bool:
+    """A short sentence whose subject is the sentence before it ("This is the default.")."""
+    return len(sentence) < 60 and bool(re.match(r"(?:This|That|It|These|Those|Such)\b", sentence))
 
 
 def _is_title(line: str) -> bool:
