@@ -57,12 +57,13 @@ with RAG(uri=sys.argv[2], collection=sys.argv[3]) as rag:
 
 @pytest.fixture(scope="module")
 def two_files(tmp_path_factory):
-    """A short file and ~150 chunks of the 10-K as text: more than one write request (128 chunks)."""
+    """A short file and ~360 chunks of the 10-K as text: several write requests (128 chunks
+    each), and on a fast machine still being embedded well after the short one is stored."""
     from ragtide import load
 
     d = tmp_path_factory.mktemp("kill")
     (d / "essay.txt").write_text(ESSAY.read_text(encoding="utf-8")[:8000], encoding="utf-8")
-    (d / "tenk.txt").write_text(load(UBER).text[:180_000], encoding="utf-8")
+    (d / "tenk.txt").write_text(load(UBER).text[:450_000], encoding="utf-8")
     return d
 
 
