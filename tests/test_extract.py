@@ -96,6 +96,13 @@ def test_a_short_sentence_leaning_on_the_one_before_stays_with_it():
         'If "binary-targets", then the rules must run under root. This is the default.',
         "Others differ a lot.",
     ]
+    # Only onto the sentence just before it in its own paragraph; a chain stays one unit.
+    assert [c.text for c in candidates([_source("The old value stays in the record.\n\nYes. This is it.")])] == [
+        "The old value stays in the record."
+    ]
+    assert [
+        c.text for c in candidates([_source("The value is binary-targets for old ones. This is it. That is all.")])
+    ] == ["The value is binary-targets for old ones. This is it. That is all."]
 
 
 def test_a_pointer_elsewhere_is_not_an_answer():

@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypedDict
@@ -275,13 +275,19 @@ class Embedder:
 
     async def embed_query(self, text: str) -> np.ndarray:
         """Encode one question; questions arriving together share one model call."""
+        return await self._batcher(self._query_batchers, self._embed_queries).submit(text)
+
+    @staticmethod
+    def _batcher(
+        batchers: dict[asyncio.AbstractEventLoop, Batcher[str, np.ndarray]],
+        run: Callable[[list[str]], Awaitable[list[np.ndarray]]],
+    ) -> Batcher[str, np.ndarray]:
+        """The running loop's batcher in ``batchers``: texts arriving together, one model call."""
         loop = asyncio.get_running_loop()
-        batcher = self._query_batchers.get(loop)
+        batcher = batchers.get(loop)
         if batcher is None:
-            batcher = self._query_batchers[loop] = Batcher(
-                self._embed_queries, max_items=256, max_delay=0.002, max_in_flight=1
-            )
-        return await batcher.submit(text)
+            batcher = batchers[loop] = Batcher(run, max_items=256, max_delay=0.002, max_in_flight=1)
+        return batcher
 
     async def _embed_queries(self, texts: list[str]) -> list[np.ndarray]:
         return list(await self.embed(texts, query=True))
@@ -301,12 +307,7 @@ class Embedder:
                     self._sentences.move_to_end(text)
                     out[k] = vector
         if missing:
-            loop = asyncio.get_running_loop()
-            batcher = self._sentence_batchers.get(loop)
-            if batcher is None:
-                batcher = self._sentence_batchers[loop] = Batcher(
-                    self._embed_sentences, max_items=256, max_delay=0.002, max_in_flight=1
-                )
+            batcher = self._batcher(self._sentence_batchers, self._embed_sentences)
             vectors = await asyncio.gather(*(batcher.submit(texts[k]) for k in missing))
             with self._sentences_lock:
                 for k, vector in zip(missing, vectors):

@@ -235,15 +235,15 @@ def _flush(source: int, prose: list[str], order: int, out: list[Candidate]) -> i
     prose.clear()
     if lone_line and not item and len(text.split()) <= 8 and not text.endswith((".", "!", "?", ":")):
         return order  # a heading, a title, a line of page furniture (a short list item is none of them)
-    spans = sentence_spans(text)
-    for k, (s, e) in enumerate(spans):
-        if k and _leans_back(text[s:e]) and out and out[-1].source == source and out[-1].order == order - 1:
+    unit_start = -1  # where the unit just added (the sentence before) starts in text; -1: none was
+    for s, e in sentence_spans(text):
+        if unit_start >= 0 and _leans_back(text[s:e]):
             # "This is the default." says what it is only with the sentence before it.
-            previous = spans[k - 1]
-            out[-1] = replace(out[-1], text=strip_footnotes(text[previous[0] : e]))
+            out[-1] = replace(out[-1], text=strip_footnotes(text[unit_start:e]))
             continue
         sentence = strip_footnotes(text[s:e])
-        if _quotable(sentence):
+        unit_start = s if _quotable(sentence) else -1
+        if unit_start >= 0:
             out.append(Candidate(source, order, sentence))
             order += 1
     return order
@@ -293,7 +293,7 @@ def answer_kinds(question: str) -> set[str]:
     q = " " + " ".join(question.lower().split()) + " "
     kinds = set()
     if re.search(
-        r"\b(how many|how much|how large|how big|how long|how old|(?:what|which) (?:\w+ )?version|"
+        rf"\b(how many|how much|how large|how big|how long|how old|{_VERSION}|"
         r"what (?:percentage|percent|share|proportion|fraction|number|amount))\b",
         q,
     ) or re.search(rf"\bwhat (?:was|were|is|are)\b[^?]{{0,40}}\b(?:{_NUMBER_WORDS})\b", q):
@@ -306,7 +306,7 @@ def answer_kinds(question: str) -> set[str]:
         q,
     ):
         kinds.add("name")
-    if re.search(r"\b(?:what|which) (?:\w+ )?version\b", q):
+    if re.search(rf"\b{_VERSION}\b", q):
         kinds.discard("name")  # "which version" asks for a number, not a capitalised name
     if re.search(rf"\b(?:which|what)\s+(?:[\w/-]+\s+){{0,2}}(?:{_CODE_WORDS})\b", q):
         kinds.add("code")
@@ -316,6 +316,7 @@ def answer_kinds(question: str) -> set[str]:
     return kinds
 
 
+_VERSION = r"(?:what|which) (?:\w+ )?version"
 # What names a piece of code, a file or a setting in a question ("which gzip option", "what file").
 _CODE_WORDS = (
     r"options?|flags?|switch(?:es)?|parameters?|arguments?|commands?|programs?|tools?|files?|fields?|tests?|"
@@ -364,10 +365,17 @@ def named(term: str, question: str) -> float:
     """How well ``question`` names the definition's ``term``: 1 when it holds one of its
     forms ("-9", "--best", "Z", "%j"); else the share of a long form's words it holds
     ("ignore case distinctions" for "--ignore-case"; "--no-ignore-case" gets 2 of 3)."""
+    return _named(term, *_naming(question))
+
+
+def _naming(question: str) -> tuple[set[str], set[str]]:
+    """What of ``question`` can name a term: its tokens as typed, and its words' stems."""
+    return {t.strip("?,.;:!\"'()") for t in question.split()}, {stem(w) for w in WORD.findall(question)}
+
+
+def _named(term: str, tokens: set[str], stems: set[str]) -> float:
     if not term:
         return 0.0
-    tokens = {t.strip("?,.;:!\"'()") for t in question.split()}
-    stems = {stem(w) for w in WORD.findall(question)}
     # Its forms: options and sequences, not their arguments ("n" of "-mtime n"); or a short code.
     forms = [f for f in re.split(r"[,\s|]+", term) if f[:1] in "-%+"] or [term]
     best = 0.0
@@ -392,6 +400,7 @@ def word_scores(question: str, found: list[Candidate]) -> np.ndarray:
     idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in wanted}
     total = sum(idf.values()) or 1.0
     kinds = answer_kinds(question)
+    naming = _naming(question)
     out = np.empty(n, dtype=np.float32)
     for k, (candidate, ts) in enumerate(zip(found, candidate_terms)):
         coverage = sum(idf[t] for t in wanted & ts) / total
@@ -401,7 +410,7 @@ def word_scores(question: str, found: list[Candidate]) -> np.ndarray:
             TERMS_WEIGHT * coverage
             + KIND_WEIGHT * fits
             + RANK_WEIGHT * rank
-            + NAMED_WEIGHT * named(candidate.term, question)
+            + NAMED_WEIGHT * _named(candidate.term, *naming)
         )
     return out
 
