@@ -16,7 +16,9 @@ from ragtide.query.extract import (
     extract,
     locate,
     named,
+    subject,
     unmentioned,
+    word_scores,
 )
 
 
@@ -141,6 +143,62 @@ def test_api_definitions_list_items_and_introductions():
         "abi is the ABI to use.",
         "[Automake](https://www.gnu.org/software/automake/) (use 1.11.3 or later)",  # a short item, not a heading
     ]
+
+
+def test_units_know_the_heading_they_lie_under():
+    readme = (
+        "# GLib\n\nGLib is a core library.\n\n## Supported versions\n\nOnly the most recent series are supported.\n\n"
+        "OPTIONS\n       -k, --kibi\n              Display the amount of memory in kibibytes.\n"
+    )
+    assert [(c.heading, c.text) for c in candidates([_source(readme)])] == [
+        ("GLib", "GLib is a core library."),
+        ("Supported versions", "Only the most recent series are supported."),
+        ("OPTIONS", "-k, --kibi: Display the amount of memory in kibibytes."),
+    ]
+
+
+def test_a_usage_line_is_not_a_sentence():
+    page = "SYNOPSIS\n       cp [OPTION]... -t DIRECTORY SOURCE...\n\nRevenue was $17.5 billion.\n"
+    assert [c.text for c in candidates([_source(page)])] == ["Revenue was $17.5 billion."]
+
+
+def test_a_passage_opening_with_an_option_keeps_it_apart_from_the_text_below():
+    # A passage starts at its first word: the option lost its indentation when the document was cut.
+    passage = (
+        "--palette=PALETTE\n                 the colors to use when --color is active\n"
+        "         -v, --version\n                 output version information and exit\n"
+        "         Exit status is 0 if inputs are the same, 1 if different, 2 if trouble.\n"
+    )
+    assert [c.text for c in candidates([_source(passage)])] == [
+        "--palette=PALETTE: the colors to use when --color is active",
+        "-v, --version: output version information and exit",
+        "Exit status is 0 if inputs are the same, 1 if different, 2 if trouble.",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("question", "defined"),
+    [
+        ("What is polkit used for?", "polkit"),
+        ("What does asn1Parser do?", "asn1Parser"),
+        ("What is FFI?", "FFI"),
+        ("What is the default value of Rules-Requires-Root?", ""),  # a value, not a definition
+        ("What does gzip -9 or --best do?", ""),
+        ("Which option keeps the files?", ""),
+    ],
+)
+def test_what_a_question_asks_to_be_defined(question, defined):
+    assert subject(question) == defined
+
+
+def test_the_sentence_saying_what_the_subject_is_answers_what_it_is():
+    readme = (
+        "polkit uses the meson build system for configuration with ninja as its backend.\n\n"
+        "polkit is a toolkit for defining and handling authorizations.\n"
+    )
+    found = candidates([_source(readme)])
+    scores = word_scores("What is polkit?", found)
+    assert found[int(scores.argmax())].text == "polkit is a toolkit for defining and handling authorizations."
 
 
 @pytest.mark.parametrize(

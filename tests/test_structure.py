@@ -1,7 +1,10 @@
 """Structure kept: headings become section paths on chunks and in citations, chunks do not
-cross top-level sections, PDFs lose their page furniture, scans are read by OCR."""
+cross top-level sections, PDFs lose their page furniture and keep their layout, scans are
+read by OCR."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +13,7 @@ from ragtide import RAG, LoaderError, load
 from ragtide.documents import Source
 from ragtide.ingest.chunking import Chunker
 from ragtide.ingest.formats import ocr
+from ragtide.query.extract import candidates
 
 MARKDOWN = """# Deployment guide
 
@@ -158,6 +162,20 @@ def test_two_page_pdf_keeps_its_lines(tmp_path):
     doc = load(path)
     assert doc.text.count("Letterhead") == 2  # too few pages to call a line furniture
     assert doc.headings == ()  # no bookmarks: no sections guessed
+
+
+def test_a_pdf_keeps_its_indentation_and_tab_stops():
+    # A manual page typeset by groff (`man -Tpdf free`): a text layer holds no indentation,
+    # yet an option's description is known only by being indented below it, or tabbed beside it.
+    doc = load(Path(__file__).parent / "data" / "realdocs" / "free.1.pdf")
+    lines = doc.text.split("\n")
+    kibi = lines.index("         -k, --kibi")
+    assert lines[kibi + 1] == "                 Display the amount of memory in kibibytes. This is the default."
+    assert "         --tebi  Display the amount of memory in tebibytes." in lines
+    assert "free displays the total amount of free and used physical and swap memory" in doc.text  # prose as it was
+    units = [c.text for c in candidates([Source(id="free", text=doc.text, source="free.1.pdf", score=1.0)])]
+    assert "-k, --kibi: Display the amount of memory in kibibytes. This is the default." in units
+    assert "--tebi: Display the amount of memory in tebibytes." in units
 
 
 needs_ocr = pytest.mark.skipif(

@@ -73,7 +73,8 @@ _DEFINITION = re.compile(
 _API = re.compile(
     r"^(?:Function|Macro|Data type|Variable|Command|Method|Constructor|Special Form|User Option|Typedef):\s+(.+?)\s*¶?$"
 )
-# A heading inside a passage: a short line in capitals ("PROCESS STATE CODES", "OPTIONS").
+# A heading inside a passage: Markdown's ("## Building"), a short line in capitals ("OPTIONS").
+_MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+(\S.{0,80}?)\s*#*\s*$")
 _CAPS_HEADING = re.compile(r"^(?=.*[A-Z]{2})[^a-z]{2,60}$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 
@@ -87,6 +88,14 @@ class Candidate:
     text: str
     table: bool = False
     term: str = ""  # what a definition defines: "-x, --extract", "%j", "Z"
+    heading: str = ""  # the heading it lies under in its passage ("Supported versions"), if any
+
+
+@dataclass
+class _Section:
+    """The heading the lines being read lie under."""
+
+    heading: str = ""
 
 
 def candidates(sources: list[Source]) -> list[Candidate]:
@@ -95,7 +104,8 @@ def candidates(sources: list[Source]) -> list[Candidate]:
     for i, source in enumerate(sources):
         prose: list[str] = []
         order = 0
-        lines = source.text.split("\n")
+        section = _Section()
+        lines = _reindented(source.text.split("\n"))
         fenced = False
         after_prose: int | None = None  # out's index of the sentence a blank line followed: it may introduce code
         k = 0
@@ -104,7 +114,7 @@ def candidates(sources: list[Source]) -> list[Candidate]:
             stripped = line.strip()
             k += 1
             if stripped.startswith(("```", "~~~")):
-                order, introducer = _flushed(i, prose, order, out, after_prose)
+                order, introducer = _flushed(i, prose, order, out, after_prose, section)
                 fenced = not fenced
                 if fenced:
                     _introduce(out, introducer, lines[k:])
@@ -114,40 +124,57 @@ def candidates(sources: list[Source]) -> list[Candidate]:
                 continue
             if not stripped:
                 if prose:
-                    order, after_prose = _flushed(i, prose, order, out, after_prose)
+                    order, after_prose = _flushed(i, prose, order, out, after_prose, section)
                 continue
             if is_row(stripped):
-                order = _flush(i, prose, order, out)
-                out.append(Candidate(i, order, stripped, table=True))
+                order = _flush(i, prose, order, out, section)
+                out.append(Candidate(i, order, stripped, table=True, heading=section.heading))
                 order += 1
                 after_prose = None
                 continue
             if _CODE.match(line):
-                order, introducer = _flushed(i, prose, order, out, after_prose)
+                order, introducer = _flushed(i, prose, order, out, after_prose, section)
+                heading = _MARKDOWN_HEADING.match(line)
+                if heading:
+                    section.heading = heading.group(1)
                 if stripped.startswith("$ "):
                     _introduce(out, introducer, lines[k - 1 :])
                 after_prose = None
                 continue
             entry = _entry(lines, k - 1)
             if entry is not None:
-                order = _flush(i, prose, order, out)
+                order = _flush(i, prose, order, out, section)
                 term, units, k = entry
                 for unit in units:
-                    out.append(Candidate(i, order, unit, term=term))
+                    out.append(Candidate(i, order, unit, term=term, heading=section.heading))
                     order += 1
                 after_prose = None
                 continue
             if _CAPS_HEADING.match(stripped) and len(stripped.split()) <= 6:
-                order = _flush(i, prose, order, out)
+                order = _flush(i, prose, order, out, section)
+                section.heading = stripped
                 after_prose = None
                 continue
             if _LIST_ITEM.match(line):
-                order = _flush(i, prose, order, out)  # an item starts a unit of its own (marker kept: see _flush)
+                order = _flush(
+                    i, prose, order, out, section
+                )  # an item starts a unit of its own (marker kept: see _flush)
             prose.append(line)
-        _flush(i, prose, order, out)
+        _flush(i, prose, order, out, section)
     # A sentence ending in a colon introduces what follows it (a list, a command it was not
     # completed with): not an answer by itself.
     return [c for c in out if not c.text.endswith(":")]
+
+
+def _reindented(lines: list[str]) -> list[str]:
+    """A passage's lines, an option on its first line indented as the least indented of the
+    others that are: a passage cut from a document starts at its first word, so an option
+    that opened it would look less indented than the text after its description, and take
+    that as its own."""
+    rest = [_indent(line) for line in lines[1:] if line.strip() and _indent(line)]
+    if lines and rest and not _indent(lines[0]) and _TERM.match(lines[0].strip()):
+        return [" " * min(rest) + lines[0]] + lines[1:]
+    return lines
 
 
 def _indent(line: str) -> int:
@@ -203,12 +230,12 @@ def _entry(lines: list[str], k: int) -> tuple[str, list[str], int] | None:
 
 
 def _flushed(
-    source: int, prose: list[str], order: int, out: list[Candidate], before: int | None
+    source: int, prose: list[str], order: int, out: list[Candidate], before: int | None, section: _Section
 ) -> tuple[int, int | None]:
     """:func:`_flush`, and out's index of the last sentence of the paragraph just ended
     (``before`` if these lines held none): a sentence that may introduce what follows it."""
     added = len(out)
-    order = _flush(source, prose, order, out)
+    order = _flush(source, prose, order, out, section)
     return order, len(out) - 1 if len(out) > added else before
 
 
@@ -223,10 +250,12 @@ def _introduce(out: list[Candidate], k: int | None, code: list[str]) -> None:
         out[k] = replace(out[k], text=f"{out[k].text.rstrip().rstrip(':')}: {line}")
 
 
-def _flush(source: int, prose: list[str], order: int, out: list[Candidate]) -> int:
-    """Add the quotable sentences of the prose lines gathered so far; return the next order."""
+def _flush(source: int, prose: list[str], order: int, out: list[Candidate], section: _Section) -> int:
+    """Add the quotable sentences of the prose lines gathered so far (under ``section``'s
+    heading, which a heading among them replaces); return the next order."""
     while len(prose) > 1 and _is_title(prose[0]) and prose[1].lstrip()[:1].isupper():
-        del prose[0]  # a heading above the text ("Human Capital at Uber"), not the start of its first sentence
+        # a heading above the text ("Human Capital at Uber"), not the start of its first sentence
+        section.heading = prose.pop(0).strip()
     item = _LIST_ITEM.match(prose[0]) if prose else None
     if item:
         prose[0] = prose[0][item.end() :]
@@ -234,7 +263,9 @@ def _flush(source: int, prose: list[str], order: int, out: list[Candidate]) -> i
     lone_line = len(prose) == 1
     prose.clear()
     if lone_line and not item and len(text.split()) <= 8 and not text.endswith((".", "!", "?", ":")):
-        return order  # a heading, a title, a line of page furniture (a short list item is none of them)
+        # A heading, a title, a line of page furniture (a short list item is none of them).
+        section.heading = text if _is_title(text) else ""
+        return order
     unit_start = -1  # where the unit just added (the sentence before) starts in text; -1: none was
     for s, e in sentence_spans(text):
         if unit_start >= 0 and _leans_back(text[s:e]):
@@ -244,7 +275,7 @@ def _flush(source: int, prose: list[str], order: int, out: list[Candidate]) -> i
         sentence = strip_footnotes(text[s:e])
         unit_start = s if _quotable(sentence) else -1
         if unit_start >= 0:
-            out.append(Candidate(source, order, sentence))
+            out.append(Candidate(source, order, sentence, heading=section.heading))
             order += 1
     return order
 
@@ -268,12 +299,17 @@ def _is_title(line: str) -> bool:
 
 def _quotable(sentence: str) -> bool:
     # Headings, page furniture, fragments and pointers elsewhere ("See section X") are not answers.
+    # A sentence has two words in lower case at least: "cp [OPTION]... -t DIRECTORY SOURCE..."
+    # (a usage line) or "GNU coreutils 9.1 September 2022" (a page's footer) has one.
     return (
         len(sentence.split()) >= 4
         and len(sentence) <= 800
-        and bool(re.search(r"[a-z]", sentence))
+        and len(set(_PROSE_WORD.findall(sentence))) >= 2
         and not _POINTER.match(sentence)
     )
+
+
+_PROSE_WORD = re.compile(r"(?<![-\w])[a-z]{2,}\b(?![-(])")
 
 
 _POINTER = re.compile(r"^(?:see|refer to|for (?:more|further|additional) (?:details|information))\b", re.I)
@@ -389,6 +425,46 @@ def _named(term: str, tokens: set[str], stems: set[str]) -> float:
     return best
 
 
+# "What is polkit?", "What is polkit used for?", "What does asn1Parser do?": the question asks
+# what its subject is, and the sentence that says so has that subject ("polkit is a toolkit ...").
+_WHAT_IS = re.compile(
+    r"^\s*what\s+(?:is|are)\s+(?:an?\s+|the\s+)?(?P<x>[^\s?]+(?:\s+[^\s?]+){0,2}?)(?:\s+(?:used\s+)?for)?\s*\?*\s*$"
+    r"|^\s*what\s+(?:does|do)\s+(?:an?\s+|the\s+)?(?P<y>[^\s?]+(?:\s+[^\s?]+){0,2}?)\s+do\s*\?*\s*$",
+    re.I,
+)
+
+
+def subject(question: str) -> str:
+    """What ``question`` asks to be defined ("polkit" of "What is polkit used for?"); "" if none."""
+    match = _WHAT_IS.match(question)
+    if match is None:
+        return ""
+    x = match.group("x") or match.group("y")
+    # "What is the default value of X?" asks for a value, not what something is.
+    return "" if re.search(r"\b(?:of|in|on|to|by|with)\b", x, re.I) else x
+
+
+def _definition(question: str) -> re.Pattern[str] | None:
+    """How a sentence saying what the question's subject is (or does) opens: the subject,
+    perhaps a parenthesis, then a verb of being ("polkit is", "FFI stands for") or, for
+    "what does X do", any verb ("asn1Parser reads")."""
+    match, defined = _WHAT_IS.match(question), subject(question)
+    if match is None or not defined:
+        return None
+    verb = r"[a-z]+" if match.group("y") else r"(?:is|are|was|were|means|stands\s+for|refers\s+to)"
+    return re.compile(rf"(?:the\s+|an?\s+)?{re.escape(defined)}\s*(?:\([^)]{{0,60}}\)\s*)?,?\s+{verb}\b", re.I)
+
+
+def _in_context(candidate: Candidate) -> str:
+    # "Automake (use 1.11.3 or later)" means "the version Automake must have" only under its
+    # heading ("Building"): its meaning is read with the heading, as a reader reads it. A
+    # table's row carries its labels already ("Trips (in millions): 2020: ..."); a heading
+    # above the table only blurs it.
+    if candidate.heading and not candidate.table:
+        return f"{candidate.heading}: {candidate.text}"
+    return candidate.text
+
+
 def word_scores(question: str, found: list[Candidate]) -> np.ndarray:
     """Each candidate's score from its words alone: question terms covered + the kind of
     answer asked for + a little for the passage's rank. Cheap; meaning is added after."""
@@ -401,6 +477,7 @@ def word_scores(question: str, found: list[Candidate]) -> np.ndarray:
     total = sum(idf.values()) or 1.0
     kinds = answer_kinds(question)
     naming = _naming(question)
+    definition = _definition(question)
     out = np.empty(n, dtype=np.float32)
     for k, (candidate, ts) in enumerate(zip(found, candidate_terms)):
         coverage = sum(idf[t] for t in wanted & ts) / total
@@ -410,7 +487,8 @@ def word_scores(question: str, found: list[Candidate]) -> np.ndarray:
             TERMS_WEIGHT * coverage
             + KIND_WEIGHT * fits
             + RANK_WEIGHT * rank
-            + NAMED_WEIGHT * _named(candidate.term, *naming)
+            + NAMED_WEIGHT
+            * max(_named(candidate.term, *naming), float(bool(definition and definition.match(candidate.text))))
         )
     return out
 
@@ -522,7 +600,7 @@ async def extract(
     shortlist = [int(i) for i in ranked[:size]]
     found = [found[i] for i in shortlist]
     q = question_vector if question_vector is not None else await embedder.embed_query(question)
-    vectors = await embedder.embed_sentences([c.text for c in found])
+    vectors = await embedder.embed_sentences([_in_context(c) for c in found])
     scores = vectors @ q + words[shortlist]
     order = np.argsort(-scores, kind="stable")
     best = float(scores[order[0]])

@@ -28,6 +28,7 @@ EDGE = 3  # lines at the top and bottom of a page where furniture is looked for
 _PAGE_NUMBER = re.compile(
     r"(?:page\s+)?[-–—]?\s*(?:\d{1,4}|[ivx]{1,5})\s*[-–—]?(?:\s*(?:of|/)\s*\d{1,4})?", re.IGNORECASE
 )
+_OPTION = re.compile(r"(?:--?|\+|%)[\w#?]\S*")
 # A word broken at a line's end: "docu-\nmented", or as pdfium joins such lines, "docu\ufffemented".
 _HYPHENATED = re.compile(r"(\S*)(?:-\n|\ufffe)(\w)")
 
@@ -85,9 +86,9 @@ def _text_layer(path: Path, pdf: Any, caps: Caps) -> tuple[list[str], list[int]]
     for index in range(len(pdf)):
         page = pdf[index]
         textpage = page.get_textpage()
-        text = textpage.get_text_range()
+        text = _laid_out(textpage)
         textpage.close()
-        text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+        text = text.replace("\x00", "")
         if not text.strip() and next(page.get_objects(filter=(pdfium.FPDF_PAGEOBJ_IMAGE,), max_depth=3), None):
             scanned.append(index)
         page.close()
@@ -95,6 +96,62 @@ def _text_layer(path: Path, pdf: Any, caps: Caps) -> tuple[list[str], list[int]]
         size += len(text)
         caps.check_chars(path, size)
     return texts, scanned
+
+
+def _laid_out(textpage: Any) -> str:
+    """The page's text with its layout where it means something: each line indented as
+    printed (relative to the page's margin), and two spaces after a term set off by a tab
+    ("--tebi    Display the amount ..."). A text layer is a stream of lines: without them a
+    manual page, a definition list or an outline reads as one flat paragraph."""
+    raw = textpage.get_text_range()
+    if textpage.count_chars() != len(raw):  # characters beyond the BMP: indexes do not line up
+        return re.sub(r"\r\n?", "\n", raw)
+    breaks = [(m.start(), m.end()) for m in re.finditer(r"\r\n|\r|\n", raw)]
+    spans = list(zip([0] + [end for _, end in breaks], [start for start, _ in breaks] + [len(raw)]))
+    lines: list[tuple[int, int, float]] = []  # start and end of each line's text, its left edge
+    widths: list[float] = []
+    for start, end in spans:
+        first = start + len(raw[start:end]) - len(raw[start:end].lstrip())
+        last = start + len(raw[start:end].rstrip()) - 1
+        if last < first:
+            lines.append((start, end, -1.0))
+            continue
+        left, right = textpage.get_charbox(first)[0], textpage.get_charbox(last)[2]
+        if last - first >= 15 and right > left:
+            widths.append((right - left) / (last - first + 1))
+        lines.append((first, last + 1, left))
+    lefts = [left for *_, left in lines if left >= 0]
+    if not widths or not lefts:
+        return re.sub(r"\r\n?", "\n", raw)
+    width = sorted(widths)[len(widths) // 2]
+    margin = min(lefts)
+    stops = sorted({round(left) for left in lefts})
+    out = []
+    for first, end, left in lines:
+        if left < 0:
+            out.append("")
+            continue
+        line = raw[first:end]
+        out.append(" " * min(40, round((left - margin) / width)) + _tabbed(textpage, line, first, width, stops))
+    return "\n".join(out)
+
+
+def _tabbed(textpage: Any, line: str, first: int, width: float, stops: list[int]) -> str:
+    """``line`` with two spaces after its first word where it is a term set off by a tab: an
+    option or a sequence ("--tebi", "%j") whose next word starts where other lines of the page
+    start, or a code of a letter or two ("Z") far from it. (A word of justified prose ending
+    at a column by chance is neither.)"""
+    gap = re.match(r"(\S+)( +)(?=\S)", line)
+    if gap is None:
+        return line
+    option, code = _OPTION.fullmatch(gap.group(1)), re.fullmatch(r"\w{1,2}", gap.group(1))
+    if not option and not code:
+        return line
+    before = textpage.get_charbox(first + gap.end(1) - 1)[2]
+    after = textpage.get_charbox(first + gap.end())[0]
+    if after - before > (width if option else 2.5 * width) and any(abs(after - stop) <= 1.5 for stop in stops):
+        return f"{gap.group(1)}  {line[gap.end() :]}"
+    return line
 
 
 def _read_scans(path: Path, pdf: Any, texts: list[str], scanned: list[int], caps: Caps) -> int:
