@@ -129,6 +129,18 @@ def test_a_sentence_introducing_a_command_carries_it():
     assert readme[start:end] == "To verify the authenticity of the compressed tarball, use this command"
 
 
+def test_a_command_under_a_heading_of_its_own_is_a_unit():
+    readme = (
+        "Fedora & RPM friends\n\n```\nyum install libcbor-devel\n```\n\n"
+        "## Homebrew\n\n```sh\n$ brew install libcbor\n```\n\n"
+        "Usage example\n\n```\n#include <cbor.h>\n```\n"  # code, but not a command
+    )
+    units = [c.text for c in candidates([_source(readme)])]
+    assert units == ["Fedora & RPM friends: yum install libcbor-devel", "Homebrew: brew install libcbor"]
+    start, end = locate(readme, units[0])
+    assert readme[start:end] == "Fedora & RPM friends\n\n```\nyum install libcbor-devel"
+
+
 def test_api_definitions_list_items_and_introductions():
     texinfo = (
         "Data type: ffi_type ¶\n\nThe ffi_type has the following members:\n\n"

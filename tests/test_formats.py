@@ -155,6 +155,13 @@ def test_each_format_is_read_with_its_fact(corpus, name):
     assert FACTS[name][1] in doc.text, doc.text[:500]
 
 
+def test_a_word_documents_code_stays_code():
+    # pandoc's .docx of libcbor's README: its commands are paragraphs in the "Source Code" style.
+    text = load(Path(__file__).parent / "data" / "realdocs" / "libcbor0.8-README.docx").text
+    assert "Fedora & RPM friends\n\n```\nyum install libcbor-devel\n```" in text
+    assert "```\ngit clone https://github.com/PJK/libcbor\ncmake -DCMAKE_BUILD_TYPE=Release" in text
+
+
 def test_tables_keep_their_labels_and_slides_and_sheets_are_pages(corpus):
     assert "Shelf: B7; Holds: Whaling logs" in load(corpus / "memo.docx").text
     assert load(corpus / "memo.docx").metadata["title"] == "Archive memo"

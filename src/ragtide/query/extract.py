@@ -93,9 +93,11 @@ class Candidate:
 
 @dataclass
 class _Section:
-    """The heading the lines being read lie under."""
+    """The heading the lines being read lie under, and the line just read if it was a heading
+    or a label with nothing quotable after it yet ("Fedora & RPM friends", above a command)."""
 
     heading: str = ""
+    label: str = ""
 
 
 def candidates(sources: list[Source]) -> list[Candidate]:
@@ -118,6 +120,8 @@ def candidates(sources: list[Source]) -> list[Candidate]:
                 fenced = not fenced
                 if fenced:
                     _introduce(out, introducer, lines[k:])
+                    if introducer is None and section.label:
+                        order = _labelled(i, order, out, section, lines[k:])
                 after_prose = None
                 continue
             if fenced:
@@ -128,6 +132,7 @@ def candidates(sources: list[Source]) -> list[Candidate]:
                 continue
             if is_row(stripped):
                 order = _flush(i, prose, order, out, section)
+                section.label = ""
                 out.append(Candidate(i, order, stripped, table=True, heading=section.heading))
                 order += 1
                 after_prose = None
@@ -136,7 +141,7 @@ def candidates(sources: list[Source]) -> list[Candidate]:
                 order, introducer = _flushed(i, prose, order, out, after_prose, section)
                 heading = _MARKDOWN_HEADING.match(line)
                 if heading:
-                    section.heading = heading.group(1)
+                    section.heading = section.label = heading.group(1)
                 if stripped.startswith("$ "):
                     _introduce(out, introducer, lines[k - 1 :])
                 after_prose = None
@@ -144,6 +149,7 @@ def candidates(sources: list[Source]) -> list[Candidate]:
             entry = _entry(lines, k - 1)
             if entry is not None:
                 order = _flush(i, prose, order, out, section)
+                section.label = ""
                 term, units, k = entry
                 for unit in units:
                     out.append(Candidate(i, order, unit, term=term, heading=section.heading))
@@ -239,6 +245,22 @@ def _flushed(
     return order, len(out) - 1 if len(out) > added else before
 
 
+def _labelled(source: int, order: int, out: list[Candidate], section: _Section, code: list[str]) -> int:
+    """A command under a heading of its own, nothing between ("Fedora & RPM friends" above
+    `yum install libcbor-devel`), as a unit "LABEL: COMMAND"; return the next order."""
+    line = next((c.strip() for c in code if c.strip()), "")
+    line = line[2:] if line.startswith("$ ") else line
+    label, section.label = section.label, ""
+    if not _COMMAND.match(line) or len(line) > 160:
+        return order
+    out.append(Candidate(source, order, f"{label}: {line}", heading=section.heading))
+    return order + 1
+
+
+# A command line: a program's name ("yum", "sudo", "./configure") and its arguments.
+_COMMAND = re.compile(r"^(?:\./)?[a-z][\w.+-]*(?: +\S+)+$")
+
+
 def _introduce(out: list[Candidate], k: int | None, code: list[str]) -> None:
     """Complete out[k], a sentence introducing a command ("To verify the tarball, use this
     command"), with the command's first line: "how do I" is answered by the command."""
@@ -265,7 +287,10 @@ def _flush(source: int, prose: list[str], order: int, out: list[Candidate], sect
     if lone_line and not item and len(text.split()) <= 8 and not text.endswith((".", "!", "?", ":")):
         # A heading, a title, a line of page furniture (a short list item is none of them).
         section.heading = text if _is_title(text) else ""
+        section.label = text
         return order
+    if text:
+        section.label = ""
     unit_start = -1  # where the unit just added (the sentence before) starts in text; -1: none was
     for s, e in sentence_spans(text):
         if unit_start >= 0 and _leans_back(text[s:e]):

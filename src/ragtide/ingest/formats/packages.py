@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import posixpath
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,9 @@ def load_docx(path: Path, data: bytes, caps: Caps) -> Document:
             if text and level is not None:
                 title = title or text
                 outline.append((level, text))
-            if text:
+            if text and _CODE_STYLE.search(style):
+                lines.append(f"```\n{paragraph.text.rstrip()}\n```")  # code, as Markdown marks it
+            elif text:
                 lines.append(text)
         elif tag == "tbl":
             lines.extend(table_rows([[cell.text for cell in row.cells] for row in Table(element, document).rows]))
@@ -92,6 +95,10 @@ def load_docx(path: Path, data: bytes, caps: Caps) -> Document:
     if title:
         meta["title"] = title
     return whole(path, "\n\n".join(lines), caps, outline=outline, **meta)
+
+
+# Word's paragraph styles for code: "Source Code" (pandoc's), "HTML Preformatted", "Code", "Verbatim".
+_CODE_STYLE = re.compile(r"\b(?:code|preformatted|verbatim)\b", re.I)
 
 
 def _heading_level(style: str) -> int | None:
