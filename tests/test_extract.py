@@ -146,7 +146,7 @@ def test_api_definitions_list_items_and_introductions():
         "Data type: ffi_type ¶\n\nThe ffi_type has the following members:\n\n"
         "Function: ffi_status ffi_get_struct_offsets (ffi_abi abi, ffi_type *struct_type) ¶\n\n"
         "Compute the offset of each element of the given structure type.\nabi is the ABI to use.\n\n"
-        "We require several tools, including:\n\n* [Make](https://www.gnu.org/software/make/)\n"
+        "To build it you need the following tools:\n\n* [Make](https://www.gnu.org/software/make/)\n"
         "* [Automake](https://www.gnu.org/software/automake/) (use 1.11.3 or later)\n"
     )
     assert [c.text for c in candidates([_source(texinfo)])] == [
@@ -154,6 +154,11 @@ def test_api_definitions_list_items_and_introductions():
         "ffi_get_struct_offsets: Compute the offset of each element of the given structure type. "
         "abi is the ABI to use.",
         "[Automake](https://www.gnu.org/software/automake/) (use 1.11.3 or later)",  # a short item, not a heading
+    ]
+    # A statement before its list says its fact: it is an answer.
+    governance = "The TSC has final authority over this project, including:\n\n* Technical direction\n"
+    assert [c.text for c in candidates([_source(governance)])] == [
+        "The TSC has final authority over this project, including:"
     ]
 
 

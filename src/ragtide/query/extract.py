@@ -169,7 +169,29 @@ def candidates(sources: list[Source]) -> list[Candidate]:
         _flush(i, prose, order, out, section)
     # A sentence ending in a colon introduces what follows it (a list, a command it was not
     # completed with): not an answer by itself.
-    return [c for c in out if not c.text.endswith(":")]
+    return [c for c in out if not _introduces(c.text)]
+
+
+def _introduces(sentence: str) -> bool:
+    """Whether ``sentence`` means something only with what follows it: "The ffi_type has the
+    following members:", "Use this command:", "To see a list of build options:", "Common
+    options include:" (not "The TSC has final authority over this project, including:", which
+    says its fact before its list)."""
+    if not sentence.endswith(":"):
+        return False
+    words = sentence[:-1].lower().split()
+    return (
+        len(words) <= 4
+        or words[0] in ("to", "for")  # "To see a list of build options:", a purpose
+        or bool(_LEADS_ON.intersection(words))
+        or words[-1] in _OPEN_ENDS
+    )
+
+
+_LEADS_ON = frozenset({"following", "follows", "below", "here"})
+_OPEN_ENDS = frozenset(
+    {"are", "is", "include", "includes", "with", "by", "as", "like", "of", "to", "for", "from", "be"}
+)
 
 
 def _reindented(lines: list[str]) -> list[str]:
