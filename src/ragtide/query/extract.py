@@ -162,9 +162,8 @@ def candidates(sources: list[Source]) -> list[Candidate]:
                 after_prose = None
                 continue
             if _LIST_ITEM.match(line):
-                order = _flush(
-                    i, prose, order, out, section
-                )  # an item starts a unit of its own (marker kept: see _flush)
+                # An item starts a unit of its own (marker kept: see _flush).
+                order = _flush(i, prose, order, out, section)
             prose.append(line)
         _flush(i, prose, order, out, section)
     # A sentence ending in a colon introduces what follows it (a list, a command it was not

@@ -28,6 +28,7 @@ EDGE = 3  # lines at the top and bottom of a page where furniture is looked for
 _PAGE_NUMBER = re.compile(
     r"(?:page\s+)?[-–—]?\s*(?:\d{1,4}|[ivx]{1,5})\s*[-–—]?(?:\s*(?:of|/)\s*\d{1,4})?", re.IGNORECASE
 )
+# A term set off by a tab in a manual page: an option or a format sequence ("--tebi", "-k", "%j", "+FORMAT").
 _OPTION = re.compile(r"(?:--?|\+|%)[\w#?]\S*")
 # A word broken at a line's end: "docu-\nmented", or as pdfium joins such lines, "docu\ufffemented".
 _HYPHENATED = re.compile(r"(\S*)(?:-\n|\ufffe)(\w)")
