@@ -101,7 +101,8 @@ def count(collection: str) -> int:
 
 
 def assert_same_rows(expected: list[dict], got: list[dict]) -> None:
-    """0 missing, 0 extra, 0 duplicates; every field alike but the time of ingest; the same vectors."""
+    """0 missing, 0 extra, 0 duplicates; every field alike but the time of ingest; the same vectors
+    (to the embedding's precision)."""
     want, have = {r["id"]: r for r in expected}, {r["id"]: r for r in got}
     assert len(have) == len(got), "duplicate rows"
     assert set(have) == set(want), (len(set(want) - set(have)), "missing", len(set(have) - set(want)), "extra")
@@ -112,7 +113,9 @@ def assert_same_rows(expected: list[dict], got: list[dict]) -> None:
             r.pop("sparse", None)
         va, vb = np.asarray(a.pop("vector")), np.asarray(b.pop("vector"))
         assert a == b
-        assert np.abs(va - vb).max() < 1e-5
+        # The same text's vector: identical in fp32, but in bf16 (CPUs with AMX) a chunk's
+        # vector varies with the batch it was embedded in (its padding), by up to ~1e-3 a dimension.
+        assert float(va @ vb) / float(np.linalg.norm(va) * np.linalg.norm(vb)) > 0.9999
 
 
 def ray_ingest(cluster: str, collection: str, *paths: str | Path) -> list[str]:
