@@ -162,6 +162,12 @@ def test_a_word_documents_code_stays_code():
     assert "```\ngit clone https://github.com/PJK/libcbor\ncmake -DCMAKE_BUILD_TYPE=Release" in text
 
 
+def test_an_e_books_chapter_titled_by_its_file_name_is_labelled_by_its_heading():
+    # pandoc titles each chapter of an EPUB by its file name ("ch001.xhtml"): not a title.
+    book = load(Path(__file__).parent / "data" / "realdocs" / "nodejs-GOVERNANCE.epub")
+    assert [p.label for p in book.pages] == ["Node.js Project Governance"] * 2 and "ch001.xhtml" not in book.text
+
+
 def test_tables_keep_their_labels_and_slides_and_sheets_are_pages(corpus):
     assert "Shelf: B7; Holds: Whaling logs" in load(corpus / "memo.docx").text
     assert load(corpus / "memo.docx").metadata["title"] == "Archive memo"

@@ -72,6 +72,9 @@ def load_html(path: Path, data: bytes, caps: Caps) -> Document:
     return whole(path, page.text, caps, outline=page.outline, **meta)
 
 
+_FILE_NAME = re.compile(r"[\w.-]+\.x?html?", re.I)
+
+
 def visible_text(source: str) -> Visible:
     """An HTML page's title, the text a reader sees, and its headings (h1 to h6)."""
     from selectolax.lexbor import LexborHTMLParser
@@ -79,6 +82,8 @@ def visible_text(source: str) -> Visible:
     tree = LexborHTMLParser(source)
     title_node = tree.css_first("title")
     title = title_node.text(strip=True) if title_node else ""
+    if _FILE_NAME.fullmatch(title):  # "ch001.xhtml", as converters title a chapter: not a title
+        title = ""
     body = tree.body or tree.root
     parts: list[str] = [title, "\n\n"] if title else []
     outline: list[tuple[int, str]] = []

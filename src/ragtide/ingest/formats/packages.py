@@ -223,7 +223,8 @@ def load_epub(path: Path, data: bytes, caps: Caps) -> Document:
         chapter = visible_text(source)
         size += len(chapter.text)
         caps.check_chars(path, size)
-        chapters.append((chapter.title or f"chapter {n}", chapter.text))
+        label = chapter.title or (chapter.outline[0][1] if chapter.outline else f"chapter {n}")
+        chapters.append((label, chapter.text))
         outline.extend(chapter.outline)
     titled = {"title": book_title.strip()} if book_title.strip() else {}
     return paged(path, [c for c in chapters if c[1].strip()], caps, outline=outline, type="epub", **titled)
