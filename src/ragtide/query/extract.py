@@ -482,22 +482,29 @@ _WHAT_IS = re.compile(
 
 def subject(question: str) -> str:
     """What ``question`` asks to be defined ("polkit" of "What is polkit used for?"); "" if none."""
+    return _asked(question)[0]
+
+
+def _asked(question: str) -> tuple[str, bool]:
+    """The subject ``question`` asks to be defined, and whether it asks what it does."""
     match = _WHAT_IS.match(question)
     if match is None:
-        return ""
+        return "", False
     x = match.group("x") or match.group("y")
     # "What is the default value of X?" asks for a value, not what something is.
-    return "" if re.search(r"\b(?:of|in|on|to|by|with)\b", x, re.I) else x
+    if re.search(r"\b(?:of|in|on|to|by|with)\b", x, re.I):
+        return "", False
+    return x, match.group("y") is not None
 
 
 def _definition(question: str) -> re.Pattern[str] | None:
     """How a sentence saying what the question's subject is (or does) opens: the subject,
     perhaps a parenthesis, then a verb of being ("polkit is", "FFI stands for") or, for
     "what does X do", any verb ("asn1Parser reads")."""
-    match, defined = _WHAT_IS.match(question), subject(question)
-    if match is None or not defined:
+    defined, doing = _asked(question)
+    if not defined:
         return None
-    verb = r"[a-z]+" if match.group("y") else r"(?:is|are|was|were|means|stands\s+for|refers\s+to)"
+    verb = r"[a-z]+" if doing else r"(?:is|are|was|were|means|stands\s+for|refers\s+to)"
     return re.compile(rf"(?:the\s+|an?\s+)?{re.escape(defined)}\s*(?:\([^)]{{0,60}}\)\s*)?,?\s+{verb}\b", re.I)
 
 

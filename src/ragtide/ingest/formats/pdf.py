@@ -9,6 +9,7 @@ document fails naming those pages, never stored silently empty.
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 from collections import Counter
@@ -150,9 +151,16 @@ def _tabbed(textpage: Any, line: str, first: int, width: float, stops: list[int]
         return line
     before = textpage.get_charbox(first + gap.end(1) - 1)[2]
     after = textpage.get_charbox(first + gap.end())[0]
-    if after - before > (width if option else 2.5 * width) and any(abs(after - stop) <= 1.5 for stop in stops):
+    if after - before > (width if option else 2.5 * width) and _near(stops, after):
         return f"{gap.group(1)}  {line[gap.end() :]}"
     return line
+
+
+def _near(stops: list[int], x: float) -> bool:
+    """Whether one of ``stops`` (sorted) lies within 1.5 points of ``x``: a search, since a
+    page can hold thousands of lines, each a stop."""
+    k = bisect.bisect_left(stops, x - 1.5)
+    return k < len(stops) and stops[k] <= x + 1.5
 
 
 def _read_scans(path: Path, pdf: Any, texts: list[str], scanned: list[int], caps: Caps) -> int:
