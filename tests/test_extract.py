@@ -218,6 +218,22 @@ def test_the_sentence_saying_what_the_subject_is_answers_what_it_is():
     assert found[int(scores.argmax())].text == "polkit is a toolkit for defining and handling authorizations."
 
 
+def test_a_sentence_holds_its_documents_name():
+    # Every line of diff's manual is about diff: the sentence that answers need not name it
+    # to beat one that does and answers nothing.
+    manual = (
+        "diff returns its output on stdout.\n\nExit status is 0 if inputs are the same, 1 if different, 2 if trouble.\n"
+    )
+    question = "What exit status does diff return?"
+    sources = [Source(id="d", text=manual, source="/usr/share/man/diff.1.pdf", score=1.0)]
+    found = candidates(sources)
+    assert [c.text[:11] for c in found] == ["diff return", "Exit status"]
+    by_own_words = word_scores(question, found)
+    assert by_own_words[1] <= by_own_words[0]
+    with_its_name = word_scores(question, found, sources)
+    assert with_its_name[1] > with_its_name[0]
+
+
 @pytest.mark.parametrize(
     ("term", "question", "score"),
     [

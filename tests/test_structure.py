@@ -156,12 +156,20 @@ def test_pdf_figure_tables_become_labelled_rows(tmp_path):
     assert "Revenue grew in 2021 as trips recovered." in lines and "2020 2021" not in lines
 
 
-def test_two_page_pdf_keeps_its_lines(tmp_path):
-    path = tmp_path / "short.pdf"
-    path.write_bytes(text_pdf([["Letterhead", "First page text."], ["Letterhead", "Second page text."]]))
+def test_a_short_pdf_loses_the_running_head_of_every_page(tmp_path):
+    # A manual page typeset on two pages: its head and foot on both, a page number apart.
+    pages = [
+        ["FREE(1) User Commands FREE(1)", "NAME", "free - Display amount of free memory", "procps-ng 2022-06-25 1"],
+        ["FREE(1) User Commands FREE(1)", "Summary", "Second page text.", "procps-ng 2022-06-25 2"],
+    ]
+    path = tmp_path / "free.pdf"
+    path.write_bytes(text_pdf(pages))
     doc = load(path)
-    assert doc.text.count("Letterhead") == 2  # too few pages to call a line furniture
+    assert "User Commands" not in doc.text and "procps-ng" not in doc.text
+    assert "NAME" in doc.text and "Summary" in doc.text  # on one page's edge only: the text's own
     assert doc.headings == ()  # no bookmarks: no sections guessed
+    path.write_bytes(text_pdf([pages[0]]))
+    assert "User Commands" in load(path).text  # one page: nothing recurs
 
 
 def test_a_pdf_keeps_its_indentation_and_tab_stops():
@@ -172,6 +180,7 @@ def test_a_pdf_keeps_its_indentation_and_tab_stops():
     kibi = lines.index("         -k, --kibi")
     assert lines[kibi + 1] == "                 Display the amount of memory in kibibytes. This is the default."
     assert "         --tebi  Display the amount of memory in tebibytes." in lines
+    assert "                   Gi = gibibyte" in lines  # the first line of page 2, below the running head
     assert "free displays the total amount of free and used physical and swap memory" in doc.text  # prose as it was
     units = [c.text for c in candidates([Source(id="free", text=doc.text, source="free.1.pdf", score=1.0)])]
     assert "-k, --kibi: Display the amount of memory in kibibytes. This is the default." in units

@@ -11,7 +11,8 @@ introduce a list. Each is scored on four things, then the best one or two are qu
 
 - meaning: cosine similarity to the question, with the model that retrieved the passages;
 - the question's terms: the share of the question's content words (stemmed, weighted by
-  how rare they are among the candidates) that the candidate contains;
+  how rare they are among the candidates) that the candidate contains, its document's
+  name included (every line of cp's manual is about cp);
 - the kind of answer asked for: "how many / how much / which version" wants a number,
   "when" a date, "who / which company" a name, "which option / what file / how do I" code
   (an option, a path, a command); a candidate holding such a token that the question does
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -518,12 +520,30 @@ def _in_context(candidate: Candidate) -> str:
     return candidate.text
 
 
-def word_scores(question: str, found: list[Candidate]) -> np.ndarray:
+def document_terms(source: str) -> set[str]:
+    """The terms of a document's file name, its numbers and extension left out: "cp" of
+    ".../cp.1.pdf", "dpkg rootless build" of "dpkg-rootless-builds.txt"."""
+    name = re.split(r"[\\/]", source.rstrip("/\\"))[-1]
+    name = name.rsplit(".", 1)[0] if "." in name else name
+    return terms(" ".join(re.findall(r"[A-Za-z][A-Za-z0-9]*", name)))
+
+
+def word_scores(question: str, found: list[Candidate], sources: Sequence[Source] = ()) -> np.ndarray:
     """Each candidate's score from its words alone: question terms covered + the kind of
-    answer asked for + a little for the passage's rank. Cheap; meaning is added after."""
+    answer asked for + a little for the passage's rank. Cheap; meaning is added after.
+
+    A candidate holds the terms of its document's name (``sources``, the passages it was
+    read from) as well as its own: every line of cp's manual is about cp, as its reader
+    knows. "What exit status does diff return when the files differ?" then weighs "exit
+    status" and "differ", not "diff", which every line of diff's manual holds, and the
+    sentence saying so no longer loses to ones that happen to name diff.
+    """
     wanted = terms(question, frozenset(m.lower() for m in _KIND_NOUN.findall(question)))
     question_words = {w.lower() for w in WORD.findall(question)} | wanted
     candidate_terms = [terms(c.text) for c in found]
+    if sources:
+        named = [document_terms(source.source) for source in sources]
+        candidate_terms = [ts | named[c.source] for c, ts in zip(found, candidate_terms)]
     n = len(found)
     df = {t: sum(t in ts for ts in candidate_terms) for t in wanted}
     idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in wanted}
@@ -641,7 +661,7 @@ async def extract(
     if not found:
         # Only fragments (headings, code): show the best passage itself, cited.
         return Extraction(cite(" ".join(strip_footnotes(sources[0].text).split())[:600], 1))
-    words = word_scores(question, found)
+    words = word_scores(question, found, sources)
     # Embedding every sentence of five passages costs more than the whole retrieval
     # (about 0.6 s on two cores); the words already rule most out.
     ranked = np.argsort(-words, kind="stable")

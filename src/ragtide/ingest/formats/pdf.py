@@ -206,7 +206,8 @@ def without_furniture(texts: list[str]) -> list[str]:
 
     A running header or footer is a line near a page's top or bottom that recurs (digits
     aside: "Annual Report 2021 | 14", one number varying at most) on at least half the
-    pages, and on three or more.
+    pages and on three or more, or on every page of a shorter document: a manual page
+    typeset on two pages ("FREE(1) User Commands FREE(1)" above each) has its header too.
     """
     lines = [text.split("\n") for text in texts]
     edge_indexes = [set(_edge_indexes(page)) for page in lines]
@@ -217,7 +218,7 @@ def without_furniture(texts: list[str]) -> list[str]:
         recurring.update({_shape(line) for line in edges})
         for line in edges:
             numbers.setdefault(_shape(line), set()).add(tuple(re.findall(r"\d+", line)))
-    least = max(3, len(texts) // 2)
+    least = max(2, min(len(texts), max(3, len(texts) // 2)))
     furniture = {shape for shape, n in recurring.items() if n >= least and shape and _one_number_varies(numbers[shape])}
     cleaned = []
     for page, edge in zip(lines, edge_indexes):
@@ -227,7 +228,9 @@ def without_furniture(texts: list[str]) -> list[str]:
             if i not in edge or not (_shape(line) in furniture or _PAGE_NUMBER.fullmatch(line.strip()))
         ]
         text = _HYPHENATED.sub(_joined, "\n".join(label_figures(kept)))
-        cleaned.append(text.strip() + "\n\n")
+        # Blank lines go, not the first line's indentation: on a manual page's second page,
+        # below its running head, that line may be an option's indented description.
+        cleaned.append(re.sub(r"^\s*\n", "", text).rstrip() + "\n\n")
     return cleaned
 
 
