@@ -250,11 +250,23 @@ def test_a_definition_the_question_names_or_describes(term, question, score):
     assert named(term, question) == pytest.approx(score)
 
 
-def test_which_option_asks_for_code_and_how_do_i_for_a_command():
-    assert answer_kinds("Which gzip option keeps the input files?") == {"code"}
+def test_which_option_asks_for_an_option_which_file_for_code_and_how_do_i_for_a_command():
+    assert answer_kinds("Which gzip option keeps the input files?") == {"option"}
+    assert answer_kinds("Which configure parameter sets systemd's default NTP servers?") == {"option"}
+    assert answer_kinds("Which file can pip read credentials from?") == {"code"}
     assert answer_kinds("How do I send an extra header with curl?") == {"code"}
     assert answer_kinds("Which company bought Viaweb?") == {"name"}
     assert answer_kinds("Which version of Automake does building GnuTLS need?") == {"number"}
+
+
+def test_an_option_answers_which_option_not_any_code():
+    passage = (
+        "By default, systemd-timesyncd uses the Google Public NTP servers `time[1-4].google.com`.\n\n"
+        "Use `-Dntp-servers=` to direct systemd-timesyncd to different fallback NTP servers.\n"
+    )
+    found = candidates([_source(passage)])
+    scores = word_scores("Which configure parameter sets systemd's default NTP servers?", found)
+    assert found[int(scores.argmax())].text.startswith("Use `-Dntp-servers=`")
 
 
 def test_names_no_passage_mentions():

@@ -392,15 +392,20 @@ def answer_kinds(question: str) -> set[str]:
         kinds.add("name")
     if re.search(rf"\b{_VERSION}\b", q):
         kinds.discard("name")  # "which version" asks for a number, not a capitalised name
-    if re.search(rf"\b(?:which|what)\s+(?:[\w/-]+\s+){{0,2}}(?:{_CODE_WORDS})\b", q):
-        kinds.add("code")
-        kinds.discard("name")  # "which option" asks for code, not a capitalised name
+    code = re.search(rf"\b(?:which|what)\s+(?:[\w/-]+\s+){{0,2}}({_CODE_WORDS})\b", q)
+    if code:
+        # "which option" asks for an option ("-Dntp-servers="), not just any code ("time.google.com")
+        kinds.add("option" if re.fullmatch(_OPTION_WORDS, code.group(1)) else "code")
+        kinds.discard("name")  # nor for a capitalised name
     if re.search(r"\bhow (?:do|can|should) (?:i|you|we|one)\b|\bhow to\b", q):
         kinds.add("code")  # "how do I ..." is answered by a command or an option, where there is one
     return kinds
 
 
 _VERSION = r"(?:what|which) (?:\w+ )?version"
+_OPTION_WORDS = r"options?|flags?|switch(?:es)?|parameters?|arguments?"
+# An option as written on a command line: "-k", "--keep", "-Dntp-servers=" (in backquotes too).
+_OPTION_TOKEN = re.compile(r"(?:^|[\s(\[`])--?[A-Za-z]")
 # What names a piece of code, a file or a setting in a question ("which gzip option", "what file").
 _CODE_WORDS = (
     r"options?|flags?|switch(?:es)?|parameters?|arguments?|commands?|programs?|tools?|files?|fields?|tests?|"
@@ -441,6 +446,8 @@ def _kinds_held(candidate: str, kinds: set[str], question_words: set[str]) -> in
     ):
         held += 1
     if "code" in kinds and _CODE_TOKEN.search(candidate):
+        held += 1
+    if "option" in kinds and _OPTION_TOKEN.search(candidate):
         held += 1
     return held
 
