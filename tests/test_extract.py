@@ -243,6 +243,9 @@ def test_a_sentence_holds_its_documents_name():
         ("--no-ignore-case", "How do I make grep ignore case distinctions?", 2 / 3),
         ("-delete", "Which find action deletes the files it finds?", 1.0),
         ("-mtime n", "Which find test matches files modified n days ago?", 0.0),
+        ("-k, --keep", "Which gzip option keeps the input files?", 1.0),
+        ("-0, --null", "How can xargs read input items terminated by a null character?", 1.0),
+        ("--sparse=WHEN", "What does cp do with sparse files by default?", 0.0),  # asks what cp does
         ("", "Any question?", 0.0),
     ],
 )
@@ -254,6 +257,7 @@ def test_which_option_asks_for_an_option_which_file_for_code_and_how_do_i_for_a_
     assert answer_kinds("Which gzip option keeps the input files?") == {"option"}
     assert answer_kinds("Which configure parameter sets systemd's default NTP servers?") == {"option"}
     assert answer_kinds("Which file can pip read credentials from?") == {"code"}
+    assert answer_kinds("How can xargs read input items terminated by a null character?") == {"code"}
     assert answer_kinds("How do I send an extra header with curl?") == {"code"}
     assert answer_kinds("Which company bought Viaweb?") == {"name"}
     assert answer_kinds("Which version of Automake does building GnuTLS need?") == {"number"}

@@ -397,8 +397,9 @@ def answer_kinds(question: str) -> set[str]:
         # "which option" asks for an option ("-Dntp-servers="), not just any code ("time.google.com")
         kinds.add("option" if re.fullmatch(_OPTION_WORDS, code.group(1)) else "code")
         kinds.discard("name")  # nor for a capitalised name
-    if re.search(r"\bhow (?:do|can|should) (?:i|you|we|one)\b|\bhow to\b", q):
-        kinds.add("code")  # "how do I ..." is answered by a command or an option, where there is one
+    if re.search(r"\bhow (?:do|can|could|should) (?:i|you|we|one)\b|\bhow (?:can|could|should) \S+\b|\bhow to\b", q):
+        # "how do I ..." or "how can xargs ..." is answered by a command or an option, where there is one
+        kinds.add("code")
     return kinds
 
 
@@ -455,28 +456,46 @@ def _kinds_held(candidate: str, kinds: set[str], question_words: set[str]) -> in
 def named(term: str, question: str) -> float:
     """How well ``question`` names the definition's ``term``: 1 when it holds one of its
     forms ("-9", "--best", "Z", "%j"); else the share of a long form's words it holds
-    ("ignore case distinctions" for "--ignore-case"; "--no-ignore-case" gets 2 of 3)."""
-    return _named(term, *_naming(question))
+    ("ignore case distinctions" for "--ignore-case"; "--no-ignore-case" gets 2 of 3). A
+    one-word form ("--keep", "--sparse=WHEN") is named by its word only in a question
+    asking for code or an option ("Which gzip option keeps ..."): "What does cp do with
+    sparse files?" asks what cp does, which "--sparse=WHEN: control creation of sparse
+    files. See below" does not say."""
+    return _named(term, _naming(question))
 
 
-def _naming(question: str) -> tuple[set[str], set[str]]:
-    """What of ``question`` can name a term: its tokens as typed, and its words' stems."""
-    return {t.strip("?,.;:!\"'()") for t in question.split()}, {stem(w) for w in WORD.findall(question)}
+@dataclass(frozen=True)
+class _Naming:
+    """What of a question can name a term: its tokens as typed, its words' stems, and
+    whether it asks for code or an option."""
+
+    tokens: frozenset[str]
+    stems: frozenset[str]
+    asks_code: bool
 
 
-def _named(term: str, tokens: set[str], stems: set[str]) -> float:
+def _naming(question: str, kinds: set[str] | None = None) -> _Naming:
+    kinds = answer_kinds(question) if kinds is None else kinds
+    return _Naming(
+        frozenset(t.strip("?,.;:!\"'()") for t in question.split()),
+        frozenset(stem(w) for w in WORD.findall(question)),
+        bool(kinds & {"code", "option"}),
+    )
+
+
+def _named(term: str, naming: _Naming) -> float:
     if not term:
         return 0.0
     # Its forms: options and sequences, not their arguments ("n" of "-mtime n"); or a short code.
     forms = [f for f in re.split(r"[,\s|]+", term) if f[:1] in "-%+"] or [term]
     best = 0.0
     for form in forms:
-        if form in tokens:
+        if form in naming.tokens:
             return 1.0
         name = re.split(r"[=\[<]", form.lstrip("-+%"), maxsplit=1)[0]
         words = [w for w in re.split(r"[-_]", name) if w]
-        if form.startswith("-") and len(name) > 2 and words:
-            best = max(best, sum(stem(w) in stems for w in words) / len(words))
+        if form.startswith("-") and len(name) > 2 and (len(words) > 1 or words and naming.asks_code):
+            best = max(best, sum(stem(w) in naming.stems for w in words) / len(words))
     return best
 
 
@@ -549,14 +568,14 @@ def word_scores(question: str, found: list[Candidate], sources: Sequence[Source]
     question_words = {w.lower() for w in WORD.findall(question)} | wanted
     candidate_terms = [terms(c.text) for c in found]
     if sources:
-        named = [document_terms(source.source) for source in sources]
-        candidate_terms = [ts | named[c.source] for c, ts in zip(found, candidate_terms)]
+        names = [document_terms(source.source) for source in sources]
+        candidate_terms = [ts | names[c.source] for c, ts in zip(found, candidate_terms)]
     n = len(found)
     df = {t: sum(t in ts for ts in candidate_terms) for t in wanted}
     idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in wanted}
     total = sum(idf.values()) or 1.0
     kinds = answer_kinds(question)
-    naming = _naming(question)
+    naming = _naming(question, kinds)
     definition = _definition(question)
     out = np.empty(n, dtype=np.float32)
     for k, (candidate, ts) in enumerate(zip(found, candidate_terms)):
@@ -568,7 +587,7 @@ def word_scores(question: str, found: list[Candidate], sources: Sequence[Source]
             + KIND_WEIGHT * fits
             + RANK_WEIGHT * rank
             + NAMED_WEIGHT
-            * max(_named(candidate.term, *naming), float(bool(definition and definition.match(candidate.text))))
+            * max(_named(candidate.term, naming), float(bool(definition and definition.match(candidate.text))))
         )
     return out
 
