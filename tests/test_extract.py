@@ -263,6 +263,14 @@ def test_which_option_asks_for_an_option_which_file_for_code_and_how_do_i_for_a_
     assert answer_kinds("Which version of Automake does building GnuTLS need?") == {"number"}
 
 
+def test_a_sentence_introducing_python_is_completed_with_it():
+    slide = "If you don't trust the input YAML stream, you should use:\n>>> yaml.safe_load(stream)\n"
+    found = candidates([_source(slide)])
+    assert [c.text for c in found] == [
+        "If you don't trust the input YAML stream, you should use: yaml.safe_load(stream)"
+    ]
+
+
 def test_an_option_answers_which_option_not_any_code():
     passage = (
         "By default, systemd-timesyncd uses the Google Public NTP servers `time[1-4].google.com`.\n\n"

@@ -144,7 +144,7 @@ def candidates(sources: list[Source]) -> list[Candidate]:
                 heading = _MARKDOWN_HEADING.match(line)
                 if heading:
                     section.heading = section.label = heading.group(1)
-                if stripped.startswith("$ "):
+                if stripped.startswith(_PROMPTS):
                     _introduce(out, introducer, lines[k - 1 :])
                 after_prose = None
                 continue
@@ -271,13 +271,21 @@ def _flushed(
 def _labelled(source: int, order: int, out: list[Candidate], section: _Section, code: list[str]) -> int:
     """A command under a heading of its own, nothing between ("Fedora & RPM friends" above
     `yum install libcbor-devel`), as a unit "LABEL: COMMAND"; return the next order."""
-    line = next((c.strip() for c in code if c.strip()), "")
-    line = line[2:] if line.startswith("$ ") else line
+    line = _unprompted(next((c.strip() for c in code if c.strip()), ""))
     label, section.label = section.label, ""
     if not _COMMAND.match(line) or len(line) > 160:
         return order
     out.append(Candidate(source, order, f"{label}: {line}", heading=section.heading))
     return order + 1
+
+
+# A shell's prompt and Python's, before what is typed at them.
+_PROMPTS = ("$ ", ">>> ")
+
+
+def _unprompted(line: str) -> str:
+    """``line`` without the prompt it was typed at: "yaml.safe_load(stream)" of ">>> yaml.safe_load(stream)"."""
+    return next((line[len(p) :] for p in _PROMPTS if line.startswith(p)), line)
 
 
 # A command line: a program's name ("yum", "sudo", "./configure") and its arguments.
@@ -289,8 +297,7 @@ def _introduce(out: list[Candidate], k: int | None, code: list[str]) -> None:
     command"), with the command's first line: "how do I" is answered by the command."""
     if k is None or out[k].text.rstrip().endswith((".", "!", "?")):
         return
-    line = next((c.strip() for c in code if c.strip() and not c.lstrip().startswith(("```", "~~~"))), "")
-    line = line[2:] if line.startswith("$ ") else line
+    line = _unprompted(next((c.strip() for c in code if c.strip() and not c.lstrip().startswith(("```", "~~~"))), ""))
     if line and len(line) <= 160:
         out[k] = replace(out[k], text=f"{out[k].text.rstrip().rstrip(':')}: {line}")
 
