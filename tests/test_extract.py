@@ -271,6 +271,37 @@ def test_a_sentence_introducing_python_is_completed_with_it():
     ]
 
 
+def test_a_list_of_words_and_their_meanings_gives_a_unit_each():
+    # dd's manual page, as `man -P cat` renders it: descriptions aligned in one column.
+    manual = (
+        "       Each CONV symbol may be:\n\n"
+        "       ascii  from EBCDIC to ASCII\n\n"
+        "       ebcdic from ASCII to EBCDIC\n\n"
+        "       unblock\n"
+        "              replace trailing spaces in cbs-size records with newline\n\n"
+        "       sync   pad  every  input  block  with  NULs to ibs-size; when used with\n"
+        "              block or unblock, pad with spaces rather than NULs\n\n"
+        "       excl   fail if the output file already exists\n"
+    )
+    units = {c.term: c.text for c in candidates([_source(manual)]) if c.term}
+    assert units["ascii"] == "ascii: from EBCDIC to ASCII"
+    assert units["unblock"] == "unblock: replace trailing spaces in cbs-size records with newline"
+    assert (
+        units["sync"]
+        == "sync: pad every input block with NULs to ibs-size; when used with block or unblock, pad with spaces rather than NULs"
+    )
+    assert units["excl"] == "excl: fail if the output file already exists"
+    # A justified paragraph whose gaps happen to line up is prose, not a list.
+    prose = (
+        "       and -O must appear before the first path name, if  at  all.   A  double\n"
+        "       dash  -- could theoretically be used to signal that any remaining argu-\n"
+        "       ments are not options, but this does not really work  due  to  the  way\n"
+        "       find  determines  the end of the following path arguments: it does that\n"
+        "       by reading until an expression argument comes.\n"
+    )
+    assert not any(c.term for c in candidates([_source(prose)]))
+
+
 def test_an_option_answers_which_option_not_any_code():
     passage = (
         "By default, systemd-timesyncd uses the Google Public NTP servers `time[1-4].google.com`.\n\n"

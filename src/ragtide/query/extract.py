@@ -3,11 +3,11 @@
 A sentence *about* the topic is not an answer; the one that *holds the fact* is. The
 candidates are the passages' prose sentences (cut where sentences end, not at "e.g." or
 "Fig."), list items, table rows with their column header, definitions ("-x, --extract:
-Extract files ...", "%j: day of year", an API reference's "Function: ..."), and sentences
-that introduce a command, completed with it ("... use this command: gpg --verify ..."); a
-short sentence leaning on the one before ("This is the default.") stays with it; never
-headings, page furniture, pointers elsewhere ("See section ...") or lines that only
-introduce a list. Each is scored on four things, then the best one or two are quoted, cited:
+Extract files ...", "%j: day of year", "excl: fail if the output file already exists", an
+API reference's "Function: ..."), and sentences that introduce a command, completed with it
+("... use this command: gpg --verify ..."); a short sentence leaning on the one before
+("This is the default.") stays with it; never headings, page furniture, pointers elsewhere
+("See section ...") or lines that only introduce a list. Each is scored on four things, then the best one or two are quoted, cited:
 
 - meaning: cosine similarity to the question, with the model that retrieved the passages;
 - the question's terms: the share of the question's content words (stemmed, weighted by
@@ -212,12 +212,13 @@ def _indent(line: str) -> int:
 
 def _entry(lines: list[str], k: int) -> tuple[str, list[str], int] | None:
     """A definition at line ``k`` -- a term (an option such as "-x, --extract", a format
-    sequence such as "%j") with its description, on the same line after a wide gap or on the
-    more indented lines below -- as units "TERM: first sentence(s)", then "TERM: sentence"
+    sequence such as "%j", a word in an aligned list of words and their meanings) with its
+    description, on the same line after a wide gap or on the more indented lines below -- as units "TERM: first sentence(s)", then "TERM: sentence"
     for each later sentence (each says what it is about); with the term, and the line after it."""
     line = lines[k]
     same_line = _DEFINITION.match(line)
     api = _API.match(line.strip())
+    column = None if same_line or api else _word_list_column(lines, k)
     if api:
         # "Function: ffi_status ffi_prep_cif (ffi_cif *cif, ...)": what it names, then its paragraph.
         call = re.search(r"([A-Za-z_][\w:.]*)\s*\(", api.group(1))
@@ -235,6 +236,14 @@ def _entry(lines: list[str], k: int) -> tuple[str, list[str], int] | None:
         term, description, stop = same_line.group(1) or same_line.group(2), [same_line.group(3)], k + 1
         column = same_line.start(3)  # the description wraps onto lines indented to it
         while stop < len(lines) and _indent(lines[stop]) >= column and not _DEFINITION.match(lines[stop]):
+            description.append(lines[stop])
+            stop += 1
+    elif column is not None:
+        # "excl   fail if the output file already exists", one of a list of such words
+        item = _WORD_ITEM.match(line)
+        assert item is not None  # it has a column
+        term, description, stop = item.group(2), [item.group(4) or ""], k + 1
+        while stop < len(lines) and lines[stop].strip() and _indent(lines[stop]) >= column:
             description.append(lines[stop])
             stop += 1
     else:
@@ -256,6 +265,54 @@ def _entry(lines: list[str], k: int) -> tuple[str, list[str], int] | None:
     units = [f"{term}: {strip_footnotes(text[spans[0][0] : spans[head - 1][1]])}"]
     units += [f"{term}: {strip_footnotes(text[s:e])}" for s, e in spans[head:] if _quotable(text[s:e])]
     return term, units, stop
+
+
+# A word and what it means, in an aligned list ("excl   fail if the output file already
+# exists"), or a word alone on its line, its meaning on the lines below ("unblock").
+_WORD_ITEM = re.compile(r"^(\s*)([a-z][\w/.+-]{1,15})(?:( +)(\S.*))?$")
+
+
+def _word_list_column(lines: list[str], k: int) -> int | None:
+    """The column where line ``k``'s description starts, if it is an item of a list of words
+    and their meanings: three items or more, at one indentation, their descriptions starting
+    at one column, most after a gap of two spaces or more (or on the lines below). Prose
+    whose justified gaps happen to line up is not one: it runs on into the items, without
+    a blank line or a colon between."""
+    item = _WORD_ITEM.match(lines[k])
+    first = _item(lines, k, len(item.group(1))) if item else None
+    if item is None or first is None:
+        return None
+    indent, (column, _) = len(item.group(1)), first
+    items = [first]
+    for step in (-1, 1):
+        j, beside = k + step, True  # beside: the line just passed was an item
+        while 0 <= j < len(lines):
+            other = _item(lines, j, indent)
+            if other is not None and other[0] == column:
+                items.append(other)
+                beside = True
+            elif not lines[j].strip() or _indent(lines[j]) >= column:  # a gap, or a description's continuation
+                beside = False
+            else:
+                if beside and not (step < 0 and lines[j].rstrip().endswith(":")):
+                    return None
+                break
+            j += step
+    if len(items) < 3 or sum(wide for _, wide in items) * 2 < len(items):
+        return None
+    return column
+
+
+def _item(lines: list[str], j: int, indent: int) -> tuple[int, bool] | None:
+    """If line ``j`` is an item of a word list at ``indent``: the column its description
+    starts at, and whether a wide gap (two spaces or more, or a line) sets it off."""
+    item = _WORD_ITEM.match(lines[j])
+    if item is None or len(item.group(1)) != indent:
+        return None
+    if item.group(4):
+        return item.start(4), len(item.group(3)) >= 2
+    below = lines[j + 1] if j + 1 < len(lines) else ""
+    return (_indent(below), True) if below.strip() and _indent(below) > indent else None
 
 
 def _flushed(
