@@ -61,6 +61,27 @@ def test_html_keeps_only_visible_text(tmp_path):
     assert "one\n\ntwo" in doc.text
 
 
+def test_html_leaves_out_what_only_navigates(tmp_path):
+    page = tmp_path / "manual.html"
+    page.write_text(
+        "<html><body><nav><a href='/'>Home</a> <a href='/docs'>Docs</a></nav>"
+        "<div class='header'><p>Next: <a href='b.html' rel='next'>Using tides</a>, "
+        "Up: <a href='index.html' rel='up'>Tides</a> [<a href='i.html' rel='index'>Index</a>]</p></div>"
+        "<h1>Tides</h1><ul><li><a href='#high'>High water</a><ul><li><a href='#spring'>Springs</a></li></ul></li>"
+        "<li><a href='#low'>Low water</a></li></ul>"
+        "<p>The tide turns twice a day.</p><p>Read <a href='b.html' rel='next'>the next chapter</a> for how "
+        "the tides were measured at Leith.</p>"
+        "<ul><li><a href='https://example.org/tables'>Tide tables</a></li><li><a href='#low'>Low water</a> "
+        "comes six hours after high water.</li></ul></body></html>"
+    )
+    text = load(page).text
+    for navigation in ("Home", "Docs", "Next:", "Using tides", "Index", "Springs"):
+        assert navigation not in text
+    assert text.startswith("Tides\n\nThe tide turns twice a day.")
+    assert "Read the next chapter for how the tides were measured at Leith." in text  # a link in prose is prose
+    assert "Tide tables" in text and "Low water comes six hours after high water." in text  # not a contents list
+
+
 def test_markdown_title(tmp_path):
     md = tmp_path / "notes.md"
     md.write_text("# Release notes\n\nThe engine got faster.\n")

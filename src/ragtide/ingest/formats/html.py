@@ -95,9 +95,9 @@ def visible_text(source: str) -> Visible:
 
 def _walk(node: Any, out: list[str], outline: list[tuple[int, str]]) -> None:
     # Iterative walk: real-world HTML nests deeper than Python's recursion limit.
-    stack = [(node, False)]
+    stack = [(node, False, False)]  # (node, closing, inside a list)
     while stack:
-        current, closing = stack.pop()
+        current, closing, in_list = stack.pop()
         tag = current.tag
         if closing:
             out.append("\n\n")
@@ -105,7 +105,7 @@ def _walk(node: Any, out: list[str], outline: list[tuple[int, str]]) -> None:
         if tag == "-text":
             out.append(current.text_content or "")
             continue
-        if tag in _INVISIBLE or tag == "-comment":
+        if tag in _INVISIBLE or tag == "-comment" or _navigates(current, in_list):
             continue
         attrs = current.attributes
         if (
@@ -123,6 +123,39 @@ def _walk(node: Any, out: list[str], outline: list[tuple[int, str]]) -> None:
             outline.append((_HEADINGS[tag], " ".join(current.text().split())))
         if tag in _BLOCK:
             out.append("\n\n" if tag != "br" else "\n")
-            stack.append((current, True))
+            stack.append((current, True, in_list))
         children = list(current.iter(include_text=True))
-        stack.extend((child, False) for child in reversed(children))
+        inner = in_list or tag in ("ul", "ol")
+        stack.extend((child, False, inner) for child in reversed(children))
+
+
+# Link relations that move through a site or a book rather than point at a source.
+_RELS = frozenset({"next", "prev", "previous", "up", "index", "contents", "toc", "start", "first", "last", "home"})
+_LABEL = 12  # characters of its own a navigation bar may hold per link: "Next: ", ", Up: ", " [", "]"
+
+
+def _navigates(node: Any, in_list: bool) -> bool:
+    """Whether ``node`` only navigates: a ``<nav>`` (or ``role="navigation"``); a bar of
+    links to the next, previous or enclosing page ("Next: Using libffi, Previous: libffi,
+    Up: libffi [Index]", as Texinfo writes them); or a table of contents, a list of nothing
+    but links to sections. A reader skips them; quoted, they answer nothing, and retrieved,
+    they crowd out the text they point to. Each element is weighed once (a list inside a
+    list is weighed with it), so a page costs its size, however deeply it nests."""
+    if node.tag == "nav" or node.attributes.get("role") == "navigation":
+        return True
+    if node.tag in ("ul", "ol") and not in_list:
+        links = node.css("a")
+        if not links or not all("#" in (link.attributes.get("href") or "") for link in links):
+            return False
+        text = len("".join(node.text().split()))
+        return text - sum(len("".join(link.text().split())) for link in links) <= len(links)
+    if node.tag in ("p", "div"):
+        children = list(node.iter(include_text=True))
+        links = [child for child in children if child.tag == "a"]
+        if not links or any(child.tag not in ("a", "-text", "br") for child in children):
+            return False
+        if not all(_RELS.intersection((link.attributes.get("rel") or "").lower().split()) for link in links):
+            return False
+        said = sum(len((child.text_content or "").strip()) for child in children if child.tag == "-text")
+        return said <= _LABEL * len(links)
+    return False

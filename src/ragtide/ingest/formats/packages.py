@@ -198,6 +198,10 @@ def load_odt(path: Path, data: bytes, caps: Caps) -> Document:
     return whole(path, "\n\n".join(lines), caps, outline=outline, **meta)
 
 
+# A cover or title page, as EPUB 3 marks them (pandoc writes one before the first chapter).
+_TITLE_PAGE = re.compile(r"""epub:type=["'][^"']*\b(?:titlepage|cover)\b""")
+
+
 def load_epub(path: Path, data: bytes, caps: Caps) -> Document:
     """An e-book: its chapters in reading order (the package's spine), each a page."""
     package = open_package(path, data)
@@ -223,6 +227,8 @@ def load_epub(path: Path, data: bytes, caps: Caps) -> Document:
         chapter = visible_text(source)
         size += len(chapter.text)
         caps.check_chars(path, size)
+        if _TITLE_PAGE.search(source) and len(chapter.text.replace(book_title.strip(), "").strip()) < 200:
+            continue  # the book's title (its author, a date) again: its metadata says so already
         label = chapter.title or (chapter.outline[0][1] if chapter.outline else f"chapter {n}")
         chapters.append((label, chapter.text))
         outline.extend(chapter.outline)
