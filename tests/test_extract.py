@@ -26,6 +26,12 @@ def _source(text: str, n: int = 0) -> Source:
     return Source(id=f"s{n}", text=text, source=f"doc{n}.txt", score=1.0 - n / 10)
 
 
+def _best_by_words(question: str, passage: str) -> str:
+    """The candidate of ``passage`` that its words alone rank first for ``question``."""
+    found = candidates([_source(passage)])
+    return found[int(word_scores(question, found).argmax())].text
+
+
 @pytest.mark.parametrize(
     "question, kinds",
     [
@@ -213,9 +219,7 @@ def test_the_sentence_saying_what_the_subject_is_answers_what_it_is():
         "polkit uses the meson build system for configuration with ninja as its backend.\n\n"
         "polkit is a toolkit for defining and handling authorizations.\n"
     )
-    found = candidates([_source(readme)])
-    scores = word_scores("What is polkit?", found)
-    assert found[int(scores.argmax())].text == "polkit is a toolkit for defining and handling authorizations."
+    assert _best_by_words("What is polkit?", readme) == "polkit is a toolkit for defining and handling authorizations."
 
 
 def test_a_sentence_holds_its_documents_name():
@@ -307,9 +311,8 @@ def test_an_option_answers_which_option_not_any_code():
         "By default, systemd-timesyncd uses the Google Public NTP servers `time[1-4].google.com`.\n\n"
         "Use `-Dntp-servers=` to direct systemd-timesyncd to different fallback NTP servers.\n"
     )
-    found = candidates([_source(passage)])
-    scores = word_scores("Which configure parameter sets systemd's default NTP servers?", found)
-    assert found[int(scores.argmax())].text.startswith("Use `-Dntp-servers=`")
+    best = _best_by_words("Which configure parameter sets systemd's default NTP servers?", passage)
+    assert best.startswith("Use `-Dntp-servers=`")
 
 
 def test_names_no_passage_mentions():

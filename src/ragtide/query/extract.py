@@ -7,16 +7,17 @@ Extract files ...", "%j: day of year", "excl: fail if the output file already ex
 API reference's "Function: ..."), and sentences that introduce a command, completed with it
 ("... use this command: gpg --verify ..."); a short sentence leaning on the one before
 ("This is the default.") stays with it; never headings, page furniture, pointers elsewhere
-("See section ...") or lines that only introduce a list. Each is scored on four things, then the best one or two are quoted, cited:
+("See section ...") or lines that only introduce a list. Each is scored on four things,
+then the best one or two are quoted, cited:
 
 - meaning: cosine similarity to the question, with the model that retrieved the passages;
 - the question's terms: the share of the question's content words (stemmed, weighted by
   how rare they are among the candidates) that the candidate contains, its document's
   name included (every line of cp's manual is about cp);
 - the kind of answer asked for: "how many / how much / which version" wants a number,
-  "when" a date, "who / which company" a name, "which option / what file / how do I" code
-  (an option, a path, a command); a candidate holding such a token that the question does
-  not already hold is preferred;
+  "when" a date, "who / which company" a name, "which option / flag" an option, "what
+  file / how do I" code (an option, a path, a command); a candidate holding such a token
+  that the question does not already hold is preferred;
 - a definition of what the question names ("-9", "Z") or describes ("ignore case" for
   "--ignore-case").
 
@@ -213,8 +214,9 @@ def _indent(line: str) -> int:
 def _entry(lines: list[str], k: int) -> tuple[str, list[str], int] | None:
     """A definition at line ``k`` -- a term (an option such as "-x, --extract", a format
     sequence such as "%j", a word in an aligned list of words and their meanings) with its
-    description, on the same line after a wide gap or on the more indented lines below -- as units "TERM: first sentence(s)", then "TERM: sentence"
-    for each later sentence (each says what it is about); with the term, and the line after it."""
+    description, on the same line after a wide gap or on the more indented lines below -- as
+    units "TERM: first sentence(s)", then "TERM: sentence" for each later sentence (each says
+    what it is about); with the term, and the line after it."""
     line = lines[k]
     same_line = _DEFINITION.match(line)
     api = _API.match(line.strip())
