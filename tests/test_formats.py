@@ -170,6 +170,29 @@ def test_an_e_books_chapter_titled_by_its_file_name_is_labelled_by_its_heading()
     assert book.text.startswith("Node.js Project Governance\n\nTriagers\n\nTriagers assess newly-opened issues")
 
 
+@pytest.mark.parametrize(
+    ("title_page", "kept"), [("<h1>The Mapmaker</h1>", False), ("<h1>The Mapmaker</h1><p>Ines Ruiz</p>", True)]
+)
+def test_an_e_books_title_page_is_left_out_unless_it_says_more_than_the_title(tmp_path, title_page, kept):
+    path = tmp_path / "book.epub"
+    _epub(path)
+    with zipfile.ZipFile(path) as z:
+        files = {name: z.read(name) for name in z.namelist()}
+    opf = files["OEBPS/book.opf"].decode()
+    opf = opf.replace("<manifest>", '<manifest><item id="t" href="title.xhtml" media-type="application/xhtml+xml"/>')
+    files["OEBPS/book.opf"] = opf.replace("<spine>", '<spine><itemref idref="t"/>').encode()
+    files["OEBPS/title.xhtml"] = (
+        '<html xmlns:epub="http://www.idpf.org/2007/ops"><body epub:type="frontmatter">'
+        f'<section epub:type="titlepage">{title_page}</section></body></html>'
+    ).encode()
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    book = load(path)
+    assert len(book.pages) == (3 if kept else 2) and ("Ines Ruiz" in book.text) == kept
+    assert book.text.count("The mapmaker left at dawn.") == 1
+
+
 def test_tables_keep_their_labels_and_slides_and_sheets_are_pages(corpus):
     assert "Shelf: B7; Holds: Whaling logs" in load(corpus / "memo.docx").text
     assert load(corpus / "memo.docx").metadata["title"] == "Archive memo"

@@ -227,8 +227,8 @@ def load_epub(path: Path, data: bytes, caps: Caps) -> Document:
         chapter = visible_text(source)
         size += len(chapter.text)
         caps.check_chars(path, size)
-        if _TITLE_PAGE.search(source) and len(chapter.text.replace(book_title.strip(), "").strip()) < 200:
-            continue  # the book's title (its author, a date) again: its metadata says so already
+        if _TITLE_PAGE.search(source) and not chapter.text.replace(book_title.strip(), "").strip():
+            continue  # the book's title again, nothing else (an author would be kept): its metadata has it
         label = chapter.title or (chapter.outline[0][1] if chapter.outline else f"chapter {n}")
         chapters.append((label, chapter.text))
         outline.extend(chapter.outline)
