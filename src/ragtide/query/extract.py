@@ -470,12 +470,13 @@ def answer_kinds(question: str) -> set[str]:
 
 
 _VERSION = r"(?:what|which) (?:\w+ )?version"
+# The words of a question that name an option ("which gzip option", "which flag").
 _OPTION_WORDS = r"options?|flags?|switch(?:es)?|parameters?|arguments?"
 # An option as written on a command line: "-k", "--keep", "-Dntp-servers=" (in backquotes too).
 _OPTION_TOKEN = re.compile(r"(?:^|[\s(\[`])--?[A-Za-z]")
 # What names a piece of code, a file or a setting in a question ("which gzip option", "what file").
 _CODE_WORDS = (
-    r"options?|flags?|switch(?:es)?|parameters?|arguments?|commands?|programs?|tools?|files?|fields?|tests?|"
+    _OPTION_WORDS + r"|commands?|programs?|tools?|files?|fields?|tests?|"
     r"actions?|sequences?|directives?|variables?|settings?|keys?|keywords?|paths?|directory|directories|"
     r"functions?|macros?|methods?|types?|constants?"
 )

@@ -105,7 +105,7 @@ def _walk(node: Any, out: list[str], outline: list[tuple[int, str]]) -> None:
         if tag == "-text":
             out.append(current.text_content or "")
             continue
-        if tag in _INVISIBLE or tag == "-comment" or _navigates(current, in_list):
+        if tag in _INVISIBLE or tag == "-comment":
             continue
         attrs = current.attributes
         if (
@@ -113,6 +113,9 @@ def _walk(node: Any, out: list[str], outline: list[tuple[int, str]]) -> None:
             or attrs.get("aria-hidden") == "true"
             or "display:none" in (attrs.get("style") or "").replace(" ", "")
         ):
+            continue
+        children = list(current.iter(include_text=True))
+        if _navigates(current, children, in_list):
             continue
         if tag == "table" and len(current.css("table")) <= 1:  # css() counts the node itself
             # A table of its own (no table inside): rows whose values keep their column's label.
@@ -124,7 +127,6 @@ def _walk(node: Any, out: list[str], outline: list[tuple[int, str]]) -> None:
         if tag in _BLOCK:
             out.append("\n\n" if tag != "br" else "\n")
             stack.append((current, True, in_list))
-        children = list(current.iter(include_text=True))
         inner = in_list or tag in ("ul", "ol")
         stack.extend((child, False, inner) for child in reversed(children))
 
@@ -134,8 +136,8 @@ _RELS = frozenset({"next", "prev", "previous", "up", "index", "contents", "toc",
 _LABEL = 12  # characters of its own a navigation bar may hold per link: "Next: ", ", Up: ", " [", "]"
 
 
-def _navigates(node: Any, in_list: bool) -> bool:
-    """Whether ``node`` only navigates: a ``<nav>`` (or ``role="navigation"``); a bar of
+def _navigates(node: Any, children: list[Any], in_list: bool) -> bool:
+    """Whether ``node`` (its ``children`` read already) only navigates: a ``<nav>`` (or ``role="navigation"``); a bar of
     links to the next, previous or enclosing page ("Next: Using libffi, Previous: libffi,
     Up: libffi [Index]", as Texinfo writes them); or a table of contents, a list of nothing
     but links to sections. A reader skips them; quoted, they answer nothing, and retrieved,
@@ -150,7 +152,6 @@ def _navigates(node: Any, in_list: bool) -> bool:
         text = len("".join(node.text().split()))
         return text - sum(len("".join(link.text().split())) for link in links) <= len(links)
     if node.tag in ("p", "div"):
-        children = list(node.iter(include_text=True))
         links = [child for child in children if child.tag == "a"]
         if not links or any(child.tag not in ("a", "-text", "br") for child in children):
             return False
