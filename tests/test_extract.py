@@ -26,6 +26,11 @@ def _source(text: str, n: int = 0) -> Source:
     return Source(id=f"s{n}", text=text, source=f"doc{n}.txt", score=1.0 - n / 10)
 
 
+def _units(passage: str) -> list[str]:
+    """The texts of ``passage``'s answer candidates, in reading order."""
+    return [c.text for c in candidates([_source(passage)])]
+
+
 def _best_by_words(question: str, passage: str) -> str:
     """The candidate of ``passage`` that its words alone rank first for ``question``."""
     found = candidates([_source(passage)])
@@ -83,7 +88,7 @@ MAN_PAGE = """OPTIONS
 
 
 def test_option_entries_and_definitions_are_answer_units():
-    units = [c.text for c in candidates([_source(MAN_PAGE)])]
+    units = _units(MAN_PAGE)
     assert "-x, --extract, --get: Extract files from an archive. Arguments are optional." in units
     assert "-z, --gzip, --gunzip, --ungzip: Filter the archive through gzip(1)." in units
     assert "%j: day of year (001..366)" in units
@@ -92,7 +97,7 @@ def test_option_entries_and_definitions_are_answer_units():
 
 def test_sentences_do_not_end_at_abbreviations():
     text = "Your program will run much slower (eg. 20 to 30 times). Fig. 3 and No. 5 give the figures."
-    assert [c.text for c in candidates([_source(text)])] == [
+    assert _units(text) == [
         "Your program will run much slower (eg. 20 to 30 times).",
         "Fig. 3 and No. 5 give the figures.",
     ]
@@ -100,22 +105,20 @@ def test_sentences_do_not_end_at_abbreviations():
 
 def test_a_short_sentence_leaning_on_the_one_before_stays_with_it():
     text = 'If "binary-targets", then the rules must run under root. This is the default. Others differ a lot.'
-    assert [c.text for c in candidates([_source(text)])] == [
+    assert _units(text) == [
         'If "binary-targets", then the rules must run under root. This is the default.',
         "Others differ a lot.",
     ]
     # Only onto the sentence just before it in its own paragraph; a chain stays one unit.
-    assert [c.text for c in candidates([_source("The old value stays in the record.\n\nYes. This is it.")])] == [
-        "The old value stays in the record."
+    assert _units("The old value stays in the record.\n\nYes. This is it.") == ["The old value stays in the record."]
+    assert _units("The value is binary-targets for old ones. This is it. That is all.") == [
+        "The value is binary-targets for old ones. This is it. That is all."
     ]
-    assert [
-        c.text for c in candidates([_source("The value is binary-targets for old ones. This is it. That is all.")])
-    ] == ["The value is binary-targets for old ones. This is it. That is all."]
 
 
 def test_a_pointer_elsewhere_is_not_an_answer():
     text = "See section PROCESS STATE CODES for the different values. A process in state Z is a zombie."
-    assert [c.text for c in candidates([_source(text)])] == ["A process in state Z is a zombie."]
+    assert _units(text) == ["A process in state Z is a zombie."]
 
 
 def test_a_sentence_introducing_a_command_carries_it():
@@ -124,7 +127,7 @@ def test_a_sentence_introducing_a_command_carries_it():
         "``` bash\n$ gpg --verify polkit.tar.gz.sign polkit.tar.gz\n$ gpg: Good signature\n```\n\n"
         "Run the tests with:\n\n    $ meson test -C build\n\nThe tests take a minute.\n"
     )
-    units = [c.text for c in candidates([_source(readme)])]
+    units = _units(readme)
     assert units == [
         "To verify the authenticity of the compressed tarball, use this command: "
         "gpg --verify polkit.tar.gz.sign polkit.tar.gz",
@@ -141,7 +144,7 @@ def test_a_command_under_a_heading_of_its_own_is_a_unit():
         "## Homebrew\n\n```sh\n$ brew install libcbor\n```\n\n"
         "Usage example\n\n```\n#include <cbor.h>\n```\n"  # code, but not a command
     )
-    units = [c.text for c in candidates([_source(readme)])]
+    units = _units(readme)
     assert units == ["Fedora & RPM friends: yum install libcbor-devel", "Homebrew: brew install libcbor"]
     start, end = locate(readme, units[0])
     assert readme[start:end] == "Fedora & RPM friends\n\n```\nyum install libcbor-devel"
@@ -155,7 +158,7 @@ def test_api_definitions_list_items_and_introductions():
         "To build it you need the following tools:\n\n* [Make](https://www.gnu.org/software/make/)\n"
         "* [Automake](https://www.gnu.org/software/automake/) (use 1.11.3 or later)\n"
     )
-    assert [c.text for c in candidates([_source(texinfo)])] == [
+    assert _units(texinfo) == [
         # "... has the following members:" introduces a list: not an answer by itself
         "ffi_get_struct_offsets: Compute the offset of each element of the given structure type. "
         "abi is the ABI to use.",
@@ -163,9 +166,7 @@ def test_api_definitions_list_items_and_introductions():
     ]
     # A statement before its list says its fact: it is an answer.
     governance = "The TSC has final authority over this project, including:\n\n* Technical direction\n"
-    assert [c.text for c in candidates([_source(governance)])] == [
-        "The TSC has final authority over this project, including:"
-    ]
+    assert _units(governance) == ["The TSC has final authority over this project, including:"]
 
 
 def test_units_know_the_heading_they_lie_under():
@@ -182,7 +183,7 @@ def test_units_know_the_heading_they_lie_under():
 
 def test_a_usage_line_is_not_a_sentence():
     page = "SYNOPSIS\n       cp [OPTION]... -t DIRECTORY SOURCE...\n\nRevenue was $17.5 billion.\n"
-    assert [c.text for c in candidates([_source(page)])] == ["Revenue was $17.5 billion."]
+    assert _units(page) == ["Revenue was $17.5 billion."]
 
 
 def test_a_passage_opening_with_an_option_keeps_it_apart_from_the_text_below():
@@ -192,7 +193,7 @@ def test_a_passage_opening_with_an_option_keeps_it_apart_from_the_text_below():
         "         -v, --version\n                 output version information and exit\n"
         "         Exit status is 0 if inputs are the same, 1 if different, 2 if trouble.\n"
     )
-    assert [c.text for c in candidates([_source(passage)])] == [
+    assert _units(passage) == [
         "--palette=PALETTE: the colors to use when --color is active",
         "-v, --version: output version information and exit",
         "Exit status is 0 if inputs are the same, 1 if different, 2 if trouble.",
