@@ -69,13 +69,15 @@ def test_html_leaves_out_what_only_navigates(tmp_path):
         "Up: <a href='index.html' rel='up'>Tides</a> [<a href='i.html' rel='index'>Index</a>]</p></div>"
         "<h1>Tides</h1><ul><li><a href='#high'>High water</a><ul><li><a href='#spring'>Springs</a></li></ul></li>"
         "<li><a href='#low'>Low water</a></li></ul>"
+        "<dl class='toc'><dt><a href='#high'>1. High water</a></dt><dd><dl><dt><a href='#neap'>1.1. Neaps</a></dt>"
+        "</dl></dd></dl>"
         "<p>The tide turns twice a day.</p><p>Read <a href='b.html' rel='next'>the next chapter</a> for how "
         "the tides were measured at Leith.</p>"
         "<ul><li><a href='https://example.org/tables'>Tide tables</a></li><li><a href='#low'>Low water</a> "
         "comes six hours after high water.</li></ul></body></html>"
     )
     text = load(page).text
-    for navigation in ("Home", "Docs", "Next:", "Using tides", "Index", "Springs"):
+    for navigation in ("Home", "Docs", "Next:", "Using tides", "Index", "Springs", "Neaps"):
         assert navigation not in text
     assert text.startswith("Tides\n\nThe tide turns twice a day.")
     assert "Read the next chapter for how the tides were measured at Leith." in text  # a link in prose is prose

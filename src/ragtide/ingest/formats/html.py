@@ -127,10 +127,11 @@ def _walk(node: Any, out: list[str], outline: list[tuple[int, str]]) -> None:
         if tag in _BLOCK:
             out.append("\n\n" if tag != "br" else "\n")
             stack.append((current, True, in_list))
-        inner = in_list or tag in ("ul", "ol")
+        inner = in_list or tag in _LISTS
         stack.extend((child, False, inner) for child in reversed(children))
 
 
+_LISTS = ("ul", "ol", "dl")  # a table of contents is one of them (DocBook writes a <dl>)
 # Link relations that move through a site or a book rather than point at a source.
 _RELS = frozenset({"next", "prev", "previous", "up", "index", "contents", "toc", "start", "first", "last", "home"})
 _LABEL = 12  # characters of its own a navigation bar may hold per link: "Next: ", ", Up: ", " [", "]"
@@ -145,7 +146,7 @@ def _navigates(node: Any, children: list[Any], in_list: bool) -> bool:
     list is weighed with it), so a page costs its size, however deeply it nests."""
     if node.tag == "nav" or node.attributes.get("role") == "navigation":
         return True
-    if node.tag in ("ul", "ol") and not in_list:
+    if node.tag in _LISTS and not in_list:
         links = node.css("a")
         if not links or not all("#" in (link.attributes.get("href") or "") for link in links):
             return False
