@@ -16,10 +16,13 @@ made distinct with a variant number). An answer weighs 4 candidate sentences by 
 8 when the question's words find none clearly (all the synthetic questions, 1 of the dev
 set's 46).
 
-An answer keeps the vectors of the sentences it weighs (``ragtide.embedding.SENTENCES_KEPT``),
-and the passages repeat across these questions, so later phases find most of them kept.
-``--cold-sentences`` keeps none in the in-process phase: every answer embeds its sentences,
-the cost of questions over passages not asked about before.
+The sentences an answer weighs have their vectors stored with their chunk at ingest
+(``sentence_vectors``), so an answer embeds nothing but its question. With
+``--no-sentence-vectors`` the essay is ingested without them: an answer embeds the
+sentences it weighs and keeps their vectors (``ragtide.embedding.SENTENCES_KEPT``), and as
+the passages repeat across these questions later phases find most of them kept;
+``--cold-sentences`` keeps none in the in-process phase, the cost of questions over passages
+not asked about before.
 """
 
 from __future__ import annotations
@@ -90,9 +93,15 @@ async def measure(ask, questions: Callable[[int], list[str]], sequential: int, p
 
 
 async def in_process(
-    uri: str, collection: str, questions: Callable[[int], list[str]], sequential: int, per_client: int, llm: StubLLM
+    uri: str,
+    collection: str,
+    questions: Callable[[int], list[str]],
+    sequential: int,
+    per_client: int,
+    llm: StubLLM,
+    sentence_vectors: bool,
 ) -> dict:
-    async with RAG(uri=uri, collection=collection) as rag:
+    async with RAG(uri=uri, collection=collection, sentence_vectors=sentence_vectors) as rag:
         await rag.aingest([ESSAY])
         result = await measure(lambda q: rag.aquery(q), questions, sequential, per_client)
     firsts = []
@@ -181,7 +190,8 @@ def main() -> None:
     parser.add_argument("--sequential", type=int, default=200)
     parser.add_argument("--per-client", type=int, default=16)
     parser.add_argument("--questions", choices=sorted(QUESTIONS), default="synthetic")
-    parser.add_argument("--cold-sentences", action="store_true", help="in process, keep no sentence vectors")
+    parser.add_argument("--no-sentence-vectors", action="store_true", help="ingest without sentence vectors")
+    parser.add_argument("--cold-sentences", action="store_true", help="in process, keep no sentence vectors in memory")
     args = parser.parse_args()
     questions = QUESTIONS[args.questions]
     if args.cold_sentences:
@@ -191,13 +201,19 @@ def main() -> None:
     flags = " ".join(f for f in ("avx2", "avx512f", "amx_bf16") if f in Path("/proc/cpuinfo").read_text().split())
     print(
         f"# benchmarks/serve.py, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, CPU flags: {flags}; "
-        f"{args.questions} questions" + ("; no sentence vectors kept in process" if args.cold_sentences else "")
+        f"{args.questions} questions"
+        + ("; no sentence vectors stored at ingest" if args.no_sentence_vectors else "")
+        + ("; no sentence vectors kept in process" if args.cold_sentences else "")
     )
     work = tempfile.mkdtemp(prefix="ragtide-serve-")
     uri = args.uri or f"{work}/serve.db"
     llm = StubLLM()
     try:
-        inproc = asyncio.run(in_process(uri, "bench_serve", questions, args.sequential, args.per_client, llm))
+        inproc = asyncio.run(
+            in_process(
+                uri, "bench_serve", questions, args.sequential, args.per_client, llm, not args.no_sentence_vectors
+            )
+        )
         url = f"http://127.0.0.1:{args.port}"
         service = start_service(uri, "bench_serve", args.port, f"{work}/uploads", None)
         try:

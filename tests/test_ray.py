@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 
 from conftest import RAGTIDE_CLI, SERVER_URI, drop, new_collection, run_cli
+from ragtide.query.extract import unit_texts
+from ragtide.sentences import SentenceVectors
 
 pytestmark = [pytest.mark.server, pytest.mark.model]
 
@@ -112,10 +114,15 @@ def assert_same_rows(expected: list[dict], got: list[dict]) -> None:
             r["metadata"] = {k: v for k, v in r["metadata"].items() if k != "ingested"}
             r.pop("sparse", None)
         va, vb = np.asarray(a.pop("vector")), np.asarray(b.pop("vector"))
+        sa, sb = SentenceVectors(a.pop("sentences")), SentenceVectors(b.pop("sentences"))
         assert a == b
         # The same text's vector: identical in fp32, but in bf16 (CPUs with AMX) a chunk's
         # vector varies with the batch it was embedded in (its padding), by up to ~1e-3 a dimension.
         assert float(va @ vb) / float(np.linalg.norm(va) * np.linalg.norm(vb)) > 0.9999
+        units = unit_texts(a["text"])
+        assert len(sa) == len(sb) == len(units)
+        for unit in units:  # the same, to that and to int8's precision
+            assert float(sa.get(unit) @ sb.get(unit)) > 0.995
 
 
 def ray_ingest(cluster: str, collection: str, *paths: str | Path) -> list[str]:

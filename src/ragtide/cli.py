@@ -123,6 +123,14 @@ def _parser() -> argparse.ArgumentParser:
         dest="chunk_overlap",
         help="tokens shared by consecutive chunks (default 32)",
     )
+    p.add_argument(
+        "--no-sentence-vectors",
+        dest="sentence_vectors",
+        action="store_false",
+        default=None,
+        help="store no sentence vectors: ingest embeds half as much, answers embed their sentences "
+        "(env RAGTIDE_SENTENCE_VECTORS)",
+    )
     p.add_argument("--include", action="append", default=[], metavar="GLOB", help="only files matching (repeatable)")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip files matching (repeatable)")
     p.add_argument("--prune", action="store_true", help="delete documents whose files are gone")
@@ -341,7 +349,9 @@ def _ingest(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     console = Console(stderr=True)
-    with RAG(**_settings(args, "embed_model", "chunk_tokens", "chunk_overlap", "max_file_mb")) as rag:
+    with RAG(
+        **_settings(args, "embed_model", "chunk_tokens", "chunk_overlap", "sentence_vectors", "max_file_mb")
+    ) as rag:
         with ProgressView(console) as view:
             report = rag.ingest(
                 args.paths,
@@ -514,6 +524,11 @@ def _status(args: argparse.Namespace) -> int:
     print(f"retrieval: {', '.join(info.modes)}" + (" (hybrid by default)" if info.lexical else ""))
     if info.note:
         print(f"note: {info.note}")
+    if not info.sentences:
+        print(
+            "note: made before sentence vectors were stored at ingest, so each answer embeds the sentences it "
+            "weighs; ingest into a new --collection for answers about twice as fast under load"
+        )
     if info.incomplete:
         print(
             f"{len(info.incomplete)} document(s) only partly stored (not counted above; searches may see part of them):"

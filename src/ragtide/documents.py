@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from .sentences import SentenceVectors
+
 SECTION_SEP = " › "
 CHUNK_KEYS = frozenset({"where", "section"})
 """Metadata keys that describe where a chunk lies, not its document."""
@@ -157,6 +159,8 @@ class Source:
     metadata: dict[str, Any] = field(default_factory=dict)
     start: int = 0  # character offsets of the passage in its document's text
     end: int = 0
+    # Its answer units' vectors, as stored at ingest (none from collections made before them).
+    sentences: SentenceVectors = field(default=SentenceVectors(), repr=False, compare=False)
 
     @property
     def where(self) -> str:

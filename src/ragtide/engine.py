@@ -26,6 +26,8 @@ from .ingest.distributed import RayOptions, check_target, ingest_on_ray
 from .parts import Parts
 from .query import Answer, Retrieval
 from .query.conversation import Turn, condense, offline_standalone, refers_back, turns
+from .query.extract import unit_texts
+from .sentences import Units
 from .settings import Settings
 from .store import CollectionInfo, DocumentInfo, Store
 from .vocabulary import Consistency, Mode, check_tenant
@@ -182,6 +184,11 @@ class RAG:
             self._ingest(list(paths), include, exclude, prune, on_progress, max_chunks, metadata, ray)
         )
 
+    @property
+    def _units(self) -> Units | None:
+        """What ingest stores vectors of with each chunk: its answer units, unless turned off."""
+        return unit_texts if self.settings.sentence_vectors else None
+
     async def _ingest(
         self,
         paths: list[Input],
@@ -208,6 +215,7 @@ class RAG:
                 prune=prune,
                 on_progress=on_progress,
                 metadata=metadata,
+                units=self._units,
             )
         embedder = await self._parts.embedder()
         return await ingesting.ingest(
@@ -221,6 +229,7 @@ class RAG:
             on_progress=on_progress,
             max_chunks=max_chunks,
             metadata=metadata,
+            units=self._units,
         )
 
     # -- retrieval and answers -------------------------------------------------------

@@ -50,6 +50,12 @@ class Settings:
     chunk_tokens: int = 0
     """Chunk size in the embedding model's tokens; 0 means the model's own limit."""
     chunk_overlap: int = 32
+    sentence_vectors: bool = True
+    """Store the vectors of each chunk's sentences (its answer units) at ingest, so an
+    offline answer embeds nothing but the question: about twice the model's work at ingest
+    and two thirds more on disk, for answers twice as fast under load (docs/benchmarks.md).
+    Off: answers embed the sentences they weigh, keeping them in memory once seen. Changing
+    it stores documents again at their next ingest."""
     top_k: int = 5
     mode: str = ""
     """Retrieval: ``dense``, ``lexical`` (BM25) or ``hybrid``. Empty: hybrid where the collection

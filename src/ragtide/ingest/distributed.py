@@ -37,8 +37,9 @@ from .._loop import LoopThread
 from ..documents import Chunk, Document
 from ..embedding import Embedder, Space, SpanTokenizer, embedder_for
 from ..errors import ConfigError, LoaderError, RagtideError
+from ..sentences import Embedding, SentenceVectors, Units
 from ..settings import Settings
-from ..store import MilvusStore, Row, Store, is_lite
+from ..store import MAX_VARCHAR, MilvusStore, Row, Store, is_lite
 from . import removal
 from .chunking import Chunker
 from .loaders import Caps, discover
@@ -101,6 +102,7 @@ class _Job:
     max_doc_chunks: int | None
     metadata: Mapping[str, Value]
     metadata_key: str
+    units: Units | None = None  # each chunk's answer units, whose vectors are stored with it
 
 
 def check_target(uri: str) -> None:
@@ -124,6 +126,7 @@ async def ingest_on_ray(
     prune: bool = False,
     on_progress: ProgressCallback | None = None,
     metadata: Mapping[str, Any] | None = None,
+    units: Units | None = None,
 ) -> IngestReport:
     """Ingest files or object-storage URIs into ``store``'s collection on Ray: what
     :func:`.pipeline.ingest` does, with the same report. ``embedder`` is the model every
@@ -133,7 +136,7 @@ async def ingest_on_ray(
     emit = on_progress or (lambda _: None)
     user = checked(metadata or {})
     Chunker(embedder, settings.chunk_tokens, settings.chunk_overlap)  # bad chunk settings fail here, once
-    await store.open(embedder.name, embedder.dim, create=True, **embedder.space)
+    info = await store.open(embedder.name, embedder.dim, create=True, **embedder.space)
     job = _Job(
         settings.replace(embed_model=embedder.name, embed_quantize=embedder.quantize, embed_backend=embedder.backend),
         store.tenant or "",
@@ -144,6 +147,7 @@ async def ingest_on_ray(
         settings.max_doc_chunks,
         user,
         metadata_key(user),
+        units if info.sentences else None,
     )
     files, report = await asyncio.to_thread(_listing, inputs, include, exclude)
     total = len(files) + len(report.failed)
@@ -347,7 +351,7 @@ def _parse(
             rows.add("failed", loaded.path, reason=loaded.reason)
             continue
         doc = prepared(loaded, job.metadata, job.tenant)
-        docs.append((doc, version_of(doc, chunker, job.metadata_key)))
+        docs.append((doc, version_of(doc, chunker, job.metadata_key, job.units is not None)))
     if not docs:
         yield rows.batch()
         return
@@ -446,18 +450,23 @@ class _Embed:
 
     def __init__(self, job: _Job) -> None:
         self._embedder = embedder_for(job.settings)
+        self._units = job.units
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         chunks = np.flatnonzero(batch["kind"] == "chunk")
         vectors = np.zeros((len(batch["kind"]), self._embedder.dim), dtype=np.float32)
+        sentences = np.full(len(batch["kind"]), "", dtype=object)
         if len(chunks):
             texts = [json.loads(batch["chunk"][i])["text"] for i in chunks]
+            work = Embedding(texts, [self._units(text) for text in texts] if self._units else [[] for _ in texts])
             try:
-                vectors[chunks] = self._embedder.encode(texts)
+                vectors[chunks], stored = work.split(self._embedder.encode(work.distinct), MAX_VARCHAR)
             except RagtideError as e:
                 batch["kind"][chunks] = "failed"
                 batch["reason"][chunks] = str(e)
-        return {**batch, "vector": vectors}
+            else:
+                sentences[chunks] = [found.encoded for found in stored]
+        return {**batch, "vector": vectors, "sentences": sentences}
 
 
 class _Write:
@@ -486,6 +495,7 @@ class _Write:
                 batch["vector"][i],
                 str(batch["version"][i]),
                 int(batch["n_chunks"][i]),
+                SentenceVectors(str(batch["sentences"][i])),
             )
             for i in chunks
         ]

@@ -18,11 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..documents import Document, digest
+import numpy as np
+
+from ..documents import Chunk, Document, digest
 from ..embedding import Embedder
 from ..errors import LoaderError, RagtideError
+from ..sentences import Embedding, SentenceVectors, Units
 from ..settings import Settings
-from ..store import Row, Store
+from ..store import MAX_VARCHAR, Row, Store
 from . import removal
 from .chunking import Chunker
 from .loaders import Caps, discover, load
@@ -59,10 +62,12 @@ async def ingest(
     on_progress: ProgressCallback | None = None,
     max_chunks: int | None = None,
     metadata: Mapping[str, Any] | None = None,
+    units: Units | None = None,
 ) -> IngestReport:
     """Ingest ``inputs`` into ``store``'s collection, creating it if need be. With
     ``max_chunks``, documents that would take the run past that many chunks fail, named;
-    ``metadata`` is attached to every document (see :mod:`.metadata`)."""
+    ``metadata`` is attached to every document (see :mod:`.metadata`); ``units``: each
+    chunk's answer units, whose vectors are stored with it where the collection keeps them."""
     user = checked(metadata or {})
     chunker = Chunker(embedder, settings.chunk_tokens, settings.chunk_overlap)
     creating = None
@@ -71,7 +76,9 @@ async def ingest(
         # parse and embed meanwhile; the pipeline writes nothing before it exists.
         creating = asyncio.create_task(store.open(embedder.name, embedder.dim, create=True, **embedder.space))
     else:
-        await store.open(embedder.name, embedder.dim, create=True, **embedder.space)
+        info = await store.open(embedder.name, embedder.dim, create=True, **embedder.space)
+        if not info.sentences:
+            units = None  # a collection made before they were stored
     pipeline = Pipeline(
         store,
         embedder,
@@ -82,6 +89,7 @@ async def ingest(
         max_doc_chunks=settings.max_doc_chunks,
         max_run_chunks=max_chunks,
         metadata=user,
+        units=units,
     )
     return await pipeline.run(inputs, include=include, exclude=exclude, prune=prune)
 
@@ -105,7 +113,9 @@ class Pipeline:
         max_doc_chunks: int | None = None,
         max_run_chunks: int | None = None,
         metadata: Mapping[str, Value] | None = None,
+        units: Units | None = None,
     ) -> None:
+        self._units = units
         self._metadata = dict(metadata or {})
         self._metadata_key = metadata_key(self._metadata)
         self._store = store
@@ -227,7 +237,7 @@ class Pipeline:
                 self._finish(item.path, Outcome.FAILED, item.reason)
                 continue
             doc = prepared(item, self._metadata, self._store.tenant)
-            version = version_of(doc, self._chunker, self._metadata_key)
+            version = version_of(doc, self._chunker, self._metadata_key, self._units is not None)
             try:
                 state = None if self._creating else (await self._store.doc_states([doc.doc_id])).get(doc.doc_id)
                 if state is not None and state.doc_hash == version and state.complete:
@@ -276,13 +286,14 @@ class Pipeline:
             if not batch:
                 continue
             try:
-                vectors = await self._embedder.embed([chunk.text for _, chunk in batch])
+                vectors, sentences = await embedded([chunk for _, chunk in batch], self._embedder, self._units)
             except RagtideError as e:
                 for pending, _ in batch:
                     self._fail(pending, str(e))
                 continue
             rows = [
-                Row(chunk, vector, pending.version, pending.chunks) for (pending, chunk), vector in zip(batch, vectors)
+                Row(chunk, vector, pending.version, pending.chunks, stored)
+                for (pending, chunk), vector, stored in zip(batch, vectors, sentences)
             ]
             task = asyncio.create_task(self._write([pending for pending, _ in batch], rows))
             writes.add(task)
@@ -351,6 +362,16 @@ class Pipeline:
                 pass
 
 
+async def embedded(
+    chunks: Sequence[Chunk], embedder: Embedder, units: Units | None
+) -> tuple[np.ndarray, list[SentenceVectors]]:
+    """The vectors of ``chunks``, and of their answer units (none without ``units``), in one model call."""
+    texts = [chunk.text for chunk in chunks]
+    each = await asyncio.to_thread(lambda: [units(text) for text in texts]) if units else [[] for _ in texts]
+    work = Embedding(texts, each)
+    return work.split(await embedder.embed(work.distinct), MAX_VARCHAR)
+
+
 def over_document_limit(chunks: int, limit: int | None) -> str:
     """Why a document of ``chunks`` chunks is refused by the limit per document, or ""."""
     if limit is not None and chunks > limit:
@@ -390,10 +411,10 @@ def prepared(doc: Document, metadata: Mapping[str, Value], tenant: str | None) -
     return dataclasses.replace(doc, tenant=tenant) if tenant else doc
 
 
-def version_of(doc: Document, chunker: Chunker, metadata_key: str) -> str:
-    """The version a document's rows record. How it is chunked is part of it: a changed
-    --chunk-tokens chunks it again."""
-    return digest(doc.content_hash, chunker.fingerprint, *filter(None, [metadata_key]))
+def version_of(doc: Document, chunker: Chunker, metadata_key: str, sentences: bool = False) -> str:
+    """The version a document's rows record. How it is chunked is part of it (a changed
+    --chunk-tokens chunks it again), and whether its sentences' vectors are stored."""
+    return digest(doc.content_hash, chunker.fingerprint, *filter(None, [metadata_key, "sentences" * sentences]))
 
 
 def _without_key(message: str, key: str) -> str:

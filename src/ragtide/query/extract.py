@@ -613,6 +613,28 @@ def _in_context(candidate: Candidate) -> str:
     return candidate.text
 
 
+def unit_texts(passage: str) -> list[str]:
+    """The units of ``passage`` whose meaning an answer may weigh, each once, as it embeds
+    them: ingest stores their vectors (:mod:`ragtide.sentences`)."""
+    return list(dict.fromkeys(_in_context(c) for c in candidates([Source("", passage, "", 0.0)])))
+
+
+async def _meanings(found: list[Candidate], sources: list[Source], embedder: Embedder) -> np.ndarray:
+    """The vectors of ``found``: as stored with their passage at ingest, else embedded now."""
+    texts = [_in_context(c) for c in found]
+    vectors = np.empty((len(found), embedder.dim), dtype=np.float32)
+    missing: list[int] = []
+    for k, (candidate, text) in enumerate(zip(found, texts)):
+        stored = sources[candidate.source].sentences.get(text)
+        if stored is None or stored.shape != vectors[k].shape:  # none, or another tool's
+            missing.append(k)
+        else:
+            vectors[k] = stored
+    if missing:
+        vectors[missing] = await embedder.embed_sentences([texts[k] for k in missing])
+    return vectors
+
+
 def document_terms(source: str) -> set[str]:
     """The terms of a document's file name, its numbers and extension left out: "cp" of
     ".../cp.1.pdf", "dpkg rootless build" of "dpkg-rootless-builds.txt"."""
@@ -766,8 +788,7 @@ async def extract(
     shortlist = [int(i) for i in ranked[:size]]
     found = [found[i] for i in shortlist]
     q = question_vector if question_vector is not None else await embedder.embed_query(question)
-    vectors = await embedder.embed_sentences([_in_context(c) for c in found])
-    scores = vectors @ q + words[shortlist]
+    scores = await _meanings(found, sources, embedder) @ q + words[shortlist]
     order = np.argsort(-scores, kind="stable")
     best = float(scores[order[0]])
     if best < abstain.below:

@@ -354,6 +354,7 @@ async def collections(request: Request) -> dict:
             "incomplete": info.incomplete,
             "quantize": info.quantize,
             "created_with": info.embedded_with,
+            "sentence_vectors": info.sentences,
         }
     )
     return {"collections": await rag.acollections(), "current": current or {"name": rag.settings.collection}}

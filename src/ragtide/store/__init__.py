@@ -16,9 +16,10 @@ from .base import CollectionInfo, DocState, DocumentInfo, Fusion, Row, Store
 from .collection import MilvusCollection
 from .lite import is_lite
 from .milvus import MilvusStore
-from .values import quote, varchar
+from .values import MAX_VARCHAR, quote, varchar
 
 __all__ = [
+    "MAX_VARCHAR",
     "CollectionInfo",
     "DocState",
     "DocumentInfo",

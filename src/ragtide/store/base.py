@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..documents import CHUNK_KEYS, Chunk, Source
+from ..sentences import SentenceVectors
 from ..vocabulary import MODES, Mode
 from .values import clip_utf8, varchar
 
@@ -77,6 +78,7 @@ class CollectionInfo:
     note: str = ""  # why the collection has no full-text index, and how to get one
     quantize: str = "none"  # "int8": its vectors came from int8 weights
     embedded_with: str = ""  # the backend that created it, e.g. "openvino fp32"
+    sentences: bool = False  # stores its chunks' answer units' vectors (see ragtide.sentences)
 
     @property
     def modes(self) -> tuple[Mode, ...]:
@@ -152,12 +154,13 @@ class DocState:
 
 @dataclass
 class Row:
-    """A chunk with its vector, as written to Milvus."""
+    """A chunk with its vector (and its answer units' vectors), as written to Milvus."""
 
     chunk: Chunk
     vector: np.ndarray
     doc_hash: str
     n_chunks: int
+    sentences: SentenceVectors = SentenceVectors()
 
     def to_entity(self) -> dict[str, Any]:
         c = self.chunk
@@ -178,7 +181,7 @@ class Row:
 
     @property
     def nbytes(self) -> int:
-        return self.vector.nbytes + len(self.chunk.text) + 256
+        return self.vector.nbytes + len(self.chunk.text) + len(self.sentences.encoded) + 256
 
 
 class Store(Protocol):

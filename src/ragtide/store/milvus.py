@@ -11,6 +11,7 @@ import numpy as np
 
 from ..documents import Source
 from ..errors import ConfigError, StoreError
+from ..sentences import SentenceVectors
 from ..vocabulary import MAX_HITS, MODES, Mode, check, check_hits, check_tenant
 from . import schema
 from .base import CollectionInfo, DocState, DocumentInfo, Fusion, Row
@@ -92,6 +93,7 @@ class MilvusStore:
             await self._dense_only_note(layout),
             layout.quantize,
             layout.backend,
+            layout.sentences,
         )
 
     async def chunks(self) -> int:
@@ -131,6 +133,7 @@ class MilvusStore:
             note=self._note,
             quantize=layout.quantize,
             embedded_with=layout.backend,
+            sentences=layout.sentences,
         )
 
     async def _open(self, model: str, dim: int, create: bool, quantize: str, backend: str) -> schema.Layout:
@@ -188,6 +191,9 @@ class MilvusStore:
         sizes = [row.nbytes for row in rows]
         self._deployment.check_space(sum(sizes))
         entities = [row.to_entity() for row in rows]
+        if self._layout is not None and self._layout.sentences:
+            for entity, row in zip(entities, rows):
+                entity[schema.SENTENCES_FIELD] = row.sentences.encoded
         if self._layout is not None and self._layout.tenants:
             for entity in entities:
                 entity[schema.TENANT_FIELD] = self.tenant or ""
@@ -272,12 +278,16 @@ class MilvusStore:
                 anns_field=field,
                 search_params=params,
                 filter=filter,
-                output_fields=schema.OUTPUT_FIELDS,
+                output_fields=self._output_fields,
                 consistency=consistency,
             )
 
         hits = await (self._text_hits(search) if mode == "lexical" else search())
         return [_to_source(hit) for hit in hits]
+
+    @property
+    def _output_fields(self) -> list[str]:
+        return self._layout.output_fields if self._layout is not None else schema.OUTPUT_FIELDS
 
     async def _text_hits(self, search: Callable[[], Awaitable[list[dict[str, Any]]]]) -> list[dict[str, Any]]:
         """A full-text search's hits. Milvus Lite 2.5.1 fails one on a collection that never
@@ -322,7 +332,7 @@ class MilvusStore:
             "query",
             self.collection,
             filter=f"id in [{', '.join(quote(i) for i, _ in fused)}]",
-            output_fields=schema.OUTPUT_FIELDS,
+            output_fields=self._output_fields,
             **self._milvus.read_kwargs(consistency),
         )
         found = {row["id"]: row for row in rows}
@@ -373,6 +383,7 @@ def _to_source(hit: dict[str, Any]) -> Source:
         metadata=entity.get("metadata") or {},
         start=int(entity.get("start", 0)),
         end=int(entity.get("end", 0)),
+        sentences=SentenceVectors(entity.get(schema.SENTENCES_FIELD) or ""),
     )
 
 

@@ -17,12 +17,14 @@ from ..vocabulary import MAX_TENANT
 from .values import MAX_VARCHAR
 
 # 1: dense only; 2: adds the analysed text and its BM25 sparse vector where supported;
-# 3: adds the tenant, a partition key (collections shared by tenants, see docs/service.md)
-VERSION = 3
+# 3: adds the tenant, a partition key (collections shared by tenants, see docs/service.md);
+# 4: adds the vectors of each chunk's answer units (see ragtide.sentences)
+VERSION = 4
 
 DENSE_FIELD = "vector"
 TENANT_FIELD = "tenant"
 SPARSE_FIELD = "sparse"
+SENTENCES_FIELD = "sentences"
 # English analyzer: standard tokenizer, lowercase, English stemmer and stop words, so
 # "infections" finds "infection" and "the" weighs nothing. Milvus's default analyzer
 # (standard, no stemming, no stop words) ranks below it: see docs/benchmarks.md, "Retrieval and answer quality".
@@ -43,6 +45,13 @@ class Layout:
     quantize: str = "none"  # int8 vectors are close to fp32's, not the same: one kind per collection
     backend: str = ""  # what embedded the first rows, for the record (fp32 backends agree to 1e-4)
     tenants: bool = True  # has the tenant field (collections made before version 3 do not)
+    sentences: bool = True  # has the answer units' vectors (collections made before version 4 do not)
+
+    @property
+    def output_fields(self) -> list[str]:
+        """The fields a search returns: the passage, and its units' vectors where stored
+        (a few KB a hit, and searches return top_k hits, not the legs' hundreds)."""
+        return [*OUTPUT_FIELDS, SENTENCES_FIELD] if self.sentences else OUTPUT_FIELDS
 
     def describe(self) -> str:
         return json.dumps(
@@ -54,6 +63,7 @@ class Layout:
                 "quantize": self.quantize,
                 "backend": self.backend,
                 "tenants": self.tenants,
+                "sentences": self.sentences,
             }
         )
 
@@ -83,6 +93,7 @@ class Layout:
                 str(meta.get("quantize", "none")),
                 str(meta.get("backend", "")),
                 bool(meta.get("tenants", False)),
+                bool(meta.get("sentences", False)),
             )
         except (ValueError, KeyError, TypeError):
             raise ConfigError(
@@ -120,6 +131,8 @@ def build(layout: Layout, dense_index: dict[str, Any], partition_key: bool = Tru
         # A partition key: Milvus keeps each tenant's rows together and a search scoped to one
         # tenant reads only its partition (Milvus's advice for many tenants in one collection).
         schema.add_field(TENANT_FIELD, DataType.VARCHAR, max_length=MAX_TENANT, is_partition_key=partition_key)
+    if layout.sentences:
+        schema.add_field(SENTENCES_FIELD, DataType.VARCHAR, max_length=MAX_VARCHAR)
     schema.add_field(DENSE_FIELD, DataType.FLOAT_VECTOR, dim=layout.dim)
     index = AsyncMilvusClient.prepare_index_params()
     index.add_index(DENSE_FIELD, metric_type="COSINE", **dense_index)
