@@ -101,7 +101,9 @@ async def in_process(
     llm: StubLLM,
     sentence_vectors: bool,
 ) -> dict:
-    async with RAG(uri=uri, collection=collection, sentence_vectors=sentence_vectors) as rag:
+    # Passed only when off, so that this script also measures commits from before the setting.
+    options = {} if sentence_vectors else {"sentence_vectors": False}
+    async with RAG(uri=uri, collection=collection, **options) as rag:
         await rag.aingest([ESSAY])
         result = await measure(lambda q: rag.aquery(q), questions, sequential, per_client)
     firsts = []
