@@ -34,7 +34,7 @@ MODES = ("dense", "lexical", "hybrid")
 
 async def benchmark_figures(uri: str, bench: Benchmark, collection: str, modes, top_k: int = 100) -> dict:
     out = {}
-    async with RAG(uri=uri, collection=collection) as rag:
+    async with RAG(uri=uri, collection=collection, sentence_vectors=False) as rag:  # retrieval alone
         for mode in modes:
             result = await run_benchmark(rag, bench, top_k, mode)
             out[mode] = result
@@ -121,10 +121,10 @@ async def sweep(work: Path, grid) -> list[str]:
     scifact = load_beir(DATA / "scifact", "train")
     uber = load_llamaindex(DATA / "uber_2021_retrieval_eval" / "val_dataset.json")
     questions = load_questions(ROOT / "tests" / "data" / "devset.json")
-    async with RAG(uri=str(work / "scifact.db"), collection="scifact") as rag:
+    async with RAG(uri=str(work / "scifact.db"), collection="scifact", sentence_vectors=False) as rag:
         await run_benchmark(rag, scifact, 10, "dense")  # ingests (unchanged documents are skipped)
         scifact_legs = await legs(rag, scifact.queries, 200)
-    async with RAG(uri=str(work / "uber.db"), collection="uber") as rag:
+    async with RAG(uri=str(work / "uber.db"), collection="uber", sentence_vectors=False) as rag:
         await run_benchmark(rag, uber, 10, "dense")
         uber_legs = await legs(rag, uber.queries, 200)
     async with RAG(uri=str(work / "devset.db"), collection="devset") as rag:
@@ -161,7 +161,7 @@ async def write_slice(work: Path, path: Path, queries: int = 24, neighbours: int
     bench = load_beir(DATA / "scifact", "test")
     qids = list(bench.queries)[:queries]
     docs: dict[str, None] = {}
-    async with RAG(uri=str(work / "scifact.db"), collection="scifact") as rag:
+    async with RAG(uri=str(work / "scifact.db"), collection="scifact", sentence_vectors=False) as rag:
         await run_benchmark(rag, bench, 10, "dense")  # ingests (unchanged documents are skipped)
         for q in qids:
             docs.update(dict.fromkeys(d for d, r in bench.qrels[q].items() if r > 0))

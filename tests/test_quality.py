@@ -75,7 +75,7 @@ def scifact_slice(lite_dir, embedder):
     uri, name = str(lite_dir / "quality.db"), new_collection()
 
     async def ingest_and_ask():
-        async with RAG(uri=uri, collection=name, embedder=embedder) as rag:
+        async with RAG(uri=uri, collection=name, embedder=embedder, sentence_vectors=False) as rag:  # retrieval alone
             docs = [Document(key=d, text=t, pages=(Page(None, 0, len(t)),)) for d, t in corpus.items()]
             report = await rag.aingest(docs)
             runs = {}

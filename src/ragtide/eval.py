@@ -170,6 +170,8 @@ def run_eval(bench: Benchmark, *, top_k: int = 100, mode: Mode | None = None, **
     options["collection"] = (
         options.get("collection") or f"eval_{''.join(c if c.isalnum() else '_' for c in bench.name)}"
     )
+    if options.get("sentence_vectors") is None:  # retrieval alone: no answer reads them
+        options["sentence_vectors"] = False
     with RAG(**options) as rag:
         result = asyncio.run(run_benchmark(rag, bench, top_k, mode))
         info = rag.status()
