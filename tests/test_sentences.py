@@ -112,8 +112,10 @@ def test_turning_sentence_vectors_on_stores_documents_again(lite_dir, manual, em
         assert rag.ingest([manual]).unchanged == 1
     with RAG(uri=uri, collection=name, embedder=embedder) as rag:
         assert rag.ingest([manual]).updated == 1
-        found = rag.retrieve(QUESTION, top_k=3)
+        found = rag.query(QUESTION, top_k=3).sources
         assert all(len(s.sentences) == len(unit_texts(s.text)) for s in found) and len(found[0].sentences) == 3
+        # Only an answer reads them: a search alone does not fetch them.
+        assert all(len(s.sentences) == 0 for s in rag.retrieve(QUESTION, top_k=3))
 
 
 def test_a_collection_made_before_sentence_vectors_answers_as_before(lite_dir, manual, embedder, monkeypatch):

@@ -265,7 +265,13 @@ class RAG:
         return self._runner.run(self._retrieve(question, top_k, filter, consistency, mode)).sources
 
     async def _retrieve(
-        self, question: str, top_k: int | None, filter: str | Filter | None, consistency: str | None, mode: str | None
+        self,
+        question: str,
+        top_k: int | None,
+        filter: str | Filter | None,
+        consistency: str | None,
+        mode: str | None,
+        for_answer: bool = False,
     ) -> Retrieval:
         if not question or not question.strip():
             raise ConfigError("question: must not be empty")
@@ -275,7 +281,12 @@ class RAG:
             retriever = retriever.scoped(self._tenant)
         k = top_k if top_k is not None else self.settings.top_k
         return await retriever.retrieve(
-            question, k, mode=mode or self.settings.mode or None, filter=where, consistency=consistency
+            question,
+            k,
+            mode=mode or self.settings.mode or None,
+            filter=where,
+            consistency=consistency,
+            sentences=for_answer,
         )
 
     async def aquery(
@@ -337,7 +348,7 @@ class RAG:
         past = turns(history)
         searched, note = await self._standalone(question.strip(), past)
         condensed = time.perf_counter() - started
-        found = await self._retrieve(searched, top_k, filter, consistency, mode)
+        found = await self._retrieve(searched, top_k, filter, consistency, mode, for_answer=True)
         answer = querying.answer(
             question,
             found,

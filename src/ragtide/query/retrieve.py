@@ -154,7 +154,9 @@ class Retriever:
         mode: str | None = None,
         filter: str = "",
         consistency: str | None = None,
+        sentences: bool = False,
     ) -> Retrieval:
+        """The passages for ``question`` (``sentences``: with their sentences' vectors, for an answer)."""
         mode, note = self.mode_for(mode)
         wanted = self._reranker.candidates(top_k) if self._reranker else top_k
         boost = mode == "hybrid" and self._phrases.weight > 0
@@ -167,6 +169,7 @@ class Retriever:
             filter=filter,
             consistency=consistency,
             fusion=self._fusion,
+            sentences=sentences,
         )
         if boost:
             sources = self._phrases.apply(question, sources, wanted)

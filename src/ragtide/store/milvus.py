@@ -246,12 +246,15 @@ class MilvusStore:
         filter: str = "",
         consistency: str | None = None,
         fusion: Fusion = Fusion(),
+        sentences: bool = False,
     ) -> list[Source]:
         """The ``top_k`` best chunks for ``vector`` (dense), ``text`` (lexical) or both
-        (hybrid); concurrent calls share one request."""
+        (hybrid), with their sentences' vectors where stored if ``sentences`` (for an
+        answer); concurrent calls share one request."""
         check_hits("top_k", top_k)
         check("mode", mode, MODES)
         filter = await self._scope(filter)
+        fields = self._output_fields(sentences)
         if mode != "dense":
             if self._layout is not None and not self._layout.lexical:
                 raise ConfigError(f"mode {mode!r}: {self._note or 'this collection has no full-text index'}")
@@ -267,7 +270,7 @@ class MilvusStore:
                     f"query vector has {data.shape[0]} dimensions, collection {self.collection!r} has {self._layout.dim}"
                 )
             if mode == "hybrid":
-                hits = await self._hybrid(data, text, top_k, fusion, filter=filter, consistency=consistency)
+                hits = await self._hybrid(data, text, top_k, fusion, fields, filter=filter, consistency=consistency)
                 return [_to_source(hit) for hit in hits]
             field, params = schema.DENSE_FIELD, None
 
@@ -278,16 +281,17 @@ class MilvusStore:
                 anns_field=field,
                 search_params=params,
                 filter=filter,
-                output_fields=self._output_fields,
+                output_fields=fields,
                 consistency=consistency,
             )
 
         hits = await (self._text_hits(search) if mode == "lexical" else search())
         return [_to_source(hit) for hit in hits]
 
-    @property
-    def _output_fields(self) -> list[str]:
-        return self._layout.output_fields if self._layout is not None else schema.OUTPUT_FIELDS
+    def _output_fields(self, sentences: bool) -> list[str]:
+        if sentences and self._layout is not None and self._layout.sentences:
+            return [*schema.OUTPUT_FIELDS, schema.SENTENCES_FIELD]
+        return schema.OUTPUT_FIELDS
 
     async def _text_hits(self, search: Callable[[], Awaitable[list[dict[str, Any]]]]) -> list[dict[str, Any]]:
         """A full-text search's hits. Milvus Lite 2.5.1 fails one on a collection that never
@@ -300,7 +304,15 @@ class MilvusStore:
         return await search()
 
     async def _hybrid(
-        self, vector: np.ndarray, text: str, top_k: int, fusion: Fusion, *, filter: str, consistency: str | None
+        self,
+        vector: np.ndarray,
+        text: str,
+        top_k: int,
+        fusion: Fusion,
+        fields: list[str],
+        *,
+        filter: str,
+        consistency: str | None,
     ) -> list[dict[str, Any]]:
         """Both legs as plain searches (each coalesced with other callers' searches), fused
         here, then the winners' fields fetched. Milvus's own multi-query ``hybrid_search``
@@ -332,7 +344,7 @@ class MilvusStore:
             "query",
             self.collection,
             filter=f"id in [{', '.join(quote(i) for i, _ in fused)}]",
-            output_fields=self._output_fields,
+            output_fields=fields,
             **self._milvus.read_kwargs(consistency),
         )
         found = {row["id"]: row for row in rows}

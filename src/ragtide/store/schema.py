@@ -30,7 +30,8 @@ SENTENCES_FIELD = "sentences"
 # (standard, no stemming, no stop words) ranks below it: see docs/benchmarks.md, "Retrieval and answer quality".
 ANALYZER = {"type": "english"}
 
-# Fields every search returns; the vectors are deliberately not among them.
+# Fields every search returns; the vectors are deliberately not among them. A search for an
+# answer adds SENTENCES_FIELD (a few KB a hit, for the top_k hits only, not the legs' hundreds).
 OUTPUT_FIELDS = ["doc_id", "source", "page", "chunk_index", "start", "end", "text", "metadata"]
 
 
@@ -46,12 +47,6 @@ class Layout:
     backend: str = ""  # what embedded the first rows, for the record (fp32 backends agree to 1e-4)
     tenants: bool = True  # has the tenant field (collections made before version 3 do not)
     sentences: bool = True  # has the answer units' vectors (collections made before version 4 do not)
-
-    @property
-    def output_fields(self) -> list[str]:
-        """The fields a search returns: the passage, and its units' vectors where stored
-        (a few KB a hit, and searches return top_k hits, not the legs' hundreds)."""
-        return [*OUTPUT_FIELDS, SENTENCES_FIELD] if self.sentences else OUTPUT_FIELDS
 
     def describe(self) -> str:
         return json.dumps(
