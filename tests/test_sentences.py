@@ -137,3 +137,20 @@ def test_a_collection_made_before_sentence_vectors_answers_as_before(lite_dir, m
         answer = rag.query(QUESTION, top_k=2)
         assert "4096 jobs" in answer.text and weighed
         assert rag.ingest([manual]).unchanged == 1  # its documents' versions are as they were
+
+
+def test_a_passage_the_unit_rules_fail_on_is_stored_all_the_same(lite_dir, manual, embedder, monkeypatch):
+    import ragtide.engine
+
+    def failing(text):
+        if "queue" in text:
+            raise IndexError("a rule's bug")
+        return unit_texts(text)
+
+    monkeypatch.setattr(ragtide.engine, "unit_texts", failing)
+    with RAG(uri=str(lite_dir / "failing.db"), collection=new_collection(), embedder=embedder) as rag:
+        report = rag.ingest([manual])
+        assert report.added == 1 and not report.failed
+        answer = rag.query(QUESTION, top_k=2)
+    assert "4096 jobs" in answer.text
+    assert len(answer.sources[0].sentences) == 0  # the passage with the queue: stored without them

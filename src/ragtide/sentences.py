@@ -84,6 +84,18 @@ class SentenceVectors:
         return len(self._vectors)
 
 
+def units_of(texts: Sequence[str], units: Units | None) -> list[list[str]]:
+    """Each text's units: none without ``units``, nor for a text they fail on (answers then
+    embed its units, as for a collection made before): an odd passage never stops an ingest."""
+    out: list[list[str]] = []
+    for text in texts:
+        try:
+            out.append(units(text) if units else [])
+        except Exception:  # a rule's bug on text nobody foresaw: the chunk is still stored
+            out.append([])
+    return out
+
+
 @dataclass(frozen=True)
 class Embedding:
     """Chunks and their answer units, embedded in one model call, each distinct text once

@@ -37,7 +37,7 @@ from .._loop import LoopThread
 from ..documents import Chunk, Document
 from ..embedding import Embedder, Space, SpanTokenizer, embedder_for
 from ..errors import ConfigError, LoaderError, RagtideError
-from ..sentences import Embedding, SentenceVectors, Units
+from ..sentences import Embedding, SentenceVectors, Units, units_of
 from ..settings import Settings
 from ..store import MAX_VARCHAR, MilvusStore, Row, Store, is_lite
 from . import removal
@@ -458,7 +458,7 @@ class _Embed:
         sentences = np.full(len(batch["kind"]), "", dtype=object)
         if len(chunks):
             texts = [json.loads(batch["chunk"][i])["text"] for i in chunks]
-            work = Embedding(texts, [self._units(text) for text in texts] if self._units else [[] for _ in texts])
+            work = Embedding(texts, units_of(texts, self._units))
             try:
                 vectors[chunks], stored = work.split(self._embedder.encode(work.distinct), MAX_VARCHAR)
             except RagtideError as e:

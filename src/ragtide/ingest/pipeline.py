@@ -23,7 +23,7 @@ import numpy as np
 from ..documents import Chunk, Document, digest
 from ..embedding import Embedder
 from ..errors import LoaderError, RagtideError
-from ..sentences import Embedding, SentenceVectors, Units
+from ..sentences import Embedding, SentenceVectors, Units, units_of
 from ..settings import Settings
 from ..store import MAX_VARCHAR, Row, Store
 from . import removal
@@ -367,8 +367,7 @@ async def embedded(
 ) -> tuple[np.ndarray, list[SentenceVectors]]:
     """The vectors of ``chunks``, and of their answer units (none without ``units``), in one model call."""
     texts = [chunk.text for chunk in chunks]
-    each = await asyncio.to_thread(lambda: [units(text) for text in texts]) if units else [[] for _ in texts]
-    work = Embedding(texts, each)
+    work = Embedding(texts, await asyncio.to_thread(units_of, texts, units))
     return work.split(await embedder.embed(work.distinct), MAX_VARCHAR)
 
 
