@@ -84,6 +84,27 @@ def test_html_leaves_out_what_only_navigates(tmp_path):
     assert "Tide tables" in text and "Low water comes six hours after high water." in text  # not a contents list
 
 
+def test_html_definition_lists_keep_each_term_with_its_description(tmp_path):
+    page = tmp_path / "manual.html"
+    page.write_text(
+        "<html><body><h1>bzip2</h1><dl class='variablelist'>"
+        "<dt><span class='term'><code>-k --keep</code></span></dt><dd><p>Keep (don't delete) input files\n"
+        "during compression or decompression.</p><p>A second paragraph.</p></dd>"
+        "<dt><code>--example</code></dt><dd><pre>bzip2 -k\nfile</pre></dd>"
+        "<dt><span class='category'>Function: </span><strong>ffi_call</strong> (ffi_cif *cif)</dt>"
+        "<dd><p>This calls the function.</p></dd><dt>a term alone</dt></dl>"
+        "<p>Text names \x1c, \x1d, \x1e and \x1f nothing.</p></body></html>"
+    )
+    text = load(page).text
+    # As a reader reads the list: the term, then what it means, in one line.
+    assert "\n\n-k --keep: Keep (don't delete) input files during compression or decompression.\n\n" in text
+    assert "\n\nA second paragraph." in text
+    # A description opening with code, or a term with a label of its own (an API entry), stays below it.
+    assert "--example\n\nbzip2 -k\nfile" in text
+    assert "Function: ffi_call (ffi_cif *cif)\n\nThis calls the function." in text
+    assert "a term alone\n\nText names , , and nothing." in text
+
+
 def test_markdown_title(tmp_path):
     md = tmp_path / "notes.md"
     md.write_text("# Release notes\n\nThe engine got faster.\n")

@@ -90,7 +90,32 @@ def visible_text(source: str) -> Visible:
     if body is not None:
         _walk(body, parts, outline)
     text = re.sub(r"[ \t\u00a0]+", " ", "".join(parts))
+    text = _TERMED.sub(_term, text)
+    text = text.replace(_TERM_OPEN, "").replace(_TERM_CLOSE, "\n\n").replace(_DEFINES, "\n\n").replace(_PRE, "")
     return Visible(title, re.sub(r" ?\n[ \n]*\n ?", "\n\n", text).strip(), outline)
+
+
+# Where a definition list's term opens and closes, where the description after it opens, and
+# where preformatted text opens: control characters no text node keeps (_walk drops them),
+# replaced once the text is whole. (Python counts them as whitespace: patterns name the spaces.)
+_TERM_OPEN, _TERM_CLOSE, _DEFINES, _PRE = "\x1c", "\x1d", "\x1e", "\x1f"
+_MARKS = str.maketrans("", "", _TERM_OPEN + _TERM_CLOSE + _DEFINES + _PRE)
+_PLAIN = f"[^\\n{_TERM_OPEN}{_TERM_CLOSE}{_DEFINES}{_PRE}]"
+_TERMED = re.compile(
+    f"{_TERM_OPEN} *({_PLAIN}{{1,60}}?)[ \\n]*{_TERM_CLOSE}[ \\n]*{_DEFINES}[ \\n]*({_PLAIN}+(?:\\n{_PLAIN}+)*)"
+)
+
+
+def _term(match: re.Match[str]) -> str:
+    # A short term and the first paragraph of its description read as one line, "-k --keep:
+    # Keep (don't delete) input files ...", as a reader reads the list; apart, the description
+    # lost what it describes. A term with a label of its own ("Function: ffi_call (...)", as
+    # Texinfo writes an API entry) stays a heading above its description, and so does one
+    # whose description opens with code.
+    term, described = match.group(1).strip(), " ".join(match.group(2).split())
+    if ": " in term or term.endswith(":"):
+        return f"{term}\n\n{match.group(2)}"
+    return f"{term}: {described}"
 
 
 def _walk(node: Any, out: list[str], outline: list[tuple[int, str]]) -> None:
@@ -100,10 +125,10 @@ def _walk(node: Any, out: list[str], outline: list[tuple[int, str]]) -> None:
         current, closing, in_list = stack.pop()
         tag = current.tag
         if closing:
-            out.append("\n\n")
+            out.append(_TERM_CLOSE if tag == "dt" else "\n\n")
             continue
         if tag == "-text":
-            out.append(current.text_content or "")
+            out.append((current.text_content or "").translate(_MARKS))
             continue
         if tag in _INVISIBLE or tag == "-comment":
             continue
@@ -125,7 +150,7 @@ def _walk(node: Any, out: list[str], outline: list[tuple[int, str]]) -> None:
         if tag in _HEADINGS:
             outline.append((_HEADINGS[tag], " ".join(current.text().split())))
         if tag in _BLOCK:
-            out.append("\n\n" if tag != "br" else "\n")
+            out.append({"br": "\n", "dt": _TERM_OPEN, "dd": _DEFINES, "pre": "\n\n" + _PRE}.get(tag, "\n\n"))
             stack.append((current, True, in_list))
         inner = in_list or tag in _LISTS
         stack.extend((child, False, inner) for child in reversed(children))
