@@ -413,7 +413,8 @@ def prepared(doc: Document, metadata: Mapping[str, Value], tenant: str | None) -
 def version_of(doc: Document, chunker: Chunker, metadata_key: str, sentences: bool = False) -> str:
     """The version a document's rows record. How it is chunked is part of it (a changed
     --chunk-tokens chunks it again), and whether its sentences' vectors are stored."""
-    return digest(doc.content_hash, chunker.fingerprint, *filter(None, [metadata_key, "sentences" * sentences]))
+    marks = [metadata_key, "sentences" if sentences else ""]
+    return digest(doc.content_hash, chunker.fingerprint, *filter(None, marks))
 
 
 def _without_key(message: str, key: str) -> str:
