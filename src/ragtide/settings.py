@@ -92,9 +92,10 @@ class Settings:
     about a second of a core)."""
     abstain_below: float = -1.0
     """Offline answers say "Not found in your documents." when the best sentence scores below
-    this (meaning + words), or when the question names something no passage found mentions
-    ("Docker", "Tokyo"). Negative: the threshold measured for the model in use
-    (all-MiniLM-L6-v2: 0.53), none for others, names checked for every model; 0: never."""
+    this (meaning + words), or when the question is about something no passage found
+    mentions (a name: "Docker"; an uncommon English word: "encrypts"). Negative: the
+    threshold measured for the model in use (all-MiniLM-L6-v2: 0.53), none for others,
+    mentions checked for every model; 0: never."""
     llm_base_url: str = ""
     """An OpenAI-compatible endpoint. Empty (with no llm_model) answers extractively, offline."""
     llm_model: str = ""

@@ -107,3 +107,17 @@ def _abbreviated(text: str, dot: int, floor: int) -> bool:
         return False
     name = word.group(1).rstrip(".")
     return name.lower() in ABBREVIATIONS or (len(name) == 1 and name.isupper())
+
+
+def zipf(word: str) -> float:
+    """How common ``word`` is in English, on the Zipf scale: log10 of its uses per billion
+    words (wordfreq's lists: "make" 6.1, "network" 5.0, "encrypts" 2.1); 0 for a word
+    English does not know (a typo, an identifier, another language's word)."""
+    return _zipf(word.lower())
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _zipf(word: str) -> float:
+    from wordfreq import zipf_frequency  # its lists load on first use (~0.1 s)
+
+    return float(zipf_frequency(word, "en"))

@@ -39,6 +39,7 @@ from ..documents import Source
 from ..tables import is_row
 from ..text import STOP_WORDS, WORD, sentence_spans, stem, terms
 from .citations import cite, strip_footnotes
+from .mentions import document_terms, unmentioned
 
 if TYPE_CHECKING:
     from ..embedding import Embedder
@@ -635,14 +636,6 @@ async def _meanings(found: list[Candidate], sources: list[Source], embedder: Emb
     return vectors
 
 
-def document_terms(source: str) -> set[str]:
-    """The terms of a document's file name, its numbers and extension left out: "cp" of
-    ".../cp.1.pdf", "dpkg rootless build" of "dpkg-rootless-builds.txt"."""
-    name = re.split(r"[\\/]", source.rstrip("/\\"))[-1]
-    name = name.rsplit(".", 1)[0] if "." in name else name
-    return terms(" ".join(re.findall(r"[A-Za-z][A-Za-z0-9]*", name)))
-
-
 def word_scores(question: str, found: list[Candidate], sources: Sequence[Source] = ()) -> np.ndarray:
     """Each candidate's score from its words alone: question terms covered + the kind of
     answer asked for + a little for the passage's rank. Cheap; meaning is added after.
@@ -694,20 +687,6 @@ NOT_FOUND = "Not found in your documents."
 CALIBRATED = {"all-MiniLM-L6-v2": 0.53}
 
 
-def unmentioned(question: str, sources: list[Source]) -> list[str]:
-    """The names in ``question`` (capitalised words after its first, acronyms: "Docker",
-    "Tokyo", "CUPS") that no source mentions. A question about something the passages never
-    name cannot be answered from them, however close their words come; this does not depend
-    on the model's scores, so it holds for every model."""
-    words = WORD.findall(question)
-    names = [w for k, w in enumerate(words) if k > 0 and w[:1].isupper() and len(w) > 1 and w.lower() not in STOP_WORDS]
-    if not names:
-        return []
-    text = " ".join(s.text for s in sources).lower()
-    stems = {stem(w) for w in WORD.findall(text)}
-    return [name for name in dict.fromkeys(names) if name.lower() not in text and stem(name) not in stems]
-
-
 def abstain_threshold(model: str, setting: float) -> float:
     """The score below which answers abstain: ``setting`` when it is 0 or more, else the
     model's calibrated threshold, else 0 (never)."""
@@ -737,17 +716,17 @@ class Extraction:
 @dataclass(frozen=True)
 class Abstention:
     """When the offline answer says "Not found in your documents." instead of quoting: its
-    best candidate scores under ``below``, or (``names``) the question names something no
-    passage mentions."""
+    best candidate scores under ``below``, or (``mentions``) the question is about something
+    no passage mentions (:func:`unmentioned`)."""
 
     below: float = 0.0
-    names: bool = False
+    mentions: bool = False
 
     @classmethod
     def setting(cls, model: str, abstain_below: float) -> Abstention:
-        """The rule for ``Settings.abstain_below`` with ``model``: 0 never abstains; else the
-        names must appear, and the threshold is :func:`abstain_threshold`'s."""
-        return cls(abstain_threshold(model, abstain_below), names=abstain_below != 0)
+        """The rule for ``Settings.abstain_below`` with ``model``: 0 never abstains; else what
+        the question is about must be mentioned, and the threshold is :func:`abstain_threshold`'s."""
+        return cls(abstain_threshold(model, abstain_below), mentions=abstain_below != 0)
 
 
 async def extract(
@@ -768,10 +747,10 @@ async def extract(
     """
     if not sources:
         return Extraction(NOT_FOUND, found=False)
-    missing = unmentioned(question, sources) if abstain.names else []
+    missing = unmentioned(question, sources) if abstain.mentions else []
     if missing:
-        names = ", ".join(f"“{name}”" for name in missing)
-        return Extraction(f"{NOT_FOUND} None of the passages found mentions {names}.", found=False)
+        listed = ", ".join(f"“{word}”" for word in missing)
+        return Extraction(f"{NOT_FOUND} None of the passages found mentions {listed}.", found=False)
     found = candidates(sources)
     if not found:
         # Only fragments (headings, code): show the best passage itself, cited.

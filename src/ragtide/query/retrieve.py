@@ -3,8 +3,10 @@
 Hybrid is the default wherever the collection has a full-text index: each leg fetches
 ``Fusion.candidates`` hits and ragtide fuses their scores (see
 :class:`~ragtide.store.Fusion` for how, and docs/benchmarks.md for the values chosen), then the fused
-best gain a little for holding the question's phrases (:class:`PhraseBoost`). A collection
-without the index is searched dense only, and the result says so.
+best gain a little for holding the question's phrases (:class:`PhraseBoost`), and a passage
+of the same documents holding an uncommon word of the question that the best lack takes the
+last place (:func:`covering`). A collection without the index is searched dense only, and
+the result says so.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from ..documents import Source
 from ..embedding import Embedder
 from ..errors import ConfigError
 from ..store import CollectionInfo, Fusion, Store
-from ..text import content_words
+from ..text import content_words, stem, terms
 from ..vocabulary import MODES, Mode, check
+from .mentions import held, uncommon_words
 from .rerank import Reranker
 
 
@@ -105,6 +108,29 @@ def _phrases(text: str) -> frozenset[int]:
     return frozenset(map(hash, zip(words, words[1:])))
 
 
+def covering(question: str, ranked: list[Source], k: int) -> list[Source]:
+    """The best ``k`` of ``ranked``, except that when they lack an uncommon word of the
+    question ("Which ssh option *selects* the private key file?") that a lower passage of
+    one of their documents holds, the best such passage takes the last place.
+
+    The passages found are about the right documents but not always the right part of them: a
+    long manual's other options share the question's other words. Looking no further than
+    their own documents keeps a question about something none of them covers ("Which dd option
+    encrypts ...?") from pulling in another document that happens to use the word.
+    """
+    top = ranked[:k]
+    words = uncommon_words(question)
+    if not words or len(ranked) <= k:
+        return top
+    stems = held(top)
+    missing = {stem(w) for w in words} - stems
+    documents = {s.source for s in top}
+    for source in ranked[k:] if missing else ():
+        if source.source in documents and missing & terms(source.text):
+            return top[:-1] + [source]
+    return top
+
+
 class Retriever:
     """Finds the passages that answer a question.
 
@@ -172,7 +198,7 @@ class Retriever:
             sentences=sentences,
         )
         if boost:
-            sources = self._phrases.apply(question, sources, wanted)
+            sources = covering(question, self._phrases.apply(question, sources, len(sources)), wanted)
         if self._reranker is None:
             return Retrieval(sources, mode, note, vector=vector)
         reranked = await self._reranker.rerank(question, sources, top_k)

@@ -1,0 +1,76 @@
+"""What a question is about, whether passages mention it, and a search that looks further for it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ragtide.documents import Source
+from ragtide.query.extract import Abstention, extract
+from ragtide.query.mentions import uncommon_words, unmentioned
+from ragtide.query.retrieve import covering
+
+DD = "dd.1.txt"
+MANUAL = (
+    "--version\n    output version information and exit\n\n"
+    "of=FILE\n    write to FILE instead of stdout\n\n"
+    "conv=excl\n    fail if the output file already exists\n"
+)
+
+
+def _source(text: str, source: str = DD, n: int = 0) -> Source:
+    return Source(id=f"s{n}", text=text, source=source, score=1.0 - n / 10)
+
+
+def test_the_uncommon_words_of_a_question_say_what_it_is_about():
+    assert "encrypts" in uncommon_words("Which dd option encrypts the output file?")
+    # How questions are put: plain words, which passages often say otherwise ("prompt").
+    assert uncommon_words("How do I make it ask before it goes on?") == []
+    # The kind of answer asked for need not be in the answer ("Which command ...").
+    assert "command" not in uncommon_words("Which command updates the certificates?")
+    # A word English does not know (a typo, an identifier) says nothing of the documents.
+    assert uncommon_words("How do I chnage the defualt?") == []
+    # Each word of a compound; a possessive is its word.
+    assert uncommon_words("How long must an issue-tracker proposal wait?") == ["tracker", "proposal"]
+    assert uncommon_words("Where is the thermostat's switch?") == ["thermostat"]
+
+
+def test_names_and_uncommon_words_no_passage_mentions():
+    passages = [_source(MANUAL)]
+    assert unmentioned("Which dd option installs packages from a Docker image?", passages) == [
+        "Docker",  # names first
+        "installs",
+        "packages",
+    ]
+    assert unmentioned("What is the capital of France?", passages) == ["France"]
+    assert unmentioned("Which dd option encrypts the output file?", passages) == ["encrypts"]
+    assert unmentioned("Which option writes to a file instead of stdout?", passages) == []
+    # Stems: "encryption" mentions what "encrypts" asks about.
+    assert unmentioned("Which option encrypts it?", [_source("Encryption is on by default.")]) == []
+    # A document's name is what each of its passages is about.
+    assert unmentioned("What does gnutls do?", [_source("It implements TLS.", "gnutls-README.md")]) == []
+    assert unmentioned("What does GNU tar's --gzip do?", [_source("GNU tar saves files through gzip.")]) == []
+
+
+def test_an_answer_about_what_no_passage_mentions_says_so_and_names_it(embedder):
+    question = "Which dd option encrypts the output file?"
+    found = asyncio.run(extract(question, [_source(MANUAL)], embedder, abstain=Abstention(mentions=True)))
+    assert (
+        not found.found and found.text == "Not found in your documents. None of the passages found mentions “encrypts”."
+    )
+    assert asyncio.run(extract(question, [_source(MANUAL)], embedder)).found  # the setting 0: never abstain
+
+
+def test_a_search_looks_further_down_its_own_documents_for_an_uncommon_word():
+    ranked = [
+        _source("-p  preserve the mode", "ssh.1.txt", 0),
+        _source("-q  quiet mode", "ssh.1.txt", 1),
+        _source("The agent selects keys for you.", "ssh-agent.1.txt", 2),
+        _source("-i identity_file  Selects a file from which the identity is read.", "ssh.1.txt", 3),
+    ]
+    question = "Which ssh option selects the private key file?"
+    # ssh-agent's passage uses the word, but it is another document: ssh's own passage comes in.
+    assert [s.id for s in covering(question, ranked, 2)] == ["s0", "s3"]
+    # What the best hold already, or what nothing lower holds, leaves them as they are.
+    assert [s.id for s in covering("Which ssh option preserves the mode?", ranked, 2)] == ["s0", "s1"]
+    assert [s.id for s in covering("Which ssh option encrypts?", ranked, 2)] == ["s0", "s1"]
+    assert [s.id for s in covering(question, ranked, 4)] == ["s0", "s1", "s2", "s3"]
