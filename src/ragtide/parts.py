@@ -86,6 +86,7 @@ class Parts:
                 collection,
                 fusion=Fusion(s.fusion_candidates, s.fusion_dense_weight),
                 phrases=PhraseBoost(s.fusion_phrase_weight),
+                name_weight=s.fusion_name_weight,
                 reranker=self._reranker,
             )
         return self._retriever

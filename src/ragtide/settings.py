@@ -69,6 +69,9 @@ class Settings:
     fusion_phrase_weight: float = 0.3
     """What a hybrid hit holding all of the question's two-word phrases gains (see
     ``retrieve.PhraseBoost``); 0 turns it off."""
+    fusion_name_weight: float = 0.3
+    """What a hybrid hit gains when the question names its document ("tail" of tail.1.txt,
+    "pip" of pip-authentication.md: see ``retrieve.named_documents_first``); 0 turns it off."""
     rerank_model: str = ""
     """A sentence-transformers CrossEncoder (name or path) to rerank the fused candidates; empty: off."""
     rerank_pool: int = 30
@@ -113,6 +116,8 @@ class Settings:
             raise ConfigError(f"fusion_dense_weight: must be between 0 and 1, got {self.fusion_dense_weight}")
         if not 0.0 <= self.fusion_phrase_weight <= 1.0:
             raise ConfigError(f"fusion_phrase_weight: must be between 0 and 1, got {self.fusion_phrase_weight}")
+        if not 0.0 <= self.fusion_name_weight <= 1.0:
+            raise ConfigError(f"fusion_name_weight: must be between 0 and 1, got {self.fusion_name_weight}")
         if self.mode:
             check("mode", self.mode, MODES)
         if self.embed_threads < 0:

@@ -110,10 +110,30 @@ def _abbreviated(text: str, dot: int, floor: int) -> bool:
 
 
 def zipf(word: str) -> float:
-    """How common ``word`` is in English, on the Zipf scale: log10 of its uses per billion
-    words (wordfreq's lists: "make" 6.1, "network" 5.0, "encrypts" 2.1); 0 for a word
-    English does not know (a typo, an identifier, another language's word)."""
-    return _zipf(word.lower())
+    """How common ``word`` is in English, in whichever of its forms is commonest ("stops" as
+    "stop"), on the Zipf scale: log10 of its uses per billion words (wordfreq's lists: "make"
+    6.1, "network" 5.0, "encrypt" 2.8); 0 for a word English does not know (a typo, an
+    identifier, another language's word)."""
+    lower = word.lower()
+    return max(_zipf(form) for form in _forms(lower))
+
+
+def _forms(word: str) -> set[str]:
+    # The word and what it may be inflected from: a rarer inflection ("survives" 3.6) of a
+    # common word ("survive" 4.5) is the common word. A wrong guess can only make a word
+    # look commoner than it is.
+    forms = {word}
+    if word.endswith("ies"):
+        forms.add(word[:-3] + "y")
+    elif word.endswith("es"):
+        forms |= {word[:-2], word[:-1]}
+    elif word.endswith("s") and not word.endswith("ss"):
+        forms.add(word[:-1])
+    if word.endswith("ed"):
+        forms |= {word[:-2], word[:-1]}
+    if word.endswith("ing"):
+        forms |= {word[:-3], word[:-3] + "e"}
+    return {word} | {form for form in forms if len(form) > 2}
 
 
 @functools.lru_cache(maxsize=1 << 14)

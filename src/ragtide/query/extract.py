@@ -644,32 +644,43 @@ def word_scores(question: str, found: list[Candidate], sources: Sequence[Source]
     read from) as well as its own: every line of cp's manual is about cp, as its reader
     knows. "What exit status does diff return when the files differ?" then weighs "exit
     status" and "differ", not "diff", which every line of diff's manual holds, and the
-    sentence saying so no longer loses to ones that happen to name diff.
+    sentence saying so no longer loses to ones that happen to name diff. And a question
+    naming a document ("How can touch copy the times of another file?", touch.1.txt) means
+    that document by the word: in another one's text (tar's "-m, --touch") it is another
+    thing, neither a term held nor an option named.
     """
     wanted = terms(question, frozenset(m.lower() for m in _KIND_NOUN.findall(question)))
     question_words = {w.lower() for w in WORD.findall(question)} | wanted
     candidate_terms = [terms(c.text) for c in found]
+    kinds = answer_kinds(question)
+    naming = _naming(question, kinds)
+    by_name: set[str] = set()  # the question's words that name one of the documents
+    about = [True] * len(found)  # whether each candidate's document is one the question names
     if sources:
         names = [document_terms(source.source) for source in sources]
-        candidate_terms = [ts | names[c.source] for c, ts in zip(found, candidate_terms)]
+        by_name = wanted & set().union(*names)
+        about = [not by_name or bool(names[c.source] & by_name) for c in found]
+        candidate_terms = [
+            ts | names[c.source] if named_here else ts - by_name
+            for c, ts, named_here in zip(found, candidate_terms, about)
+        ]
+    elsewhere = replace(naming, stems=naming.stems - by_name)
     n = len(found)
     df = {t: sum(t in ts for ts in candidate_terms) for t in wanted}
     idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in wanted}
     total = sum(idf.values()) or 1.0
-    kinds = answer_kinds(question)
-    naming = _naming(question, kinds)
     definition = _definition(question)
     out = np.empty(n, dtype=np.float32)
     for k, (candidate, ts) in enumerate(zip(found, candidate_terms)):
         coverage = sum(idf[t] for t in wanted & ts) / total
         fits = _kinds_held(candidate.text, kinds, question_words) / len(kinds) if kinds else 0.0
         rank = 1.0 / (1 + candidate.source)
+        names_it = _named(candidate.term, naming if about[k] else elsewhere)
         out[k] = (
             TERMS_WEIGHT * coverage
             + KIND_WEIGHT * fits
             + RANK_WEIGHT * rank
-            + NAMED_WEIGHT
-            * max(_named(candidate.term, naming), float(bool(definition and definition.match(candidate.text))))
+            + NAMED_WEIGHT * max(names_it, float(bool(definition and definition.match(candidate.text))))
         )
     return out
 

@@ -10,7 +10,7 @@ a passage that does (:mod:`.retrieve`). Words alone decide, so this holds for ev
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from ..documents import Source
 from ..text import STOP_WORDS, WORD, stem, terms, zipf
@@ -23,16 +23,18 @@ from ..text import STOP_WORDS, WORD, stem, terms, zipf
 # and up but one ("selects", in a passage retrieval missed).
 UNCOMMON_BELOW = 4.5
 # "Which dd option", "what block size", "how many lines": the kind of answer asked for, a
-# word the answer need not hold ("Which command updates /etc/ssl/certs?").
-_ASKED_FOR = re.compile(r"\b(?:which|what|how\s+many|how\s+much)\s+(\S+)(?:\s+(\S+))?", re.I)
+# word the answer need not hold ("Which command updates /etc/ssl/certs?"). Its second word
+# is not one ending in "s", which is the question's verb ("Which option encrypts ...?").
+_ASKED_FOR = re.compile(r"\b(?:which|what|how\s+many|how\s+much)\s+(\S+)(?:\s+(?![^\s]*s\b)(\S+))?", re.I)
 
 
 def document_terms(source: str) -> set[str]:
     """The terms of a document's file name, its numbers and extension left out: "cp" of
-    ".../cp.1.pdf", "dpkg rootless build" of "dpkg-rootless-builds.txt"."""
+    ".../cp.1.pdf", "dpkg rootless build" of "dpkg-rootless-builds.txt". Only parts that
+    begin with a letter: the "c" of a UUID's "415c" is not a word of its name."""
     name = re.split(r"[\\/]", source.rstrip("/\\"))[-1]
     name = name.rsplit(".", 1)[0] if "." in name else name
-    return terms(" ".join(re.findall(r"[A-Za-z][A-Za-z0-9]*", name)))
+    return terms(" ".join(part for part in re.split(r"[^A-Za-z0-9]+", name) if part[:1].isalpha()))
 
 
 def names(question: str) -> list[str]:
@@ -65,6 +67,18 @@ def held(sources: Iterable[Source]) -> set[str]:
     return out
 
 
+def mentioned(word: str, stems: Collection[str]) -> bool:
+    """Whether ``stems`` hold ``word``'s stem, or, for a stem of five letters or more, one that
+    begins with it or it begins with: the stemmer reads "occurs" as "occur" but "occurrences"
+    as "occurr", "configuration" as "configur" but "config" as itself."""
+    root = stem(word)
+    if root in stems:
+        return True
+    return len(root) >= 5 and any(
+        len(other) >= 5 and (other.startswith(root) or root.startswith(other)) for other in stems
+    )
+
+
 def unmentioned(question: str, sources: Sequence[Source]) -> list[str]:
     """The names and uncommon words of ``question`` that no source mentions."""
     named, uncommon = names(question), uncommon_words(question)
@@ -73,4 +87,4 @@ def unmentioned(question: str, sources: Sequence[Source]) -> list[str]:
     text = " ".join(s.text for s in sources).lower()
     stems = held(sources)
     missing = [name for name in named if name.lower() not in text and stem(name) not in stems]
-    return list(dict.fromkeys(missing + [word for word in uncommon if stem(word) not in stems]))
+    return list(dict.fromkeys(missing + [word for word in uncommon if not mentioned(word, stems)]))

@@ -3,8 +3,9 @@
 Hybrid is the default wherever the collection has a full-text index: each leg fetches
 ``Fusion.candidates`` hits and ragtide fuses their scores (see
 :class:`~ragtide.store.Fusion` for how, and docs/benchmarks.md for the values chosen), then the fused
-best gain a little for holding the question's phrases (:class:`PhraseBoost`), and a passage
-of the same documents holding an uncommon word of the question that the best lack takes the
+best 20 gain a little for holding the question's phrases (:class:`PhraseBoost`) and for
+lying in a document the question names (:func:`named_documents_first`), and a passage of
+the best's documents holding an uncommon word of the question that they lack takes the
 last place (:func:`covering`). A collection without the index is searched dense only, and
 the result says so.
 """
@@ -24,9 +25,9 @@ from ..documents import Source
 from ..embedding import Embedder
 from ..errors import ConfigError
 from ..store import CollectionInfo, Fusion, Store
-from ..text import content_words, stem, terms
+from ..text import content_words, terms
 from ..vocabulary import MODES, Mode, check
-from .mentions import held, uncommon_words
+from .mentions import document_terms, held, mentioned, uncommon_words
 from .rerank import Reranker
 
 
@@ -108,6 +109,26 @@ def _phrases(text: str) -> frozenset[int]:
     return frozenset(map(hash, zip(words, words[1:])))
 
 
+def named_documents_first(question: str, ranked: list[Source], weight: float) -> list[Source]:
+    """``ranked`` reordered after each passage of a document the question names (a word of
+    its file name: "tail" of tail.1.txt, "pip" of python3-pip-authentication.md) gains
+    ``weight``.
+
+    A file's name says what all of it is about, which few of its passages repeat: asked
+    "How do I make tail keep printing lines as a file grows?", journalctl's "--no-tail"
+    option outranked tail's own manual for "tail" and "lines". Only the words of the name
+    count, not its numbers or extension.
+    """
+    if not weight:
+        return ranked
+    asked = terms(question)
+    gains = [weight * bool(document_terms(s.source) & asked) for s in ranked]
+    if not any(gains):
+        return ranked
+    order = sorted(range(len(ranked)), key=lambda i: -(ranked[i].score + gains[i]))
+    return [dataclasses.replace(ranked[i], score=ranked[i].score + gains[i]) for i in order]
+
+
 def covering(question: str, ranked: list[Source], k: int) -> list[Source]:
     """The best ``k`` of ``ranked``, except that when they lack an uncommon word of the
     question ("Which ssh option *selects* the private key file?") that a lower passage of
@@ -123,10 +144,10 @@ def covering(question: str, ranked: list[Source], k: int) -> list[Source]:
     if not words or len(ranked) <= k:
         return top
     stems = held(top)
-    missing = {stem(w) for w in words} - stems
+    missing = [w for w in words if not mentioned(w, stems)]
     documents = {s.source for s in top}
     for source in ranked[k:] if missing else ():
-        if source.source in documents and missing & terms(source.text):
+        if source.source in documents and any(mentioned(w, terms(source.text)) for w in missing):
             return top[:-1] + [source]
     return top
 
@@ -146,6 +167,7 @@ class Retriever:
         *,
         fusion: Fusion = Fusion(),
         phrases: PhraseBoost | None = None,
+        name_weight: float = 0.3,
         reranker: Reranker | None = None,
     ) -> None:
         self._store = store
@@ -153,6 +175,7 @@ class Retriever:
         self._collection = collection
         self._fusion = fusion
         self._phrases = phrases or PhraseBoost()  # each retriever its own: it remembers chunks
+        self._name_weight = name_weight
         self._reranker = reranker
 
     def mode_for(self, asked: str | None) -> tuple[Mode, str]:
@@ -185,7 +208,7 @@ class Retriever:
         """The passages for ``question`` (``sentences``: with their sentences' vectors, for an answer)."""
         mode, note = self.mode_for(mode)
         wanted = self._reranker.candidates(top_k) if self._reranker else top_k
-        boost = mode == "hybrid" and self._phrases.weight > 0
+        boost = mode == "hybrid"  # the fused pool is rescored
         vector = None if mode == "lexical" else await self._embedder.embed_query(question)
         sources = await self._store.search(
             vector,
@@ -198,7 +221,8 @@ class Retriever:
             sentences=sentences,
         )
         if boost:
-            sources = covering(question, self._phrases.apply(question, sources, len(sources)), wanted)
+            ranked = self._phrases.apply(question, sources, len(sources))
+            sources = covering(question, named_documents_first(question, ranked, self._name_weight), wanted)
         if self._reranker is None:
             return Retrieval(sources, mode, note, vector=vector)
         reranked = await self._reranker.rerank(question, sources, top_k)
