@@ -19,8 +19,9 @@ from ..text import STOP_WORDS, WORD, stem, terms, zipf
 # "configure") says what the question is about; plain words ("make", "ask", "everything")
 # are how questions are put, and passages often say it otherwise ("prompt", "recursively").
 # Chosen on the tuning half of tests/data/realset.json: the words its unanswerable questions
-# hold and their passages lack lie at 2.1-4.5 on the Zipf scale, its answerable ones' at 4.6
-# and up but one ("selects", in a passage retrieval missed).
+# hold and their passages lack lie at 2.8-4.5 on the Zipf scale ("encrypt" to "cloud", in
+# their commonest forms), its answerable ones' at 4.6 and up but one ("select", in a passage
+# retrieval missed, now found by :func:`.retrieve.covering`).
 UNCOMMON_BELOW = 4.5
 # "Which dd option", "what block size", "how many lines": the kind of answer asked for, a
 # word the answer need not hold ("Which command updates /etc/ssl/certs?"). Its second word
@@ -49,13 +50,14 @@ def uncommon_words(question: str) -> list[str]:
     does not know (a typo, an identifier) is not one: it says nothing of the documents."""
     named = set(names(question))
     asked_for = {w.lower() for m in _ASKED_FOR.finditer(question) for w in m.groups() if w}
-    return [
+    words = [
         part
         for w in WORD.findall(question)
         if w not in named and w.lower() not in asked_for
         for part in re.findall(r"[A-Za-z]+", re.sub(r"['’]s\b", "", w))
-        if part.lower() not in STOP_WORDS and 0 < zipf(part) < UNCOMMON_BELOW
+        if part.lower() not in STOP_WORDS
     ]
+    return [w for w in dict.fromkeys(words) if 0 < zipf(w) < UNCOMMON_BELOW]
 
 
 def held(sources: Iterable[Source]) -> set[str]:

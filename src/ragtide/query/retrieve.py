@@ -147,8 +147,10 @@ def covering(question: str, ranked: list[Source], k: int) -> list[Source]:
     missing = [w for w in words if not mentioned(w, stems)]
     documents = {s.source for s in top}
     for source in ranked[k:] if missing else ():
-        if source.source in documents and any(mentioned(w, terms(source.text)) for w in missing):
-            return top[:-1] + [source]
+        if source.source in documents:
+            its = terms(source.text)
+            if any(mentioned(w, its) for w in missing):
+                return top[:-1] + [source]
     return top
 
 
