@@ -247,7 +247,9 @@ def test_a_sentence_holds_its_documents_name():
         ("--no-ignore-case", "How do I make grep ignore case distinctions?", 2 / 3),
         ("-delete", "Which find action deletes the files it finds?", 1.0),
         ("-mtime n", "Which find test matches files modified n days ago?", 0.0),
-        ("-k, --keep", "Which gzip option keeps the input files?", 1.0),
+        ("-k, --keep", "Which gzip option keeps the input files?", 0.5),  # a plain word: half
+        ("-H, --header <header/@file>", "How do I send an extra header with curl?", 1.0),
+        ("-n, --lines=[+]NUM", "How do I make tail keep printing lines as a file grows?", 0.5),
         ("-0, --null", "How can xargs read input items terminated by a null character?", 1.0),
         ("--sparse=WHEN", "What does cp do with sparse files by default?", 0.0),  # asks what cp does
         ("", "Any question?", 0.0),

@@ -37,9 +37,9 @@ import numpy as np
 
 from ..documents import Source
 from ..tables import is_row
-from ..text import STOP_WORDS, WORD, sentence_spans, stem, terms
+from ..text import STOP_WORDS, WORD, sentence_spans, stem, terms, zipf
 from .citations import cite, strip_footnotes
-from .mentions import document_terms, unmentioned
+from .mentions import UNCOMMON_BELOW, document_terms, unmentioned
 
 if TYPE_CHECKING:
     from ..embedding import Embedder
@@ -528,7 +528,9 @@ def named(term: str, question: str) -> float:
     one-word form ("--keep", "--sparse=WHEN") is named by its word only in a question
     asking for code or an option ("Which gzip option keeps ..."): "What does cp do with
     sparse files?" asks what cp does, which "--sparse=WHEN: control creation of sparse
-    files. See below" does not say."""
+    files. See below" does not say; and by a plain English word only half: "How do I make
+    tail keep printing lines ...?" does not name "--lines" as "... send an extra header with
+    curl?" names "--header"."""
     return _named(term, _naming(question))
 
 
@@ -563,7 +565,12 @@ def _named(term: str, naming: _Naming) -> float:
         name = re.split(r"[=\[<]", form.lstrip("-+%"), maxsplit=1)[0]
         words = [w for w in re.split(r"[-_]", name) if w]
         if form.startswith("-") and len(name) > 2 and (len(words) > 1 or words and naming.asks_code):
-            best = max(best, sum(stem(w) in naming.stems for w in words) / len(words))
+            share = sum(stem(w) in naming.stems for w in words) / len(words)
+            if len(words) == 1 and zipf(words[0]) >= UNCOMMON_BELOW:
+                # A plain word ("lines", "times") is how the question is put more often than
+                # an option's name; an uncommon one ("header", "append") names it.
+                share /= 2
+            best = max(best, share)
     return best
 
 
