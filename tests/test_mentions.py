@@ -31,6 +31,7 @@ def test_the_uncommon_words_of_a_question_say_what_it_is_about():
     assert uncommon_words("Which utility encrypts it?") == ["encrypts"]
     # A word English does not know (a typo, an identifier) says nothing of the documents.
     assert uncommon_words("How do I chnage the defualt?") == []
+    assert uncommon_words("What does bzip2's --best option do on x86?") == []  # not "bzip"
     # Each word of a compound; a possessive is its word.
     assert uncommon_words("How long must an issue-tracker proposal wait?") == ["tracker", "proposal"]
     assert uncommon_words("Where is the thermostat's switch?") == ["thermostat"]

@@ -50,15 +50,16 @@ def names(question: str) -> list[str]:
 def uncommon_words(question: str) -> list[str]:
     """The uncommon English words of ``question`` (see ``UNCOMMON_BELOW``), its names and the
     kind of answer it asks for aside; each word of "issue-tracker" on its own. A word English
-    does not know (a typo, an identifier) is not one: it says nothing of the documents."""
+    does not know (a typo, an identifier: "bzip2", whose letters alone are another word) is
+    not one: it says nothing of the documents."""
     named = set(names(question))
     asked_for = {w.lower() for m in _ASKED_FOR.finditer(question) for w in m.groups() if w}
     words = [
         part
         for w in WORD.findall(question)
         if w not in named and w.lower() not in asked_for
-        for part in re.findall(r"[A-Za-z]+", re.sub(r"['’]s\b", "", w))
-        if part.lower() not in STOP_WORDS
+        for part in re.sub(r"['’]s\b", "", w).split("-")
+        if part.isalpha() and part.lower() not in STOP_WORDS  # "bzip2", "x86": an identifier
     ]
     return [w for w in dict.fromkeys(words) if 0 < zipf(w) < UNCOMMON_BELOW]
 
