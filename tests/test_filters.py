@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ragtide import ConfigError, Filter
-from ragtide.filters import MAX_CHARS, MAX_COMPARISONS, MAX_WILDCARDS, expression
+from ragtide.filters import MAX_CHARS, MAX_COMPARISONS, MAX_WILDCARDS, expression, narrowed
 
 
 @pytest.mark.parametrize(
@@ -67,3 +67,10 @@ def test_a_raw_filter_is_passed_on_and_nothing_is_empty():
     assert expression(Filter.raw("array_contains(metadata['t'], 1)")) == "array_contains(metadata['t'], 1)"
     assert expression(None) == expression("  ") == ""
     assert expression("page > 1") == "page > 1"
+
+
+def test_a_filter_narrowed_to_some_sources_keeps_its_own_terms():
+    assert narrowed("", "source", ["a.txt"]) == 'source in ["a.txt"]'
+    assert narrowed("page >= 2 or page < 0", "source", ['we"ird.md', "b"]) == (
+        '(page >= 2 or page < 0) and source in ["we\\"ird.md", "b"]'
+    )

@@ -353,3 +353,33 @@ def test_a_manual_pages_running_heads_are_dropped(tmp_path):
     plain = tmp_path / "plain.txt"
     plain.write_text("See TAR(1) and GREP(1)    for more    TAR(1)\n")
     assert load(plain).text == plain.read_text()
+
+
+def test_list_items_are_marked_as_items_in_every_format(tmp_path):
+    """A short item ("HarfBuzz for complex text shaping") read without its mark is taken for
+    a heading, and no answer quotes it: Word, OpenDocument and HTML lists keep "- "."""
+    import docx
+
+    d = docx.Document()
+    d.add_paragraph("Pango depends on the following libraries:")
+    d.add_paragraph("HarfBuzz for complex text shaping", style="List Bullet")
+    d.save(tmp_path / "deps.docx")
+    odt = tmp_path / "deps.odt"
+    with zipfile.ZipFile(odt, "w") as z:
+        z.writestr("mimetype", "application/vnd.oasis.opendocument.text")
+        z.writestr(
+            "content.xml",
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+            'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
+            "<office:body><office:text><text:p>Pango depends on the following libraries:</text:p>"
+            "<text:list><text:list-item><text:p>HarfBuzz for complex text shaping</text:p>"
+            "<text:p>It is optional.</text:p></text:list-item></text:list></office:text></office:body>"
+            "</office:document-content>",
+        )
+    (tmp_path / "deps.html").write_text(
+        "<p>Pango depends on the following libraries:</p><ul><li><p>HarfBuzz for complex text shaping</p></li></ul>"
+    )
+    for name in ("deps.docx", "deps.odt", "deps.html"):
+        assert "\n\n- HarfBuzz for complex text shaping" in load(tmp_path / name).text, name
+    assert "\n\nIt is optional." in load(odt).text

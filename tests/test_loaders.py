@@ -58,7 +58,7 @@ def test_html_keeps_only_visible_text(tmp_path):
     assert "High water" in doc.text and doc.metadata["title"] == "Tide tables"
     for invisible in ("script text", "color:red", "hidden text", "invisible", "enable js", "a comment"):
         assert invisible not in doc.text
-    assert "one\n\ntwo" in doc.text
+    assert "- one\n\n- two" in doc.text  # items marked as Markdown marks them
 
 
 def test_html_leaves_out_what_only_navigates(tmp_path):

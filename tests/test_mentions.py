@@ -6,8 +6,8 @@ import asyncio
 
 from ragtide.documents import Source
 from ragtide.query.extract import Abstention, extract
-from ragtide.query.mentions import uncommon_words, unmentioned
-from ragtide.query.retrieve import covering, named_documents_first
+from ragtide.query.mentions import document_words, names_document, naming_words, uncommon_words, unmentioned
+from ragtide.query.retrieve import covering, joined, named_documents, named_documents_first
 
 DD = "dd.1.txt"
 MANUAL = (
@@ -107,3 +107,48 @@ def test_a_search_puts_the_documents_a_question_names_first():
     assert first[0].score == ranked[1].score + 0.3 and first[2].score == ranked[0].score
     assert named_documents_first(question, ranked, 0.0) == ranked  # the setting 0: off
     assert named_documents_first("How do I follow a file?", ranked, 0.3) == ranked  # no document named
+
+
+def test_a_question_names_a_document_by_a_word_of_its_file_name_as_it_stands():
+    assert {"comm"} <= naming_words("What does the third column of comm's output contain?")
+    # After an article, a word is the plain word ("the third column", "the column totals"),
+    # unless a word like "command" follows; a plural is the plain word too.
+    assert "column" not in naming_words("What does the third column of comm's output contain?")
+    assert "column" not in naming_words("How do I make free show a line with the column totals?")
+    assert "tail" in naming_words("How do I use the tail command?")
+    assert "columns" in naming_words("How do I print columns?")
+    assert not names_document(naming_words("How do I print columns?"), "column.1.pdf")
+    # Stop words name nothing: "How" is not zlib_how.html, "the" not The-Basics.html.
+    assert document_words("/usr/share/doc/zlib1g-dev/zlib_how.html") == {"zlib"}
+    assert not names_document(naming_words("How do I use the library?"), "libffi8-The-Basics.html")
+    assert names_document(naming_words("How do I install a local project with pip?"), "python3-pip-auth.md")
+
+
+def test_a_search_within_named_documents_joins_on_the_wider_searchs_scale():
+    pool = [
+        _source("ps: the comm column", "ps.1.txt", 0),  # score 1.0
+        _source("comm - compare two sorted files", "comm.1.txt", 3),  # 0.7
+    ]
+    question = "How do I make comm print a summary of counts?"
+    assert named_documents(question, pool, 3) == ["comm.1.txt"]
+    within = [
+        Source(id="t", text="--total  output a summary", source="comm.1.txt", score=1.0),
+        Source(id="s3", text=pool[1].text, source="comm.1.txt", score=0.5),
+    ]
+    joined_ = joined(pool, within)
+    # Scaled by the passage both searches found: 0.7 there is 0.5 here, so 1.0 here is 1.4.
+    assert [s.id for s in joined_] == ["t", "s0", "s3"]
+    assert abs(joined_[0].score - 1.4) < 1e-9 and joined_[2].score == pool[1].score
+    # No passage in common: the narrower search's best is the document's best in the pool.
+    alone = joined(pool, within[:1])
+    assert [(s.id, round(s.score, 6)) for s in alone] == [("s0", 1.0), ("s3", 0.7), ("t", 0.7)]
+    assert joined(pool, []) == pool
+
+
+def test_identifiers_and_hyphenated_words_are_mentioned_as_written():
+    manual = [_source("-w, --wrap=COLS  wrap encoded lines (base64 alphabet of RFC 4648)", "base64.1.pdf")]
+    assert unmentioned("How do I encode data as base32 with base64?", manual) == ["base32"]
+    # Whatever separates an identifier's parts: "python3" is in "Python 3".
+    assert unmentioned("Does it need python3?", [_source("It needs Python 3.11 or later.")]) == []
+    guide = [_source("you only need to perform a re-installation if you change the metadata", "pip.md")]
+    assert unmentioned("When do I have to reinstall a project?", guide) == []

@@ -69,6 +69,14 @@ class Filter:
         return cls(expression)
 
 
+def narrowed(expression: str, field: str, values: list[str]) -> str:
+    """``expression`` (may be empty) and ``field`` being one of ``values``, a string field's."""
+    if field not in STRING_FIELDS:
+        raise ValueError(f"{field}: not a string field")
+    among = f"{field} in [{', '.join(_literal(v) for v in values)}]"
+    return f"({expression}) and {among}" if expression else among
+
+
 def expression(given: str | Filter | None) -> str:
     """The Milvus expression for a filter given as text (parsed) or as a :class:`Filter`."""
     if given is None:

@@ -39,7 +39,7 @@ from ..documents import Source
 from ..tables import is_row
 from ..text import STOP_WORDS, WORD, sentence_spans, stem, terms, zipf
 from .citations import cite, strip_footnotes
-from .mentions import UNCOMMON_BELOW, document_terms, unmentioned
+from .mentions import UNCOMMON_BELOW, document_terms, document_words, names_document, naming_words, unmentioned
 
 if TYPE_CHECKING:
     from ..embedding import Embedder
@@ -665,8 +665,11 @@ def word_scores(question: str, found: list[Candidate], sources: Sequence[Source]
     about = [True] * len(found)  # whether each candidate's document is one the question names
     if sources:
         names = [document_terms(source.source) for source in sources]
-        by_name = wanted & set().union(*names)
-        about = [not by_name or bool(names[c.source] & by_name) for c in found]
+        asked = naming_words(question)
+        named = [names_document(asked, source.source) for source in sources]
+        name_words = set().union(*(document_words(source.source) for source in sources))
+        by_name = wanted & {stem(w) for w in asked & name_words}
+        about = [not by_name or named[c.source] for c in found]
         candidate_terms = [
             ts | names[c.source] if named_here else ts - by_name
             for c, ts, named_here in zip(found, candidate_terms, about)

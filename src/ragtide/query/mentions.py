@@ -31,14 +31,47 @@ _ASKED_FOR = re.compile(r"\b(?:which|what|how\s+many|how\s+much)\s+(\S+)(?:\s+(?
 
 
 @functools.lru_cache(maxsize=4096)
-def document_terms(source: str) -> frozenset[str]:
-    """The terms of a document's file name, its numbers and extension left out: "cp" of
-    ".../cp.1.pdf", "dpkg rootless build" of "dpkg-rootless-builds.txt". Only parts that
-    begin with a letter: the "c" of a UUID's "415c" is not a word of its name. (Cached: a
-    search reads the names of its 20 best passages, and the answer those of its 5 again.)"""
+def document_words(source: str) -> frozenset[str]:
+    """The words of a document's file name, lowercased, its numbers and extension left out:
+    "cp" of ".../cp.1.pdf", "dpkg rootless builds" of "dpkg-rootless-builds.txt", "zlib" of
+    "zlib_how.html". Only parts that begin with a letter: the "c" of a UUID's "415c" is not a
+    word of its name. (Cached:
+    a search reads the names of its 20 best passages, and the answer those of its 5 again.)"""
     name = re.split(r"[\\/]", source.rstrip("/\\"))[-1]
     name = name.rsplit(".", 1)[0] if "." in name else name
-    return frozenset(terms(" ".join(part for part in re.split(r"[^A-Za-z0-9]+", name) if part[:1].isalpha())))
+    parts = (part.lower() for part in re.split(r"[^A-Za-z0-9]+", name) if part[:1].isalpha())
+    return frozenset(part for part in parts if part not in STOP_WORDS)
+
+
+@functools.lru_cache(maxsize=4096)
+def document_terms(source: str) -> frozenset[str]:
+    """The terms (stems) of a document's file name's words (:func:`document_words`)."""
+    return frozenset(terms(" ".join(document_words(source))))
+
+
+# "the third column", "each tail": a word after these is the plain word, not a document's name
+# (comm's manual is meant by "the third column of comm's output", not column's), unless a word
+# like "command" follows it ("the tail command").
+_DETERMINERS = frozenset("the a an this that these those each every its their your my our".split())
+_NAME_NOUNS = frozenset("command commands program programs utility tool manual page package option options".split())
+
+
+def naming_words(question: str) -> frozenset[str]:
+    """The words of ``question``, lowercased, that may name a document (:func:`document_words`):
+    as they stand, for a name takes no plural ("columns" is the plain word; "comm's" is comm),
+    and not after an article or the like within two words."""
+    words = [re.sub(r"['’]s$", "", w).lower() for w in WORD.findall(question)]
+    return frozenset(
+        w
+        for k, w in enumerate(words)
+        if not _DETERMINERS.intersection(words[max(0, k - 2) : k])
+        or (k + 1 < len(words) and words[k + 1] in _NAME_NOUNS)
+    )
+
+
+def names_document(words: frozenset[str], source: str) -> bool:
+    """Whether a question whose :func:`naming_words` are ``words`` names ``source``."""
+    return not words.isdisjoint(document_words(source))
 
 
 def names(question: str) -> list[str]:
@@ -69,7 +102,10 @@ def held(sources: Iterable[Source]) -> set[str]:
     cp's manual is about cp, as its reader knows)."""
     out: set[str] = set()
     for source in sources:
-        out |= {stem(w) for w in WORD.findall(source.text)} | document_terms(source.source)
+        words = WORD.findall(source.text)
+        out |= {stem(w) for w in words} | document_terms(source.source)
+        # "re-installation" mentions "reinstall": a hyphenated word, written whole, too.
+        out |= {stem(w.replace("-", "")) for w in words if "-" in w}
     return out
 
 
@@ -85,12 +121,29 @@ def mentioned(word: str, stems: Collection[str]) -> bool:
     )
 
 
+# An identifier: letters, then digits among them ("base32", "sha256", "x86"); not "64-bit" or "1st".
+_IDENTIFIER = re.compile(r"\b[A-Za-z][A-Za-z_]*\d[A-Za-z0-9_]*\b")
+
+
+def identifiers(question: str) -> list[str]:
+    """The identifiers of ``question`` ("How do I encode data as base32?"): each names one thing."""
+    return list(dict.fromkeys(_IDENTIFIER.findall(question)))
+
+
+def _squashed(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", text.lower())
+
+
 def unmentioned(question: str, sources: Sequence[Source]) -> list[str]:
-    """The names and uncommon words of ``question`` that no source mentions."""
-    named, uncommon = names(question), uncommon_words(question)
-    if not named and not uncommon:
+    """The names, identifiers and uncommon words of ``question`` that no source mentions (an
+    identifier as written, whatever separates its parts: "python3" is in "Python 3.11")."""
+    named, uncommon, ids = names(question), uncommon_words(question), identifiers(question)
+    if not named and not uncommon and not ids:
         return []
     text = " ".join(s.text for s in sources).lower()
     stems = held(sources)
     missing = [name for name in named if name.lower() not in text and stem(name) not in stems]
+    if ids:
+        squashed = _squashed(text + " " + " ".join(s.source for s in sources))
+        missing += [i for i in ids if _squashed(i) not in squashed]
     return list(dict.fromkeys(missing + [word for word in uncommon if not mentioned(word, stems)]))

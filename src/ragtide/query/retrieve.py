@@ -24,10 +24,11 @@ import numpy as np
 from ..documents import Source
 from ..embedding import Embedder
 from ..errors import ConfigError
+from ..filters import narrowed
 from ..store import CollectionInfo, Fusion, Store
 from ..text import content_words, terms
 from ..vocabulary import MODES, Mode, check
-from .mentions import document_terms, held, mentioned, uncommon_words
+from .mentions import held, mentioned, names_document, naming_words, uncommon_words
 from .rerank import Reranker
 
 
@@ -121,12 +122,41 @@ def named_documents_first(question: str, ranked: list[Source], weight: float) ->
     """
     if not weight:
         return ranked
-    asked = terms(question)
-    gains = [weight * bool(document_terms(s.source) & asked) for s in ranked]
+    asked = naming_words(question)
+    gains = [weight * names_document(asked, s.source) for s in ranked]
     if not any(gains):
         return ranked
     order = sorted(range(len(ranked)), key=lambda i: -(ranked[i].score + gains[i]))
     return [dataclasses.replace(ranked[i], score=ranked[i].score + gains[i]) for i in order]
+
+
+def named_documents(question: str, ranked: Sequence[Source], most: int) -> list[str]:
+    """The sources, best first, of the documents among ``ranked`` that ``question`` names
+    (see :func:`named_documents_first`), at most ``most``."""
+    asked = naming_words(question)
+    return list(dict.fromkeys(s.source for s in ranked if names_document(asked, s.source)))[:most]
+
+
+def joined(ranked: list[Source], within: list[Source]) -> list[Source]:
+    """``ranked`` and the passages of a search ``within`` some of their documents, best first.
+
+    A search's scores are shares of its legs' best, so the narrower search's are scaled, per
+    document, to the wider one's: by a passage both found (the best such), else by the two
+    best. A passage both found keeps the wider search's score.
+    """
+    if not within:
+        return ranked
+    scores = {s.id: s.score for s in ranked}
+    scale: dict[str, float] = {}
+    for s in within:  # best first: the first passage of a document both found sets its scale
+        if s.source not in scale and s.id in scores and s.score > 0:
+            scale[s.source] = scores[s.id] / s.score
+    for s in within:
+        if s.source not in scale and s.score > 0:
+            best = max((r.score for r in ranked if r.source == s.source), default=0.0)
+            scale[s.source] = best / s.score
+    extra = [dataclasses.replace(s, score=s.score * scale.get(s.source, 0.0)) for s in within if s.id not in scores]
+    return sorted([*ranked, *extra], key=lambda s: -s.score)
 
 
 def covering(question: str, ranked: list[Source], k: int) -> list[Source]:
@@ -152,6 +182,11 @@ def covering(question: str, ranked: list[Source], k: int) -> list[Source]:
             if any(mentioned(w, its) for w in missing):
                 return top[:-1] + [source]
     return top
+
+
+# Documents a question names that a search looks into (the best three the pool holds): "pip"
+# names each of pip's guides.
+NAMED_SEARCHED = 3
 
 
 class Retriever:
@@ -222,6 +257,8 @@ class Retriever:
             fusion=self._fusion,
             sentences=sentences,
         )
+        if boost and self._name_weight:
+            sources = await self._within_named(question, sources, vector, filter, consistency, sentences)
         if boost:
             ranked = self._phrases.apply(question, sources, len(sources))
             sources = covering(question, named_documents_first(question, ranked, self._name_weight), wanted)
@@ -229,3 +266,35 @@ class Retriever:
             return Retrieval(sources, mode, note, vector=vector)
         reranked = await self._reranker.rerank(question, sources, top_k)
         return Retrieval(reranked, mode, note, self._reranker.name, vector=vector)
+
+    async def _within_named(
+        self,
+        question: str,
+        pool: list[Source],
+        vector: np.ndarray | None,
+        filter: str,
+        consistency: str | None,
+        sentences: bool,
+    ) -> list[Source]:
+        """``pool`` and the best passages of the documents in it the question names, found by
+        a second search within them (:func:`joined`).
+
+        A manual split into chunks is named as a whole, but its chunks are ranked against every
+        other document's: asked "How do I make comm print a summary of counts?", ps's manual,
+        which names its "comm" column dozens of times, filled the pool, and comm's "--total:
+        output a summary" was not among the 20.
+        """
+        named = named_documents(question, pool, NAMED_SEARCHED)
+        if not named:
+            return pool
+        within = await self._store.search(
+            vector,
+            self._phrases.pool,
+            text=question,
+            mode="hybrid",
+            filter=narrowed(filter, "source", named),
+            consistency=consistency,
+            fusion=self._fusion,
+            sentences=sentences,
+        )
+        return joined(pool, within)

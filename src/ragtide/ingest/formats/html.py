@@ -92,6 +92,7 @@ def visible_text(source: str) -> Visible:
     text = re.sub(r"[ \t\u00a0]+", " ", "".join(parts))
     text = _TERMED.sub(_term, text)
     text = text.replace(_TERM_OPEN, "").replace(_TERM_CLOSE, "\n\n").replace(_DEFINES, "\n\n").replace(_PRE, "")
+    text = _ITEMS.sub(lambda m: "- " if m.end() < len(text) and not text[m.end()].isspace() else "", text)
     return Visible(title, re.sub(r" ?\n[ \n]*\n ?", "\n\n", text).strip(), outline)
 
 
@@ -99,7 +100,11 @@ def visible_text(source: str) -> Visible:
 # where preformatted text opens: control characters no text node keeps (_walk drops them),
 # replaced once the text is whole. (Python counts them as whitespace: patterns name the spaces.)
 _TERM_OPEN, _TERM_CLOSE, _DEFINES, _PRE = "\x1c", "\x1d", "\x1e", "\x1f"
-_MARKS = str.maketrans("", "", _TERM_OPEN + _TERM_CLOSE + _DEFINES + _PRE)
+# And where a list item opens: it is marked as Markdown marks one ("- "), so that a short item
+# ("HarfBuzz for complex text shaping") is read as an item, not as a heading.
+_ITEM = "\x1a"
+_ITEMS = re.compile(f"(?:{_ITEM}[ \\n]*)+")
+_MARKS = str.maketrans("", "", _TERM_OPEN + _TERM_CLOSE + _DEFINES + _PRE + _ITEM)
 _PLAIN = f"[^\\n{_TERM_OPEN}{_TERM_CLOSE}{_DEFINES}{_PRE}]"
 _TERMED = re.compile(
     f"{_TERM_OPEN} *({_PLAIN}{{1,60}}?)[ \\n]*{_TERM_CLOSE}[ \\n]*{_DEFINES}[ \\n]*({_PLAIN}+(?:\\n{_PLAIN}+)*)"
@@ -150,7 +155,11 @@ def _walk(node: Any, out: list[str], outline: list[tuple[int, str]]) -> None:
         if tag in _HEADINGS:
             outline.append((_HEADINGS[tag], " ".join(current.text().split())))
         if tag in _BLOCK:
-            out.append({"br": "\n", "dt": _TERM_OPEN, "dd": _DEFINES, "pre": "\n\n" + _PRE}.get(tag, "\n\n"))
+            out.append(
+                {"br": "\n", "dt": _TERM_OPEN, "dd": _DEFINES, "pre": "\n\n" + _PRE, "li": "\n\n" + _ITEM}.get(
+                    tag, "\n\n"
+                )
+            )
             stack.append((current, True, in_list))
         inner = in_list or tag in _LISTS
         stack.extend((child, False, inner) for child in reversed(children))

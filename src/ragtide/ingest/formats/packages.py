@@ -85,6 +85,8 @@ def load_docx(path: Path, data: bytes, caps: Caps) -> Document:
                 outline.append((level, text))
             if text and _CODE_STYLE.search(style):
                 lines.append(f"```\n{paragraph.text.rstrip()}\n```")  # code, as Markdown marks it
+            elif text and _listed(paragraph, style):
+                lines.append(f"- {text}")  # an item, as Markdown marks it: not a heading, however short
             elif text:
                 lines.append(text)
         elif tag == "tbl":
@@ -99,6 +101,12 @@ def load_docx(path: Path, data: bytes, caps: Caps) -> Document:
 
 # Word's paragraph styles for code: "Source Code" (pandoc's), "HTML Preformatted", "Code", "Verbatim".
 _CODE_STYLE = re.compile(r"\b(?:code|preformatted|verbatim)\b", re.I)
+
+
+def _listed(paragraph: Any, style: str) -> bool:
+    """Whether a Word paragraph is a list item: numbered or bulleted, or in a list style."""
+    properties = paragraph._p.pPr
+    return style.lower().startswith("list") or (properties is not None and properties.numPr is not None)
 
 
 def _heading_level(style: str) -> int | None:
@@ -189,6 +197,14 @@ def load_odt(path: Path, data: bytes, caps: Caps) -> Document:
                 outline.append((int(level) if level.isdigit() else 1, text))
             if text:
                 lines.append(text)
+        elif tag == f"{{{_ODF['text']}}}list-item":
+            # An item, as Markdown marks it (not a heading, however short); its first paragraph
+            # carries the mark.
+            first = element.find("text:p", _ODF)
+            text = "".join(first.itertext()).strip() if first is not None else ""
+            if text:
+                lines.append(f"- {text}")
+            stack.extend(reversed([child for child in element if child is not first]))
         else:
             stack.extend(reversed(list(element)))
         caps.check_chars(path, sum(map(len, lines)))
