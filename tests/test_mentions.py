@@ -152,3 +152,8 @@ def test_identifiers_and_hyphenated_words_are_mentioned_as_written():
     assert unmentioned("Does it need python3?", [_source("It needs Python 3.11 or later.")]) == []
     guide = [_source("you only need to perform a re-installation if you change the metadata", "pip.md")]
     assert unmentioned("When do I have to reinstall a project?", guide) == []
+
+
+def test_a_name_is_a_name_before_a_word_saying_what_it_names():
+    assert names_document(naming_words("What does the ssh client forward?"), "ssh.1.txt")
+    assert names_document(naming_words("How does ca-certificates pick authorities?"), "ca-certificates-README.Debian")

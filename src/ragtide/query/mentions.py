@@ -53,19 +53,25 @@ def document_terms(source: str) -> frozenset[str]:
 # (comm's manual is meant by "the third column of comm's output", not column's), unless a word
 # like "command" follows it ("the tail command").
 _DETERMINERS = frozenset("the a an this that these those each every its their your my our".split())
-_NAME_NOUNS = frozenset("command commands program programs utility tool manual page package option options".split())
+_NAME_NOUNS = frozenset(
+    """command program utility tool client server daemon service library module package manual page
+    documentation readme option options""".split()
+)
 
 
 def naming_words(question: str) -> frozenset[str]:
     """The words of ``question``, lowercased, that may name a document (:func:`document_words`):
     as they stand, for a name takes no plural ("columns" is the plain word; "comm's" is comm),
-    and not after an article or the like within two words."""
+    and not after an article or the like within two words; a hyphenated word by its parts too
+    ("ca-certificates" names ca-certificates-README.Debian)."""
     words = [re.sub(r"['’]s$", "", w).lower() for w in WORD.findall(question)]
     return frozenset(
-        w
+        part
         for k, w in enumerate(words)
         if not _DETERMINERS.intersection(words[max(0, k - 2) : k])
         or (k + 1 < len(words) and words[k + 1] in _NAME_NOUNS)
+        for part in {w, *w.split("-")}
+        if part
     )
 
 
