@@ -7,7 +7,7 @@ import asyncio
 from ragtide.documents import Source
 from ragtide.query.extract import Abstention, extract
 from ragtide.query.mentions import document_words, names_document, naming_words, uncommon_words, unmentioned
-from ragtide.query.retrieve import covering, joined, named_documents, named_documents_first
+from ragtide.query.retrieve import covering, joined, named_documents, named_documents_first, unnamed
 
 DD = "dd.1.txt"
 MANUAL = (
@@ -157,3 +157,29 @@ def test_identifiers_and_hyphenated_words_are_mentioned_as_written():
 def test_a_name_is_a_name_before_a_word_saying_what_it_names():
     assert names_document(naming_words("What does the ssh client forward?"), "ssh.1.txt")
     assert names_document(naming_words("How does ca-certificates pick authorities?"), "ca-certificates-README.Debian")
+
+
+def test_a_proper_name_names_the_documents_whose_names_hold_it():
+    # "ssh" (Zipf 3.1) is a proper name: openssh's README is ssh's; "date" (5.2) is a plain
+    # word, and "update-notes" is not named by it.
+    assert names_document(naming_words("What is ssh's default on Debian?"), "openssh-client-README.Debian")
+    assert names_document(naming_words("Which library does Pango use?"), "libpango-README.docx", proper=True)
+    assert not names_document(naming_words("Which date is it?"), "update-notes.md")
+    assert names_document(naming_words("How do I make date print UTC?"), "date.1.txt")
+    assert not names_document(naming_words("How do I make tail follow?"), "tail.1.txt", proper=True)
+
+
+def test_within_a_document_its_name_is_not_searched_for():
+    assert unnamed("Under which license is libcbor released?", ["libcbor0.8-README.docx"]) == (
+        "Under which license is released"
+    )
+    assert unnamed("comm?", ["comm.1.txt"]) == "comm?"  # nothing else to search for
+
+
+def test_an_answer_to_a_question_naming_a_program_comes_from_its_document(embedder):
+    passages = [
+        _source("-s, --separator separators\n    Specify the possible input item delimiters", "column.1.pdf", 0),
+        _source("--output-delimiter=STR\n    separate columns with STR\n", "comm.1.txt", 1),
+    ]
+    answer = asyncio.run(extract("How can I change the separator between comm's columns?", passages, embedder))
+    assert "--output-delimiter" in answer.text and "--separator" not in answer.text

@@ -773,6 +773,11 @@ async def extract(
         listed = ", ".join(f"“{word}”" for word in missing)
         return Extraction(f"{NOT_FOUND} None of the passages found mentions {listed}.", found=False)
     found = candidates(sources)
+    asked = naming_words(question)
+    own = [names_document(asked, source.source, proper=True) for source in sources]
+    if any(own[c.source] for c in found):
+        # "Which comm option ...?" is answered from comm's manual, not from column's "-s, --separator".
+        found = [c for c in found if own[c.source]]
     if not found:
         # Only fragments (headings, code): show the best passage itself, cited.
         return Extraction(cite(" ".join(strip_footnotes(sources[0].text).split())[:600], 1))

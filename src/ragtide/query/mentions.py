@@ -75,9 +75,30 @@ def naming_words(question: str) -> frozenset[str]:
     )
 
 
-def names_document(words: frozenset[str], source: str) -> bool:
-    """Whether a question whose :func:`naming_words` are ``words`` names ``source``."""
-    return not words.isdisjoint(document_words(source))
+# A word English uses less than ~10 times a million words ("ssh", "pango", "comm") is a proper
+# name where it names a document: it names one whose file name holds it with a prefix or a
+# suffix ("openssh-client-README.Debian", "libpango-README.docx"), and the question means that
+# document, not another that uses the word.
+PROPER_BELOW = 4.0
+
+
+def names_document(words: frozenset[str], source: str, *, proper: bool = False) -> bool:
+    """Whether a question whose :func:`naming_words` are ``words`` names ``source`` (``proper``:
+    by a proper name, see ``PROPER_BELOW``)."""
+    parts = document_words(source)
+    return any(
+        (w in parts or any(_affixed(w, part) for part in parts)) if _proper(w) else (w in parts and not proper)
+        for w in words
+    )
+
+
+def _proper(word: str) -> bool:
+    return len(word) >= 3 and zipf(word) < PROPER_BELOW
+
+
+def _affixed(word: str, part: str) -> bool:
+    bare = part.rstrip("0123456789")  # "libglib2", "libsodium23"
+    return bare.endswith(word) or bare.startswith(word)
 
 
 def names(question: str) -> list[str]:
