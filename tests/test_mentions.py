@@ -183,3 +183,10 @@ def test_an_answer_to_a_question_naming_a_program_comes_from_its_document(embedd
     ]
     answer = asyncio.run(extract("How can I change the separator between comm's columns?", passages, embedder))
     assert "--output-delimiter" in answer.text and "--separator" not in answer.text
+
+
+def test_words_asking_for_a_default_or_a_superlative_are_not_what_a_question_is_about():
+    # paste's manual says "separated by TABs", not "by default"; wc's says "maximum display width".
+    assert uncommon_words("What does paste put between the lines by default?") == []
+    assert uncommon_words("How do I print the longest line?") == []
+    assert uncommon_words("How does it define a word?") == []

@@ -187,29 +187,42 @@ def test_follow_ups_asked_with_the_conversation_hold_their_recorded_figures(corp
 # -- the second dev set: real documents nobody tuned to -------------------------------------
 
 # Its test half (tests/data/realset.json; never used to choose a method) over its own 32
-# documents, on Milvus Lite: recorded 74/74 passages found, 51/74 answers holding the fact,
+# documents, on Milvus Lite: recorded 74/74 passages found, 53/74 answers holding the fact,
 # 12/17 unanswerable questions abstained, 2/74 answerable wrongly; each bound one question off.
-REALSET_FLOOR = {"hit@5": 73 / 74, "answer_holds_fact": 50 / 74, "abstained_unanswerable": 11 / 17}
-REALSET_CEILING = {"abstained_answerable": 3 / 74}
+# And its "fresh" part over its own 7: a small collection, where what a question asks about
+# must be in its own manual, not in some other document retrieved beside it ("by default"
+# abstained there): recorded 23/24, 17/24, 4/7, 1/24.
+REALSET = {
+    "test": (
+        {"hit@5": 73 / 74, "answer_holds_fact": 52 / 74, "abstained_unanswerable": 11 / 17},
+        {"abstained_answerable": 3 / 74},
+    ),
+    "fresh": (
+        {"hit@5": 22 / 24, "answer_holds_fact": 16 / 24, "abstained_unanswerable": 3 / 7},
+        {"abstained_answerable": 2 / 24},
+    ),
+}
 
 
-def test_the_second_dev_set_holds_its_recorded_figures(lite_dir, embedder):
+@pytest.mark.parametrize("part", sorted(REALSET))
+def test_the_second_dev_set_holds_its_recorded_figures(lite_dir, embedder, part):
     questions = load_questions(HERE / "realset.json")
     split = json.loads((HERE / "realset.json").read_text())["split"]
-    documents = [HERE / "realdocs" / name for name, half in split.items() if half == "test"]
+    documents = [HERE / "realdocs" / name for name, half in split.items() if half == part]
 
     async def ask():
         async with RAG(uri=str(lite_dir / "realset.db"), collection=new_collection(), embedder=embedder) as rag:
             assert (await rag.aingest(documents)).ok
-            return await run_questions(rag, [q for q in questions if q.half == "test"])
+            return await run_questions(rag, [q for q in questions if q.half == part])
 
     result = asyncio.run(ask())
     metrics = result["metrics"]
-    low = {k: v for k, v in REALSET_FLOOR.items() if metrics[k] < v - ROUNDED}
-    high = {k: v for k, v in REALSET_CEILING.items() if metrics[k] > v + ROUNDED}
+    floor, ceiling = REALSET[part]
+    low = {k: v for k, v in floor.items() if metrics[k] < v - ROUNDED}
+    high = {k: v for k, v in ceiling.items() if metrics[k] > v + ROUNDED}
     misses = "\n".join(f"  {r['q']}: {r['answer'][:160]}" for r in result["rows"] if not r.get("holds", True))
     assert not low and not high, (
-        f"second dev set, test half: {metrics}; below floor {low}, above ceiling {high}\n{misses}"
+        f"second dev set, {part} part: {metrics}; below floor {low}, above ceiling {high}\n{misses}"
     )
 
 

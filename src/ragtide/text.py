@@ -133,6 +133,8 @@ def _forms(word: str) -> set[str]:
         forms |= {word[:-2], word[:-1]}
     if word.endswith("ing"):
         forms |= {word[:-3], word[:-3] + "e"}
+    if word.endswith("est"):  # "longest" is "long", "largest" "large", "biggest" "big"
+        forms |= {word[:-3], word[:-2], word[:-4]}
     return {word} | {form for form in forms if len(form) > 2}
 
 

@@ -28,6 +28,9 @@ UNCOMMON_BELOW = 4.5
 # word the answer need not hold ("Which command updates /etc/ssl/certs?"). Its second word
 # is not one ending in "s", which is the question's verb ("Which option encrypts ...?").
 _ASKED_FOR = re.compile(r"\b(?:which|what|how\s+many|how\s+much)\s+(\S+)(?:\s+(?![^\s]*s\b)(\S+))?", re.I)
+# Words asking what kind of answer is wanted that passages rarely repeat: a default is
+# stated as "(default: 512)", "instead of 80" or "not 8"; a definition as what a word is.
+_FRAMING = frozenset({"default", "defaults", "define", "defines", "defined"})
 
 
 @functools.lru_cache(maxsize=4096)
@@ -117,7 +120,7 @@ def uncommon_words(question: str) -> list[str]:
     words = [
         part
         for w in WORD.findall(question)
-        if w not in named and w.lower() not in asked_for
+        if w not in named and w.lower() not in asked_for and w.lower() not in _FRAMING
         for part in re.sub(r"['’]s\b", "", w).split("-")
         if part.isalpha() and part.lower() not in STOP_WORDS  # "bzip2", "x86": an identifier
     ]
