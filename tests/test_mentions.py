@@ -6,8 +6,15 @@ import asyncio
 
 from ragtide.documents import Source
 from ragtide.query.extract import Abstention, extract
-from ragtide.query.mentions import document_words, names_document, naming_words, uncommon_words, unmentioned
-from ragtide.query.retrieve import covering, joined, named_documents, named_documents_first, unnamed
+from ragtide.query.mentions import (
+    document_words,
+    names_document,
+    naming_words,
+    uncommon_words,
+    unmentioned,
+    without_names,
+)
+from ragtide.query.retrieve import covering, joined, named_documents, named_documents_first
 
 DD = "dd.1.txt"
 MANUAL = (
@@ -170,10 +177,10 @@ def test_a_proper_name_names_the_documents_whose_names_hold_it():
 
 
 def test_within_a_document_its_name_is_not_searched_for():
-    assert unnamed("Under which license is libcbor released?", ["libcbor0.8-README.docx"]) == (
+    assert without_names("Under which license is libcbor released?", ["libcbor0.8-README.docx"]) == (
         "Under which license is released"
     )
-    assert unnamed("comm?", ["comm.1.txt"]) == "comm?"  # nothing else to search for
+    assert without_names("comm?", ["comm.1.txt"]) == "comm?"  # nothing else to search for
 
 
 def test_an_answer_to_a_question_naming_a_program_comes_from_its_document(embedder):

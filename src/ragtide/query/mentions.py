@@ -38,8 +38,8 @@ def document_words(source: str) -> frozenset[str]:
     """The words of a document's file name, lowercased, its numbers and extension left out:
     "cp" of ".../cp.1.pdf", "dpkg rootless builds" of "dpkg-rootless-builds.txt", "zlib" of
     "zlib_how.html". Only parts that begin with a letter: the "c" of a UUID's "415c" is not a
-    word of its name. (Cached:
-    a search reads the names of its 20 best passages, and the answer those of its 5 again.)"""
+    word of its name. (Cached: a search reads the names of its 20 best passages, and the
+    answer those of its 5 again.)"""
     name = re.split(r"[\\/]", source.rstrip("/\\"))[-1]
     name = name.rsplit(".", 1)[0] if "." in name else name
     parts = (part.lower() for part in re.split(r"[^A-Za-z0-9]+", name) if part[:1].isalpha())
@@ -67,7 +67,7 @@ def naming_words(question: str) -> frozenset[str]:
     as they stand, for a name takes no plural ("columns" is the plain word; "comm's" is comm),
     and not after an article or the like within two words; a hyphenated word by its parts too
     ("ca-certificates" names ca-certificates-README.Debian)."""
-    words = [re.sub(r"['’]s$", "", w).lower() for w in WORD.findall(question)]
+    words = [_bare(w) for w in WORD.findall(question)]
     return frozenset(
         part
         for k, w in enumerate(words)
@@ -76,6 +76,21 @@ def naming_words(question: str) -> frozenset[str]:
         for part in {w, *w.split("-")}
         if part
     )
+
+
+def _bare(word: str) -> str:
+    """``word`` lowercased, a possessive dropped: "comm's" is "comm"."""
+    return re.sub(r"['’]s$", "", word).lower()
+
+
+def without_names(question: str, sources: Sequence[str]) -> str:
+    """``question`` without the words that name ``sources``: within a document its name says
+    nothing (every passage of libcbor's README is about libcbor, few say so, and a full-text
+    search ranked those first, above the one saying its license); ``question`` itself if
+    nothing else is left."""
+    naming = {w for w in naming_words(question) if any(names_document(frozenset([w]), s) for s in sources)}
+    kept = [w for w in WORD.findall(question) if _bare(w) not in naming]
+    return " ".join(kept) if terms(" ".join(kept)) else question
 
 
 # A word English uses less than ~10 times a million words ("ssh", "pango", "comm") is a proper

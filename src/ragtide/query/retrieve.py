@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,9 +26,9 @@ from ..embedding import Embedder
 from ..errors import ConfigError
 from ..filters import narrowed
 from ..store import CollectionInfo, Fusion, Store
-from ..text import WORD, content_words, terms
+from ..text import content_words, terms
 from ..vocabulary import MODES, Mode, check
-from .mentions import held, mentioned, names_document, naming_words, uncommon_words
+from .mentions import held, mentioned, names_document, naming_words, uncommon_words, without_names
 from .rerank import Reranker
 
 
@@ -136,17 +135,6 @@ def named_documents(question: str, ranked: Sequence[Source], most: int) -> list[
     (see :func:`named_documents_first`), at most ``most``."""
     asked = naming_words(question)
     return list(dict.fromkeys(s.source for s in ranked if names_document(asked, s.source)))[:most]
-
-
-def unnamed(question: str, sources: Sequence[str]) -> str:
-    """``question`` without the words that name ``sources``: within a document its name says
-    nothing (every passage of libcbor's README is about libcbor, few say so, and the full-text
-    leg ranked those first, above the one saying its license); ``question`` itself if nothing
-    else is left."""
-    asked = naming_words(question)
-    naming = {w for w in asked if any(names_document(frozenset([w]), source) for source in sources)}
-    kept = [w for w in WORD.findall(question) if re.sub(r"['’]s$", "", w).lower() not in naming]
-    return " ".join(kept) if terms(" ".join(kept)) else question
 
 
 def joined(ranked: list[Source], within: list[Source]) -> list[Source]:
@@ -302,7 +290,7 @@ class Retriever:
         within = await self._store.search(
             vector,
             self._phrases.pool,
-            text=unnamed(question, named),
+            text=without_names(question, named),
             mode="hybrid",
             filter=narrowed(filter, "source", named),
             consistency=consistency,
