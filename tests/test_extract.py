@@ -358,3 +358,19 @@ def test_a_question_naming_what_no_passage_mentions_is_not_found(embedder):
     found = asyncio.run(extract(question, [_source(MAN_PAGE)], embedder, abstain=Abstention(mentions=True)))
     assert not found.found and found.text.startswith("Not found in your documents.") and "“Docker”" in found.text
     assert asyncio.run(extract(question, [_source(MAN_PAGE)], embedder)).found  # the setting 0: never abstain
+
+
+def test_what_a_question_sets_against_what_it_asks_does_not_choose_the_answer():
+    from ragtide.query.extract import contrasted
+
+    assert contrasted("Which wc option counts characters rather than bytes?") == {"byte"}
+    assert contrasted("How do I make tee append instead of overwriting the file?") == {"overwrit"}
+    assert contrasted("Which directory does mktemp use when TMPDIR is not set?") == set()
+    passage = (
+        "Options:\n\n  -c, --bytes\n      print the byte counts\n\n  -m, --chars\n      print the character counts\n"
+    )
+    found = candidates([_source(passage)])
+    scores = dict(
+        zip((c.term for c in found), word_scores("Which wc option counts characters rather than bytes?", found))
+    )
+    assert scores["-m, --chars"] > scores["-c, --bytes"]

@@ -548,9 +548,33 @@ def _naming(question: str, kinds: set[str] | None = None) -> _Naming:
     kinds = answer_kinds(question) if kinds is None else kinds
     return _Naming(
         frozenset(t.strip("?,.;:!\"'()") for t in question.split()),
-        frozenset(stem(w) for w in WORD.findall(question)),
+        frozenset(stem(w) for w in WORD.findall(question)) - contrasted(question),
         bool(kinds & {"code", "option"}),
     )
+
+
+# "characters rather than bytes", "append instead of overwriting": the word after these is what
+# the question does not want; a candidate holding it is not the better for it (wc's "-c,
+# --bytes" for "Which wc option counts characters rather than bytes?"). Not "not": "when
+# TMPDIR is not set" is answered by "$TMPDIR, if set".
+_CONTRAST = re.compile(r"\b(?:rather\s+than|instead\s+of)\b((?:\s+[\w'’-]+){1,4})", re.I)
+
+
+def contrasted(question: str) -> set[str]:
+    """The stems of the words ``question`` sets against what it asks ("bytes" of "characters
+    rather than bytes"): the first content word after "rather than" or "instead of", unless
+    the question also asks for it elsewhere."""
+    out: set[str] = set()
+    spans: list[tuple[int, int]] = []
+    for m in _CONTRAST.finditer(question):
+        first = next((w for w in WORD.findall(m.group(1)) if w.lower() not in STOP_WORDS), None)
+        if first is not None:
+            out.add(stem(first))
+            spans.append(m.span())
+    rest = question
+    for start, end in reversed(spans):
+        rest = rest[:start] + " " + rest[end:]
+    return out - terms(rest)
 
 
 def _named(term: str, naming: _Naming) -> float:
@@ -656,7 +680,7 @@ def word_scores(question: str, found: list[Candidate], sources: Sequence[Source]
     that document by the word: in another one's text (tar's "-m, --touch") it is another
     thing, neither a term held nor an option named.
     """
-    wanted = terms(question, frozenset(m.lower() for m in _KIND_NOUN.findall(question)))
+    wanted = terms(question, frozenset(m.lower() for m in _KIND_NOUN.findall(question))) - contrasted(question)
     question_words = {w.lower() for w in WORD.findall(question)} | wanted
     candidate_terms = [terms(c.text) for c in found]
     kinds = answer_kinds(question)
