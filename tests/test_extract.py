@@ -374,3 +374,12 @@ def test_what_a_question_sets_against_what_it_asks_does_not_choose_the_answer():
         zip((c.term for c in found), word_scores("Which wc option counts characters rather than bytes?", found))
     )
     assert scores["-m, --chars"] > scores["-c, --bytes"]
+
+
+def test_a_manual_pointing_to_its_full_documentation_is_not_an_answer():
+    page = (
+        "-p     diagnose errors writing to non pipes\n\n"
+        "Full documentation <https://www.gnu.org/software/coreutils/tee> or available locally via: "
+        "info '(coreutils) tee invocation'\n"
+    )
+    assert all("Full documentation" not in c.text for c in candidates([_source(page)]))

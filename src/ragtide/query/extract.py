@@ -427,7 +427,9 @@ def _quotable(sentence: str) -> bool:
 _PROSE_WORD = re.compile(r"(?<![-\w])[a-z]{2,}\b(?![-(])")
 
 
-_POINTER = re.compile(r"^(?:see|refer to|for (?:more|further|additional) (?:details|information))\b", re.I)
+_POINTER = re.compile(
+    r"^(?:see|refer to|for (?:more|further|additional) (?:details|information)|full documentation)\b", re.I
+)  # "Full documentation <https://...> or available locally via: info '(coreutils) paste invocation'"
 
 
 # -- scoring -----------------------------------------------------------------------------
