@@ -62,6 +62,7 @@ _NAME_NOUNS = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=1024)
 def naming_words(question: str) -> frozenset[str]:
     """The words of ``question``, lowercased, that may name a document (:func:`document_words`):
     as they stand, for a name takes no plural ("columns" is the plain word; "comm's" is comm),
@@ -100,9 +101,11 @@ def without_names(question: str, sources: Sequence[str]) -> str:
 PROPER_BELOW = 4.0
 
 
+@functools.lru_cache(maxsize=8192)
 def names_document(words: frozenset[str], source: str, *, proper: bool = False) -> bool:
     """Whether a question whose :func:`naming_words` are ``words`` names ``source`` (``proper``:
-    by a proper name, see ``PROPER_BELOW``)."""
+    by a proper name, see ``PROPER_BELOW``). (Cached: a search asks it of each of its 20 to
+    40 best passages twice, and the answer of its 5.)"""
     parts = document_words(source)
     return any(
         (w in parts or any(_affixed(w, part) for part in parts)) if _proper(w) else (w in parts and not proper)
@@ -110,6 +113,7 @@ def names_document(words: frozenset[str], source: str, *, proper: bool = False) 
     )
 
 
+@functools.lru_cache(maxsize=8192)
 def _proper(word: str) -> bool:
     return len(word) >= 3 and zipf(word) < PROPER_BELOW
 

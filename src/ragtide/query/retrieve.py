@@ -285,8 +285,8 @@ class Retriever:
         output a summary" was not among the 20.
         """
         named = named_documents(question, pool, NAMED_SEARCHED)
-        if not named:
-            return pool
+        if not named or 2 * sum(s.source in named for s in pool) >= len(pool):
+            return pool  # none named, or they fill half the pool already: nothing to look for
         within = await self._store.search(
             vector,
             self._phrases.pool,
