@@ -3,8 +3,10 @@
 Hybrid is the default wherever the collection has a full-text index: each leg fetches
 ``Fusion.candidates`` hits and ragtide fuses their scores (see
 :class:`~ragtide.store.Fusion` for how, and docs/benchmarks.md for the values chosen), then the fused
-best 20 gain a little for holding the question's phrases (:class:`PhraseBoost`) and for
-lying in a document the question names (:func:`named_documents_first`), and a passage of
+best 20 (with the best passages of a second search within the documents the question names,
+when the pool holds them thinly: :func:`joined`) gain a little for holding the question's
+phrases (:class:`PhraseBoost`) and for lying in a document the question names
+(:func:`named_documents_first`), and a passage of
 the best's documents holding an uncommon word of the question that they lack takes the
 last place (:func:`covering`). A collection without the index is searched dense only, and
 the result says so.
