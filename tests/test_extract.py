@@ -376,6 +376,24 @@ def test_what_a_question_sets_against_what_it_asks_does_not_choose_the_answer():
     assert scores["-m, --chars"] > scores["-c, --bytes"]
 
 
+def test_what_a_passage_says_does_not_happen_is_not_what_it_offers():
+    from ragtide.query.extract import negated
+
+    assert negated("-n, --no-clobber: do not overwrite an existing file") == {"overwrit", "exist"}
+    assert negated("It will not print or clear the buffer, but clears the log.") == {"print"}
+    assert negated("--no-create  create nothing") == set()  # "--no-" is a name, not a negation
+    passage = (
+        "Options:\n\n  -i, --interactive\n      prompt before overwrite\n\n"
+        "  -n, --no-clobber\n      do not overwrite an existing file\n"
+    )
+    found = candidates([_source(passage)])
+    scores = dict(zip((c.term for c in found), word_scores("How do I make cp ask before overwriting?", found)))
+    assert scores["-i, --interactive"] > scores["-n, --no-clobber"]
+    # Unless the question asks for what does not happen.
+    asked = dict(zip((c.term for c in found), word_scores("How do I make cp not overwrite a file?", found)))
+    assert asked["-n, --no-clobber"] > asked["-i, --interactive"]
+
+
 def test_a_manual_pointing_to_its_full_documentation_is_not_an_answer():
     page = (
         "-p     diagnose errors writing to non pipes\n\n"

@@ -13,7 +13,8 @@ then the best one or two are quoted, cited:
 - meaning: cosine similarity to the question, with the model that retrieved the passages;
 - the question's terms: the share of the question's content words (stemmed, weighted by
   how rare they are among the candidates) that the candidate contains, its document's
-  name included (every line of cp's manual is about cp);
+  name included (every line of cp's manual is about cp), and not those it says do not
+  happen ("do not overwrite") unless the question says "not" too;
 - the kind of answer asked for: "how many / how much / which version" wants a number,
   "when" a date, "who / which company" a name, "which option / flag" an option, "what
   file / how do I" code (an option, a path, a command); a candidate holding such a token
@@ -573,10 +574,29 @@ def contrasted(question: str) -> set[str]:
         if first is not None:
             out.add(stem(first))
             spans.append(m.span())
-    rest = question
+    return out - terms(_outside(question, spans))
+
+
+def _outside(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` without the (start, end) ``spans``, in order, that do not overlap."""
     for start, end in reversed(spans):
-        rest = rest[:start] + " " + rest[end:]
-    return out - terms(rest)
+        text = text[:start] + " " + text[end:]
+    return text
+
+
+# "not", "no", "never", "don't": the words a few after it are said not to happen.
+_NEGATION = re.compile(r"\b(?:not|no|never|cannot|\w+n['’]t)\b((?:\s+[\w'’-]+){1,3})", re.I)
+
+
+def negated(text: str) -> set[str]:
+    """The stems of the content words ``text`` says do not happen ("overwrite" of "do not
+    overwrite an existing file"), unless it also says they do."""
+    out: set[str] = set()
+    spans: list[tuple[int, int]] = []
+    for m in _NEGATION.finditer(text):
+        out |= terms(m.group(1))
+        spans.append(m.span())
+    return out - terms(_outside(text, spans))
 
 
 def _named(term: str, naming: _Naming) -> float:
@@ -685,6 +705,9 @@ def word_scores(question: str, found: list[Candidate], sources: Sequence[Source]
     wanted = terms(question, frozenset(m.lower() for m in _KIND_NOUN.findall(question))) - contrasted(question)
     question_words = {w.lower() for w in WORD.findall(question)} | wanted
     candidate_terms = [terms(c.text) for c in found]
+    if not negated(question):
+        # "How do I make cp ask before overwriting?" is not answered by "-n: do not overwrite".
+        candidate_terms = [ts - negated(c.text) for c, ts in zip(found, candidate_terms)]
     kinds = answer_kinds(question)
     naming = _naming(question, kinds)
     by_name: set[str] = set()  # the question's words that name one of the documents

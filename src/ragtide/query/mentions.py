@@ -67,7 +67,8 @@ def naming_words(question: str) -> frozenset[str]:
     """The words of ``question``, lowercased, that may name a document (:func:`document_words`):
     as they stand, for a name takes no plural ("columns" is the plain word; "comm's" is comm),
     and not after an article or the like within two words; a hyphenated word by its parts too
-    ("ca-certificates" names ca-certificates-README.Debian)."""
+    ("ca-certificates" names ca-certificates-README.Debian); a dotted name squashed ("Node.js"
+    as "nodejs")."""
     words = [_bare(w) for w in WORD.findall(question)]
     return frozenset(
         part
@@ -76,7 +77,11 @@ def naming_words(question: str) -> frozenset[str]:
         or (k + 1 < len(words) and words[k + 1] in _NAME_NOUNS)
         for part in {w, *w.split("-")}
         if part
-    )
+    ) | {_squashed(name) for name in _DOTTED.findall(question)}
+
+
+# A name written with dots, which a file name writes without: "Node.js" is nodejs-README.odt's.
+_DOTTED = re.compile(r"\b[A-Za-z]\w*(?:\.[A-Za-z]\w*)+\b")
 
 
 def _bare(word: str) -> str:
@@ -90,7 +95,8 @@ def without_names(question: str, sources: Sequence[str]) -> str:
     search ranked those first, above the one saying its license); ``question`` itself if
     nothing else is left."""
     naming = {w for w in naming_words(question) if any(names_document(frozenset([w]), s) for s in sources)}
-    kept = [w for w in WORD.findall(question) if _bare(w) not in naming]
+    rest = _DOTTED.sub(lambda m: " " if _squashed(m.group()) in naming else m.group(), question)
+    kept = [w for w in WORD.findall(rest) if _bare(w) not in naming]
     return " ".join(kept) if terms(" ".join(kept)) else question
 
 

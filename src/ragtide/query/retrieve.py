@@ -3,8 +3,8 @@
 Hybrid is the default wherever the collection has a full-text index: each leg fetches
 ``Fusion.candidates`` hits and ragtide fuses their scores (see
 :class:`~ragtide.store.Fusion` for how, and docs/benchmarks.md for the values chosen), then the fused
-best 20 (with the best passages of a second search within the documents the question names,
-when the pool holds them thinly: :func:`joined`) gain a little for holding the question's
+best 20 (the passages of the documents the question names ranked by a second search within
+them, without their names: :func:`joined`) gain a little for holding the question's
 phrases (:class:`PhraseBoost`) and for lying in a document the question names
 (:func:`named_documents_first`), and a passage of
 the best's documents holding an uncommon word of the question that they lack takes the
@@ -140,25 +140,30 @@ def named_documents(question: str, ranked: Sequence[Source], most: int) -> list[
 
 
 def joined(ranked: list[Source], within: list[Source]) -> list[Source]:
-    """``ranked`` and the passages of a search ``within`` some of their documents, best first.
+    """``ranked``, the passages of the documents a search ``within`` some of them found ranked
+    as it ranks them, best first.
 
-    A search's scores are shares of its legs' best, so the narrower search's are scaled, per
-    document, to the wider one's: by a passage both found (the best such), else by the two
-    best. A passage both found keeps the wider search's score.
+    Within a document its name says nothing: every passage of chown's manual is about chown,
+    and its shortest ones (NAME, SYNOPSIS, SEE ALSO) held the name most densely, so they
+    outranked the option asked about. A search's scores are shares of its legs' best, so the
+    narrower search's are scaled, per document, to keep that document's best score in the
+    wider one; a passage it did not find falls below those it found.
     """
-    if not within:
-        return ranked
-    scores = {s.id: s.score for s in ranked}
-    scale: dict[str, float] = {}
-    for s in within:  # best first: the first passage of a document both found sets its scale
-        if s.source not in scale and s.id in scores and s.score > 0:
-            scale[s.source] = scores[s.id] / s.score
-    for s in within:
-        if s.source not in scale and s.score > 0:
-            best = max((r.score for r in ranked if r.source == s.source), default=0.0)
-            scale[s.source] = best / s.score
-    extra = [dataclasses.replace(s, score=s.score * scale.get(s.source, 0.0)) for s in within if s.id not in scores]
-    return sorted([*ranked, *extra], key=lambda s: -s.score)
+    found = {s.source for s in within}
+    out = [s for s in ranked if s.source not in found]
+    for document in dict.fromkeys(s.source for s in within):
+        mine = [s for s in within if s.source == document]
+        best = max((s.score for s in ranked if s.source == document), default=0.0)
+        scale = best / mine[0].score if mine[0].score > 0 else 0.0
+        out += [dataclasses.replace(s, score=s.score * scale) for s in mine]
+        lowest = mine[-1].score * scale
+        searched = {s.id for s in mine}
+        out += [
+            dataclasses.replace(s, score=min(s.score, lowest))
+            for s in ranked
+            if s.source == document and s.id not in searched
+        ]
+    return sorted(out, key=lambda s: -s.score)
 
 
 def covering(question: str, ranked: list[Source], k: int) -> list[Source]:
@@ -278,17 +283,18 @@ class Retriever:
         consistency: str | None,
         sentences: bool,
     ) -> list[Source]:
-        """``pool`` and the best passages of the documents in it the question names, found by
-        a second search within them (:func:`joined`).
+        """``pool``, the documents in it the question names ranked by a second search within
+        them, without their names (:func:`joined`).
 
         A manual split into chunks is named as a whole, but its chunks are ranked against every
         other document's: asked "How do I make comm print a summary of counts?", ps's manual,
         which names its "comm" column dozens of times, filled the pool, and comm's "--total:
-        output a summary" was not among the 20.
+        output a summary" was not among the 20. And among its own chunks the name ranks the
+        ones holding it most densely first, which say least (:func:`joined`).
         """
         named = named_documents(question, pool, NAMED_SEARCHED)
-        if not named or 2 * sum(s.source in named for s in pool) >= len(pool):
-            return pool  # none named, or they fill half the pool already: nothing to look for
+        if not named:
+            return pool
         within = await self._store.search(
             vector,
             self._phrases.pool,
