@@ -352,6 +352,15 @@ def test_a_question_the_passages_do_not_answer_is_not_found(embedder):
     assert found.text == "Not found in your documents." and not found.found and not found.quotes
 
 
+def test_the_threshold_does_not_apply_to_a_question_naming_a_document_found(embedder):
+    # Off every document's topic is what the threshold tells; a question naming the manual
+    # found is on its topic, however far its words lie from the answer's.
+    manual = Source(id="s0", text=MAN_PAGE, source="tar.1.txt", score=1.0)
+    beyond = Abstention(below=10.0)
+    assert asyncio.run(extract("What does tar do with archives?", [manual], embedder, abstain=beyond)).found
+    assert not asyncio.run(extract("What does it do with archives?", [manual], embedder, abstain=beyond)).found
+
+
 def test_a_question_naming_what_no_passage_mentions_is_not_found(embedder):
     # Whatever the model's scores: the passages never name Docker.
     question = "Which tar option extracts files from a Docker image?"

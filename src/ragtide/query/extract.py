@@ -753,7 +753,8 @@ NOT_FOUND = "Not found in your documents."
 # off-topic questions score 0.26-0.40; the lowest answerable one, a paraphrase sharing few
 # words with its answer (the demo's), 0.67; 0.53 lies midway. (On-topic questions the
 # documents cannot answer score 0.78 and up, with the answerable: the score cannot tell them
-# apart, so they are answered with the nearest passage, cited.)
+# apart, so they are answered with the nearest passage, cited.) A question naming a document
+# found is on that document's topic: the threshold does not apply to it.
 CALIBRATED = {"all-MiniLM-L6-v2": 0.53}
 
 
@@ -845,7 +846,10 @@ async def extract(
     scores = await _meanings(found, sources, embedder) @ q + words[shortlist]
     order = np.argsort(-scores, kind="stable")
     best = float(scores[order[0]])
-    if best < abstain.below:
+    # The threshold tells questions off every document's topic; one naming a document found is
+    # on its topic, however far its words lie from the answer's ("What does paste put between
+    # the lines it merges?": "separated by TABs").
+    if best < abstain.below and not any(names_document(asked, s.source) for s in sources):
         return Extraction(NOT_FOUND, score=best, found=False)
     chosen: list[Candidate] = []
     seen: set[str] = set()
