@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,7 @@ from ragtide.documents import Source
 from ragtide.query.citations import without_footnotes
 from ragtide.query.extract import (
     Abstention,
+    Extraction,
     abstain_threshold,
     answer_kinds,
     candidates,
@@ -19,6 +21,8 @@ from ragtide.query.extract import (
     subject,
     word_scores,
 )
+
+REALDOCS = Path(__file__).parent / "data" / "realdocs"
 
 
 def _source(text: str, n: int = 0) -> Source:
@@ -359,6 +363,31 @@ def test_the_threshold_does_not_apply_to_a_question_naming_a_document_found(embe
     beyond = Abstention(below=10.0)
     assert asyncio.run(extract("What does tar do with archives?", [manual], embedder, abstain=beyond)).found
     assert not asyncio.run(extract("What does it do with archives?", [manual], embedder, abstain=beyond)).found
+
+
+@pytest.mark.model  # the threshold is the real model's
+def test_an_option_no_entry_of_the_manual_comes_near_is_not_found(embedder):
+    manual = [Source(id="s0", text=(REALDOCS / "cmp.1.txt").read_text(), source=str(REALDOCS / "cmp.1.txt"), score=1.0)]
+    rule = Abstention.setting(embedder.name, -1.0)
+    assert rule.options > 0  # the default model has a measured threshold
+
+    def answer(question: str, sources: list[Source] = manual) -> Extraction:
+        return asyncio.run(extract(question, sources, embedder, abstain=rule))
+
+    found = answer("Which cmp option ignores differences in white space?")
+    assert not found.found
+    assert found.text == "Not found in your documents. No option of cmp.1.txt found does what the question asks."
+    assert "--print-bytes" in answer("How do I make cmp print the differing bytes?").text
+    assert "--silent" in answer("How do I make cmp silent so that only the exit status tells the result?").text
+    # A question asking no option, or a manual of which fewer entries were found, is not weighed so.
+    assert answer("Does cmp ignore white space?").found
+    two = [
+        Source(
+            id="s0", text="-b  print differing bytes\n\n-n  compare at most LIMIT bytes", source="cmp.1.txt", score=1.0
+        )
+    ]
+    assert answer("Which cmp option shows the lines that differ?", two).found
+    assert not Abstention.setting(embedder.name, 0.0).options  # the setting 0: never abstain
 
 
 def test_a_question_naming_what_no_passage_mentions_is_not_found(embedder):

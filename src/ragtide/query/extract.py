@@ -40,7 +40,15 @@ from ..documents import Source
 from ..tables import is_row
 from ..text import STOP_WORDS, WORD, sentence_spans, stem, terms, zipf
 from .citations import cite, strip_footnotes
-from .mentions import UNCOMMON_BELOW, document_terms, document_words, names_document, naming_words, unmentioned
+from .mentions import (
+    UNCOMMON_BELOW,
+    document_terms,
+    document_words,
+    names_document,
+    naming_words,
+    unmentioned,
+    without_names,
+)
 
 if TYPE_CHECKING:
     from ..embedding import Embedder
@@ -784,20 +792,39 @@ class Extraction:
     found: bool = True
 
 
+# "Which cmp option ignores differences in white space?": a question asking a program for an
+# option is answered by an entry of its manual. When the passages hold three entries of the
+# manual it names or more and none comes within this of it in meaning (the question's
+# vector without the name, which every entry shares, against each entry's), the manual has no
+# such option. On each model's own cosine scale, like CALIBRATED. all-MiniLM-L6-v2's was
+# chosen on the tuning half of tests/data/realset.json: its unanswerable option questions'
+# nearest entries lie at 0.26-0.50, seven of 17 under 0.34, its answerable ones' at 0.34
+# (dd's, whose operands "status=LEVEL" are no entries: two entries found, so none is
+# weighed) and 0.41 up; the fresh part's at 0.20 and 0.30 (unanswerable), 0.35 up
+# (answerable). 0.33 keeps clear of the answerable (docs/benchmarks.md).
+OPTIONS_CALIBRATED = {"all-MiniLM-L6-v2": 0.33}
+ENTRIES_WEIGHED = 3  # fewer entries found: the manual's options may be written otherwise
+
+
 @dataclass(frozen=True)
 class Abstention:
     """When the offline answer says "Not found in your documents." instead of quoting: its
     best candidate scores under ``below``, or (``mentions``) the question is about something
-    no passage mentions (:func:`unmentioned`)."""
+    no passage mentions (:func:`unmentioned`), or it asks a program for an option and none of
+    its entries found comes within ``options`` of it in meaning (``OPTIONS_CALIBRATED``)."""
 
     below: float = 0.0
     mentions: bool = False
+    options: float = 0.0
 
     @classmethod
     def setting(cls, model: str, abstain_below: float) -> Abstention:
         """The rule for ``Settings.abstain_below`` with ``model``: 0 never abstains; else what
-        the question is about must be mentioned, and the threshold is :func:`abstain_threshold`'s."""
-        return cls(abstain_threshold(model, abstain_below), mentions=abstain_below != 0)
+        the question is about must be mentioned, the threshold is :func:`abstain_threshold`'s,
+        and an option asked for must be near one found, for a model calibrated for it."""
+        if abstain_below == 0:
+            return cls()
+        return cls(abstain_threshold(model, abstain_below), mentions=True, options=OPTIONS_CALIBRATED.get(model, 0.0))
 
 
 async def extract(
@@ -831,6 +858,10 @@ async def extract(
     if not found:
         # Only fragments (headings, code): show the best passage itself, cited.
         return Extraction(cite(" ".join(strip_footnotes(sources[0].text).split())[:600], 1))
+    if abstain.options:
+        unoffered = await _unoffered(question, found, sources, embedder, abstain.options)
+        if unoffered:
+            return Extraction(f"{NOT_FOUND} No option of {unoffered} found does what the question asks.", found=False)
     words = word_scores(question, found, sources)
     # Embedding every sentence of five passages costs more than the whole retrieval
     # (about 0.6 s on two cores); the words already rule most out.
@@ -872,6 +903,26 @@ async def extract(
         if span is not None:
             quotes.append(Quote(candidate.source, *span))
     return Extraction(" ".join(parts), tuple(quotes), best)
+
+
+async def _unoffered(
+    question: str, found: list[Candidate], sources: list[Source], embedder: Embedder, within: float
+) -> str:
+    """The name of the document ``question`` asks an option of, when the passages hold
+    ``ENTRIES_WEIGHED`` of its entries or more and none comes ``within`` of the question in
+    meaning; else ""."""
+    if not answer_kinds(question) & {"option", "code"}:
+        return ""
+    asked = naming_words(question)
+    named = {k for k, source in enumerate(sources) if names_document(asked, source.source)}
+    entries = [c for c in found if c.term and c.source in named]
+    if len({(c.source, c.term) for c in entries}) < ENTRIES_WEIGHED:
+        return ""
+    documents = list(dict.fromkeys(sources[c.source].source for c in entries))
+    bare = await embedder.embed_query(without_names(question, documents))
+    if float(np.max(await _meanings(entries, sources, embedder) @ bare)) >= within:
+        return ""
+    return ", ".join(re.split(r"[\\/]", d)[-1] for d in documents)
 
 
 def locate(passage: str, quote: str) -> tuple[int, int] | None:
