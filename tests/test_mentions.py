@@ -131,6 +131,11 @@ def test_a_question_names_a_document_by_a_word_of_its_file_name_as_it_stands():
     assert names_document(naming_words("How do I install a local project with pip?"), "python3-pip-auth.md")
 
 
+def test_a_word_after_a_prefix_is_mentioned():
+    licence = [_source("JSON-C is free software: redistribute it under the MIT License.", "json-c-README.html")]
+    assert unmentioned("Under which license is JSON-C distributed?", licence) == []
+
+
 def test_a_dotted_name_names_the_document_whose_file_name_writes_it_whole():
     question = "Who has final authority over the Node.js project?"
     assert names_document(naming_words(question), "nodejs-GOVERNANCE.epub")

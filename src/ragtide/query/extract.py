@@ -607,6 +607,19 @@ def negated(text: str) -> set[str]:
     return out - terms(_outside(text, spans))
 
 
+# "How do I *stop* head from printing headers?", "*without* a header", "*disable* colours": a
+# question asking for something not to happen, as "not" does.
+_UNWANTED = re.compile(
+    r"\b(?:stop|stops|prevent|prevents|avoid|avoids|disable|disables|suppress|without|turn\s+off)\b", re.I
+)
+
+
+def asks_not(question: str) -> bool:
+    """Whether ``question`` asks for something not to happen ("How do I stop head from
+    printing headers?"), when "-q: never print headers" answers it."""
+    return bool(_UNWANTED.search(question) or negated(question))
+
+
 def _named(term: str, naming: _Naming) -> float:
     if not term:
         return 0.0
@@ -713,7 +726,7 @@ def word_scores(question: str, found: list[Candidate], sources: Sequence[Source]
     wanted = terms(question, frozenset(m.lower() for m in _KIND_NOUN.findall(question))) - contrasted(question)
     question_words = {w.lower() for w in WORD.findall(question)} | wanted
     candidate_terms = [terms(c.text) for c in found]
-    if not negated(question):
+    if not asks_not(question):
         # "How do I make cp ask before overwriting?" is not answered by "-n: do not overwrite".
         candidate_terms = [ts - negated(c.text) for c, ts in zip(found, candidate_terms)]
     kinds = answer_kinds(question)

@@ -166,14 +166,24 @@ def held(sources: Iterable[Source]) -> set[str]:
 
 def mentioned(word: str, stems: Collection[str]) -> bool:
     """Whether ``stems`` hold ``word``'s stem, or, for a stem of five letters or more, one that
-    begins with it or it begins with: the stemmer reads "occurs" as "occur" but "occurrences"
-    as "occurr", "configuration" as "configur" but "config" as itself."""
+    begins with it or it begins with (the stemmer reads "occurs" as "occur" but "occurrences"
+    as "occurr", "configuration" as "configur" but "config" as itself), or it after a prefix
+    ("redistribute" mentions "distributed")."""
     root = stem(word)
     if root in stems:
         return True
     return len(root) >= 5 and any(
-        len(other) >= 5 and (other.startswith(root) or root.startswith(other)) for other in stems
+        len(other) >= 5 and (other.startswith(root) or root.startswith(other) or _prefixed(other, root))
+        for other in stems
     )
+
+
+def _prefixed(word: str, root: str) -> bool:
+    # "unsupported" mentions "supported" too: the thing is talked of.
+    return word.endswith(root) and word[: len(word) - len(root)] in _PREFIXES
+
+
+_PREFIXES = frozenset({"re", "un", "pre", "non"})
 
 
 # An identifier: letters, then digits among them ("base32", "sha256", "x86"); not "64-bit" or "1st".
