@@ -14,7 +14,7 @@ then the best one or two are quoted, cited:
 - the question's terms: the share of the question's content words (stemmed, weighted by
   how rare they are among the candidates) that the candidate contains, its document's
   name included (every line of cp's manual is about cp), and not those it says do not
-  happen ("do not overwrite") unless the question says "not" too;
+  happen ("do not overwrite") unless the question asks for something not to happen;
 - the kind of answer asked for: "how many / how much / which version" wants a number,
   "when" a date, "who / which company" a name, "which option / flag" an option, "what
   file / how do I" code (an option, a path, a command); a candidate holding such a token
