@@ -98,6 +98,23 @@ def test_option_entries_and_definitions_are_answer_units():
     assert "OPTIONS" not in " ".join(units)  # a heading is not an answer
 
 
+def test_a_sentence_introducing_a_list_is_completed_with_its_items():
+    readme = (
+        "GdkPixbuf\n=========\n\n"
+        "GdkPixbuf can load image data encoded in different formats, such as:\n\n - PNG\n - JPEG\n - GIF\n\n"
+        "To build it you will need:\n\n - Meson\n - A C99-compliant compiler and toolchain\n\n"
+        "Building\n\nRun meson.\n"
+    )
+    units = _units(readme)
+    # Short items ("- PNG") are no units by themselves, nor in capitals a heading; the list is
+    # what the sentence says. A long item is a unit of its own too.
+    assert units[0] == "GdkPixbuf can load image data encoded in different formats, such as: PNG, JPEG, GIF"
+    assert "To build it you will need: Meson, A C99-compliant compiler and toolchain" in units
+    assert "A C99-compliant compiler and toolchain" in units
+    assert not any("=" in unit for unit in units)  # an underlined title is a heading
+    assert candidates([_source(readme)])[0].heading == "GdkPixbuf"
+
+
 def test_sentences_do_not_end_at_abbreviations():
     text = "Your program will run much slower (eg. 20 to 30 times). Fig. 3 and No. 5 give the figures."
     assert _units(text) == [
@@ -162,14 +179,17 @@ def test_api_definitions_list_items_and_introductions():
         "* [Automake](https://www.gnu.org/software/automake/) (use 1.11.3 or later)\n"
     )
     assert _units(texinfo) == [
-        # "... has the following members:" introduces a list: not an answer by itself
+        # "... has the following members:" introduces what follows: not an answer by itself
         "ffi_get_struct_offsets: Compute the offset of each element of the given structure type. "
         "abi is the ABI to use.",
+        # ... unless completed with its list
+        "To build it you need the following tools: [Make](https://www.gnu.org/software/make/), "
+        "[Automake](https://www.gnu.org/software/automake/) (use 1.11.3 or later)",
         "[Automake](https://www.gnu.org/software/automake/) (use 1.11.3 or later)",  # a short item, not a heading
     ]
-    # A statement before its list says its fact: it is an answer.
+    # A statement before its list says its fact: it is an answer, its list with it.
     governance = "The TSC has final authority over this project, including:\n\n* Technical direction\n"
-    assert _units(governance) == ["The TSC has final authority over this project, including:"]
+    assert _units(governance) == ["The TSC has final authority over this project, including: Technical direction"]
 
 
 def test_units_know_the_heading_they_lie_under():

@@ -4,11 +4,12 @@ A sentence *about* the topic is not an answer; the one that *holds the fact* is.
 candidates are the passages' prose sentences (cut where sentences end, not at "e.g." or
 "Fig."), list items, table rows with their column header, definitions ("-x, --extract:
 Extract files ...", "%j: day of year", "excl: fail if the output file already exists", an
-API reference's "Function: ..."), and sentences that introduce a command, completed with it
-("... use this command: gpg --verify ..."); a short sentence leaning on the one before
-("This is the default.") stays with it; never headings, page furniture, pointers elsewhere
-("See section ...") or lines that only introduce a list. Each is scored on four things,
-then the best one or two are quoted, cited:
+API reference's "Function: ..."), and sentences that introduce a command or a list, completed
+with it ("... use this command: gpg --verify ...", "... such as: PNG, JPEG, GIF"); a short
+sentence leaning on the one before ("This is the default.") stays with it; never headings
+(underlined ones too), page furniture, pointers elsewhere ("See section ...") or lines that
+only introduce what follows. Each is scored on four things, then the best one or two are
+quoted, cited:
 
 - meaning: cosine similarity to the question, with the model that retrieved the passages;
 - the question's terms: the share of the question's content words (stemmed, weighted by
@@ -87,6 +88,7 @@ _API = re.compile(
     r"^(?:Function|Macro|Data type|Variable|Command|Method|Constructor|Special Form|User Option|Typedef):\s+(.+?)\s*¶?$"
 )
 # A heading inside a passage: Markdown's ("## Building"), a short line in capitals ("OPTIONS").
+_UNDERLINE = re.compile(r"^(?:={3,}|-{3,})$")
 _MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+(\S.{0,80}?)\s*#*\s*$")
 _CAPS_HEADING = re.compile(r"^(?=.*[A-Z]{2})[^a-z]{2,60}$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
@@ -111,6 +113,10 @@ class _Section:
 
     heading: str = ""
     label: str = ""
+    # A sentence ending in a colon, which the list items below it complete: its index in the
+    # units, and how many units there were when it was last completed (-1: none to complete).
+    listing: int = -1
+    listed: int = -1
 
 
 def candidates(sources: list[Source]) -> list[Candidate]:
@@ -143,6 +149,12 @@ def candidates(sources: list[Source]) -> list[Candidate]:
                 if prose:
                     order, after_prose = _flushed(i, prose, order, out, after_prose, section)
                 continue
+            if _UNDERLINE.match(stripped) and len(prose) == 1:
+                # "GdkPixbuf: Image loading library" above "=====": a heading (Markdown's other form).
+                section.heading = section.label = prose.pop().strip()
+                section.listed = -1
+                after_prose = None
+                continue
             if is_row(stripped):
                 order = _flush(i, prose, order, out, section)
                 section.label = ""
@@ -169,7 +181,7 @@ def candidates(sources: list[Source]) -> list[Candidate]:
                     order += 1
                 after_prose = None
                 continue
-            if _CAPS_HEADING.match(stripped) and len(stripped.split()) <= 6:
+            if _CAPS_HEADING.match(stripped) and len(stripped.split()) <= 6 and not _LIST_ITEM.match(line):
                 order = _flush(i, prose, order, out, section)
                 section.heading = stripped
                 after_prose = None
@@ -179,8 +191,8 @@ def candidates(sources: list[Source]) -> list[Candidate]:
                 order = _flush(i, prose, order, out, section)
             prose.append(line)
         _flush(i, prose, order, out, section)
-    # A sentence ending in a colon introduces what follows it (a list, a command it was not
-    # completed with): not an answer by itself.
+    # A sentence ending in a colon introduces what follows it (what it was not completed with:
+    # a table, an entry): not an answer by itself.
     return [c for c in out if not _introduces(c.text)]
 
 
@@ -383,13 +395,22 @@ def _flush(source: int, prose: list[str], order: int, out: list[Candidate], sect
     text = " ".join(" ".join(prose).split())
     lone_line = len(prose) == 1
     prose.clear()
+    if not text:
+        return order
+    listing = section.listing if section.listed == len(out) else -1
+    if item and listing >= 0 and len(out[listing].text) + len(text) <= _LISTED_MAX:
+        # "GdkPixbuf can load image data encoded in different formats, such as:" and its items
+        # ("- PNG", "- JPEG"): what it says is the list.
+        lead = out[listing].text
+        out[listing] = replace(out[listing], text=f"{lead}{' ' if lead.endswith(':') else ', '}{text.rstrip('.;,')}")
     if lone_line and not item and len(text.split()) <= 8 and not text.endswith((".", "!", "?", ":")):
         # A heading, a title, a line of page furniture (a short list item is none of them).
         section.heading = text if _is_title(text) else ""
         section.label = text
+        section.listed = -1
         return order
-    if text:
-        section.label = ""
+    section.label = ""
+    added = len(out)
     unit_start = -1  # where the unit just added (the sentence before) starts in text; -1: none was
     for s, e in sentence_spans(text):
         if unit_start >= 0 and _leans_back(text[s:e]):
@@ -401,7 +422,16 @@ def _flush(source: int, prose: list[str], order: int, out: list[Candidate], sect
         if unit_start >= 0:
             out.append(Candidate(source, order, sentence, heading=section.heading))
             order += 1
+    if item:
+        section.listed = len(out) if listing >= 0 else -1  # the item's own unit does not end the list
+    elif len(out) > added and out[-1].text.endswith(":"):
+        section.listing, section.listed = len(out) - 1, len(out)
+    else:
+        section.listed = -1
     return order
+
+
+_LISTED_MAX = 400  # characters of a sentence completed with its list
 
 
 def _leans_back(sentence: str) -> bool:
