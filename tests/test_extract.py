@@ -410,6 +410,25 @@ def test_an_option_no_entry_of_the_manual_comes_near_is_not_found(embedder):
     assert not Abstention.setting(embedder.name, 0.0).options  # the setting 0: never abstain
 
 
+def test_a_number_asked_for_that_no_quote_gives_is_not_found(embedder):
+    rule = Abstention(mentions=True)
+
+    def answer(question: str, passage: str) -> Extraction:
+        return asyncio.run(extract(question, [_source(passage)], embedder, abstain=rule))
+
+    program = "The project runs an official bug bounty program for a critical vulnerability found."
+    found = answer("How much does the bug bounty program pay for a critical vulnerability?", program)
+    assert not found.found and found.text == "Not found in your documents. No passage found gives the number asked for."
+    paid = program + " It pays up to $10,000 for a critical vulnerability."
+    assert "$10,000" in answer("How much does the bug bounty program pay for a critical vulnerability?", paid).text
+    assert answer(
+        "How many researchers take part in the bug bounty program?",
+        program + " 8 researchers take part in it each year.",
+    ).found
+    # Asking how to do something with a number is not asking for one.
+    assert answer("How do I limit how many bytes cmp compares?", "-n, --bytes=LIMIT  compare at most LIMIT bytes").found
+
+
 def test_a_question_naming_what_no_passage_mentions_is_not_found(embedder):
     # Whatever the model's scores: the passages never name Docker.
     question = "Which tar option extracts files from a Docker image?"

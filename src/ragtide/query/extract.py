@@ -512,6 +512,29 @@ def answer_kinds(question: str) -> set[str]:
 
 
 _VERSION = r"(?:what|which) (?:\w+ )?version"
+# A question asking for a number itself ("How many ...?", "Which Pango version ...?"), not one
+# asking how to do something with one ("How do I limit how many bytes cmp compares?").
+_NUMBER_ASKED = re.compile(
+    rf"^\s*(?:how\s+(?:many|much)|(?:since\s+)?{_VERSION}|what\s+(?:percentage|percent|share|proportion|fraction))\b",
+    re.I,
+)
+_SPELLED = frozenset(
+    """one two three four five six seven eight nine ten eleven twelve fifteen twenty thirty forty fifty hundred
+    thousand million billion dozen dozens half twice""".split()
+)
+
+
+def _gives_number(question: str, text: str) -> bool:
+    """Whether ``text`` gives a number ``question`` does not hold (digits, or a number word:
+    "eight"), or the question asks for none."""
+    if not _NUMBER_ASKED.match(question):
+        return True
+    asked = {w.lower() for w in WORD.findall(question)} | terms(question)
+    return bool(_kinds_held(text, {"number"}, asked)) or any(
+        w.lower() in _SPELLED and w.lower() not in asked for w in WORD.findall(text)
+    )
+
+
 # The words of a question that name an option ("which gzip option", "which flag").
 _OPTION_WORDS = r"options?|flags?|switch(?:es)?|parameters?|arguments?"
 # An option as written on a command line: "-k", "--keep", "-Dntp-servers=" (in backquotes too).
@@ -935,6 +958,9 @@ async def extract(
             continue
         seen.add(candidate.text.lower())
         chosen.append(candidate)
+    if abstain.mentions and not any(_gives_number(question, c.text) for c in chosen):
+        # "How much does the bug bounty pay?" is not answered by a sentence without an amount.
+        return Extraction(f"{NOT_FOUND} No passage found gives the number asked for.", score=best, found=False)
     chosen.sort(key=lambda c: (c.source, c.order))
     parts: list[str] = []
     quotes: list[Quote] = []
