@@ -876,8 +876,9 @@ ENTRIES_WEIGHED = 3  # fewer entries found: the manual's options may be written 
 class Abstention:
     """When the offline answer says "Not found in your documents." instead of quoting: its
     best candidate scores under ``below``, or (``mentions``) the question is about something
-    no passage mentions (:func:`unmentioned`), or it asks a program for an option and none of
-    its entries found comes within ``options`` of it in meaning (``OPTIONS_CALIBRATED``)."""
+    no passage mentions (:func:`unmentioned`) or asks for a number the quotes chosen do not
+    give, or it asks a program for an option and none of its entries found comes within
+    ``options`` of it in meaning (``OPTIONS_CALIBRATED``)."""
 
     below: float = 0.0
     mentions: bool = False
