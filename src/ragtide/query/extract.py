@@ -635,7 +635,7 @@ def contrasted(question: str) -> set[str]:
         if first is not None:
             out.add(stem(first))
             spans.append(m.span())
-    return out - terms(_outside(question, spans))
+    return out - terms(_outside(question, spans)) if spans else out
 
 
 def _outside(text: str, spans: list[tuple[int, int]]) -> str:
@@ -657,7 +657,8 @@ def negated(text: str) -> set[str]:
     for m in _NEGATION.finditer(text):
         out |= terms(m.group(1))
         spans.append(m.span())
-    return out - terms(_outside(text, spans))
+    # Most candidates negate nothing: their words are not read again.
+    return out - terms(_outside(text, spans)) if spans else out
 
 
 # "How do I *stop* head from printing headers?", "*without* a header", "*disable* colours": a
