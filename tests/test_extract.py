@@ -472,6 +472,36 @@ def test_what_a_passage_says_does_not_happen_is_not_what_it_offers():
         assert asked["-n, --no-clobber"] > asked["-i, --interactive"], question
 
 
+def test_what_a_question_says_is_not_so_is_not_what_it_asks_for():
+    from ragtide.query.extract import unwanted
+
+    question = "Which uniq option prints only the lines that are not repeated?"
+    assert unwanted(question) == {"repeat"}
+    assert unwanted("Which directory does mktemp use when TMPDIR is not set?") == set()  # a condition
+    passage = (
+        "Options:\n\n  -d, --repeated\n      only print duplicate lines, one for each group\n\n"
+        "  -u, --unique\n      only print unique lines\n"
+    )
+    found = candidates([_source(passage)])
+    scores = dict(zip((c.term for c in found), word_scores(question, found)))
+    assert scores["-u, --unique"] >= scores["-d, --repeated"]  # "repeated" no longer counts for -d
+    # An option named by what it does not do is named by the question's "not".
+    assert named("--no-dereference", "Which option does not dereference symbolic links?") == 1.0
+    assert named("--repeated", question) == 0.0
+
+
+def test_a_question_about_a_default_is_answered_by_the_default_stated():
+    assert "default" in answer_kinds("What width does fold use by default?")
+    passage = (
+        "NAME\n       fold - wrap each input line to fit in specified width\n\n"
+        "DESCRIPTION\n       -s, --spaces\n              break at spaces\n\n"
+        "       -w, --width=WIDTH\n              use WIDTH columns instead of 80\n"
+    )
+    found = candidates([_source(passage)])
+    scores = word_scores("What width does fold use by default?", found)
+    assert "instead of 80" in max(zip(scores, (c.text for c in found)))[1]
+
+
 def test_a_manual_pointing_to_its_full_documentation_is_not_an_answer():
     page = (
         "-p     diagnose errors writing to non pipes\n\n"

@@ -481,7 +481,9 @@ _NUMBER_WORDS = (
 
 
 def answer_kinds(question: str) -> set[str]:
-    """What kinds of token would answer ``question``: number, date, name; empty if any will do."""
+    """What kinds of token would answer ``question``: number, date, name, option, code, or a
+    default as a manual states it ("What width does fold use by default?": "instead of 80");
+    empty if any will do."""
     q = " " + " ".join(question.lower().split()) + " "
     kinds = set()
     if re.search(
@@ -508,6 +510,9 @@ def answer_kinds(question: str) -> set[str]:
     if re.search(r"\bhow (?:do|can|could|should) (?:i|you|we|one)\b|\bhow (?:can|could|should) \S+\b|\bhow to\b", q):
         # "how do I ..." or "how can xargs ..." is answered by a command or an option, where there is one
         kinds.add("code")
+    if re.search(r"\bdefaults?\b", q) and not kinds & {"option", "code"}:
+        # Not "Which configure parameter sets the default NTP servers?": that asks for the parameter.
+        kinds.add("default")
     return kinds
 
 
@@ -562,6 +567,10 @@ _KIND_NOUN = re.compile(
 )
 
 
+# How a manual states a default: "(default: 512)", "the default is", "instead of 80".
+_STATES_DEFAULT = re.compile(r"\bdefault\b|\binstead of (?:the (?:first |last )?)?\d", re.I)
+
+
 def _kinds_held(candidate: str, kinds: set[str], question_words: set[str]) -> int:
     """How many of ``kinds`` ``candidate`` holds a token of, not counting the question's own words."""
     words = WORD.findall(candidate)
@@ -577,6 +586,8 @@ def _kinds_held(candidate: str, kinds: set[str], question_words: set[str]) -> in
     if "name" in kinds and any(
         (k > 0 and w[0].isupper() or w.isupper() and len(w) > 1) and w.lower() not in STOP_WORDS for k, w in novel
     ):
+        held += 1
+    if "default" in kinds and _STATES_DEFAULT.search(candidate):
         held += 1
     if "code" in kinds and _CODE_TOKEN.search(candidate):
         held += 1
@@ -600,20 +611,23 @@ def named(term: str, question: str) -> float:
 
 @dataclass(frozen=True)
 class _Naming:
-    """What of a question can name a term: its tokens as typed, its words' stems, and
-    whether it asks for code or an option."""
+    """What of a question can name a term: its tokens as typed, its words' stems (less those
+    it negates: ``unwanted``), and whether it asks for code or an option."""
 
     tokens: frozenset[str]
     stems: frozenset[str]
     asks_code: bool
+    unwanted: frozenset[str] = frozenset()
 
 
 def _naming(question: str, kinds: set[str] | None = None) -> _Naming:
     kinds = answer_kinds(question) if kinds is None else kinds
+    not_wanted = frozenset(unwanted(question))
     return _Naming(
         frozenset(t.strip("?,.;:!\"'()") for t in question.split()),
-        frozenset(stem(w) for w in WORD.findall(question)) - contrasted(question),
+        frozenset(stem(w) for w in WORD.findall(question)) - contrasted(question) - not_wanted,
         bool(kinds & {"code", "option"}),
+        not_wanted,
     )
 
 
@@ -668,6 +682,16 @@ _UNWANTED = re.compile(
 )
 
 
+# "when TMPDIR is not set": a condition the answer holds under, answered by "$TMPDIR, if set".
+_CONDITION = re.compile(r"\b(?:when|whenever|if|unless|once)\b[^,;?]*", re.I)
+
+
+def unwanted(question: str) -> set[str]:
+    """The stems of what ``question`` asks not to be the case ("repeated" of "the lines that
+    are not repeated"), not of the conditions it asks under ("when TMPDIR is not set")."""
+    return negated(_CONDITION.sub(" ", question))
+
+
 def asks_not(question: str) -> bool:
     """Whether ``question`` asks for something not to happen ("How do I stop head from
     printing headers?"), when "-q: never print headers" answers it."""
@@ -687,6 +711,10 @@ def _named(term: str, naming: _Naming) -> float:
         words = [w for w in re.split(r"[-_]", name) if w]
         if form.startswith("-") and len(name) > 2 and (len(words) > 1 or words and naming.asks_code):
             share = sum(stem(w) in naming.stems for w in words) / len(words)
+            denied = sum(stem(w) in naming.unwanted for w in words[1:]) if words[0] == "no" else 0
+            if denied:
+                # "not dereference" names "--no-dereference", as "not repeated" does not name "--repeated".
+                share = max(share, (1 + denied) / len(words))
             if len(words) == 1 and zipf(words[0]) >= UNCOMMON_BELOW:
                 # A plain word ("lines", "times") is how the question is put more often than
                 # an option's name; an uncommon one ("header", "append") names it.
@@ -780,9 +808,15 @@ def word_scores(question: str, found: list[Candidate], sources: Sequence[Source]
     wanted = terms(question, frozenset(m.lower() for m in _KIND_NOUN.findall(question))) - contrasted(question)
     question_words = {w.lower() for w in WORD.findall(question)} | wanted
     candidate_terms = [terms(c.text) for c in found]
-    if not asks_not(question):
-        # "How do I make cp ask before overwriting?" is not answered by "-n: do not overwrite".
-        candidate_terms = [ts - negated(c.text) for c, ts in zip(found, candidate_terms)]
+    not_wanted = unwanted(question)
+    asking_not = asks_not(question)
+    if not_wanted or not asking_not:
+        said_not = [negated(c.text) for c in found]
+        # "How do I make cp ask before overwriting?" is not answered by "-n: do not overwrite";
+        # "Which uniq option prints the lines that are not repeated?" not by "-d: print repeated lines".
+        candidate_terms = [
+            (ts if asking_not else ts - no) - (not_wanted - no) for ts, no in zip(candidate_terms, said_not)
+        ]
     kinds = answer_kinds(question)
     naming = _naming(question, kinds)
     by_name: set[str] = set()  # the question's words that name one of the documents
