@@ -330,6 +330,16 @@ def test_a_list_of_words_and_their_meanings_gives_a_unit_each():
         "       by reading until an expression argument comes.\n"
     )
     assert not any(c.term for c in candidates([_source(prose)]))
+    # Nor is a justified line opening with a short word ("to  track"), nor a line of prose
+    # opening with an option ("--reference, change the owner ...").
+    prose = (
+        "       which means that even if a tail'ed file is renamed, tail will  continue\n"
+        "       to  track its end.  This default behavior is not desirable.\n\n"
+        "       Change the owner and/or group of each FILE to OWNER and/or GROUP.  With\n"
+        "       --reference, change the owner and group of each FILE to those of RFILE.\n\n"
+        "       -c, --changes\n              like verbose but report only when a change is made\n"
+    )
+    assert [c.term for c in candidates([_source(prose)]) if c.term] == ["-c, --changes"]
 
 
 def test_a_word_naming_a_document_means_that_document_not_another_ones_option():
@@ -509,3 +519,10 @@ def test_a_manual_pointing_to_its_full_documentation_is_not_an_answer():
         "info '(coreutils) tee invocation'\n"
     )
     assert all("Full documentation" not in c.text for c in candidates([_source(page)]))
+
+
+def test_an_ordinal_is_the_number_it_counts():
+    from ragtide.text import terms
+
+    assert "3" in terms("What does the third column contain?") & terms("column three contains lines common to both")
+    assert terms("the second column") == {"second", "column"}  # "second" is as often a unit of time

@@ -52,10 +52,35 @@ def content_words(text: str) -> list[str]:
     return [s for s in map(_content_stem, WORD.findall(text)) if s]
 
 
+# "the third column" is "column three" and "column 3". Not "one", "first" or "second": as
+# often a pronoun, an adverb or a unit of time as a number.
+_NUMBERS = {
+    word: str(n)
+    for n, words in enumerate(
+        (
+            "",
+            "",
+            "two",
+            "three third",
+            "four fourth",
+            "five fifth",
+            "six sixth",
+            "seven seventh",
+            "eight eighth",
+            "nine ninth",
+            "ten tenth",
+        ),
+    )
+    for word in words.split()
+}
+
+
 @functools.lru_cache(maxsize=1 << 17)
 def _content_stem(word: str) -> str:
-    """``word``'s stem, or "" for a stop word."""
+    """``word``'s stem ("3" for "three" and "third"), or "" for a stop word."""
     lower = word.lower()
+    if lower in _NUMBERS:
+        return _NUMBERS[lower]
     return "" if lower in STOP_WORDS else _stem(lower.replace("’", "'"))
 
 

@@ -241,6 +241,8 @@ def _entry(lines: list[str], k: int) -> tuple[str, list[str], int] | None:
     what it is about); with the term, and the line after it."""
     line = lines[k]
     same_line = _DEFINITION.match(line)
+    if same_line and (same_line.group(2) or "").lower() in STOP_WORDS:
+        same_line = None  # "to  track its end.": a justified line of prose, not a code and its meaning
     api = _API.match(line.strip())
     column = None if same_line or api else _word_list_column(lines, k)
     if api:
@@ -272,7 +274,10 @@ def _entry(lines: list[str], k: int) -> tuple[str, list[str], int] | None:
             stop += 1
     else:
         term = line.strip()
-        if not _TERM.match(term) or len(term) > 80:
+        # An option takes an argument or two ("-mtime n"); more plain words are prose
+        # ("--reference, change the owner and group of each FILE to those of RFILE.").
+        plain = [w for w in re.split(r"[ ,|]+", term) if w and w[0] not in "-<[%+"]
+        if not _TERM.match(term) or len(term) > 80 or len(plain) > 2:
             return None
         stop = k + 1
         description = []
@@ -281,7 +286,7 @@ def _entry(lines: list[str], k: int) -> tuple[str, list[str], int] | None:
                 break
             description.append(lines[stop])
             stop += 1
-        if not description:
+        if not "".join(description).strip():
             return None
     text = " ".join(" ".join(description).split())
     spans = sentence_spans(text) or [(0, len(text))]
