@@ -526,3 +526,26 @@ def test_an_ordinal_is_the_number_it_counts():
 
     assert "3" in terms("What does the third column contain?") & terms("column three contains lines common to both")
     assert terms("the second column") == {"second", "column"}  # "second" is as often a unit of time
+
+
+def test_a_myst_note_or_version_change_is_prose_its_code_blocks_are_not():
+    page = (
+        "## Build artifacts\n\n"
+        "```{versionchanged} 21.3\n"
+        "The project being installed is no longer copied to a temporary directory before invoking the build system.\n"
+        "```\n\n"
+        "````{note}\nThis works with non-setuptools build-backends as well.\n\n```python\nimport setuptools\n```\n````\n\n"
+        "```{pip-cli}\n$ pip install --upgrade sampleproject\n```\n"
+    )
+    texts = [c.text for c in candidates([_source(page)])]
+    assert (
+        "Changed in version 21.3: The project being installed is no longer copied to a temporary directory "
+        "before invoking the build system." in texts
+    )
+    assert "This works with non-setuptools build-backends as well." in texts
+    assert not any("import setuptools" in t or "```" in t or "{pip-cli}" in t for t in texts)
+
+
+def test_a_pointer_elsewhere_is_no_answer():
+    texts = [c.text for c in candidates([_source("Please see https://github.com/PJK/libcbor for more info.\n")])]
+    assert texts == []

@@ -128,6 +128,7 @@ def candidates(sources: list[Source]) -> list[Candidate]:
         section = _Section()
         lines = _reindented(source.text.split("\n"))
         fenced = False
+        directives: list[str] = []  # the fences of the MyST directives open around the line ("````")
         after_prose: int | None = None  # out's index of the sentence a blank line followed: it may introduce code
         k = 0
         while k < len(lines):
@@ -136,6 +137,17 @@ def candidates(sources: list[Source]) -> list[Candidate]:
             k += 1
             if stripped.startswith(("```", "~~~")):
                 order, introducer = _flushed(i, prose, order, out, after_prose, section)
+                directive = None if fenced else _DIRECTIVE.match(stripped)
+                if directive and directive.group(2).lower() in _PROSE_DIRECTIVES:
+                    # "```{versionchanged} 21.3" holds prose, as Sphinx shows it: "Changed in version 21.3: ..."
+                    directives.append(directive.group(1))
+                    versioned = _VERSIONED.get(directive.group(2).lower())
+                    if versioned and directive.group(3):
+                        prose.append(f"{versioned} {directive.group(3).strip()}:")
+                    continue
+                if not fenced and directives and stripped == directives[-1]:
+                    directives.pop()
+                    continue
                 fenced = not fenced
                 if fenced:
                     _introduce(out, introducer, lines[k:])
@@ -194,6 +206,21 @@ def candidates(sources: list[Source]) -> list[Candidate]:
     # A sentence ending in a colon introduces what follows it (what it was not completed with:
     # a table, an entry): not an answer by itself.
     return [c for c in out if not _introduces(c.text)]
+
+
+# A MyST directive's fence ("```{note}", "````{versionchanged} 21.3"), and the directives whose
+# body is prose (others, "```{code-block}", "```{pip-cli}", hold code or what a project made up).
+_DIRECTIVE = re.compile(r"^(`{3,}|~{3,})\{([\w-]+)\}(.*)$")
+_PROSE_DIRECTIVES = frozenset(
+    """note warning tip important caution attention danger error hint seealso admonition topic sidebar
+    dropdown versionadded versionchanged deprecated versionremoved""".split()
+)
+_VERSIONED = {
+    "versionadded": "New in version",
+    "versionchanged": "Changed in version",
+    "deprecated": "Deprecated since version",
+    "versionremoved": "Removed in version",
+}
 
 
 def _introduces(sentence: str) -> bool:
@@ -472,7 +499,8 @@ _PROSE_WORD = re.compile(r"(?<![-\w])[a-z]{2,}\b(?![-(])")
 
 
 _POINTER = re.compile(
-    r"^(?:see|refer to|for (?:more|further|additional) (?:details|information)|full documentation)\b", re.I
+    r"^(?:(?:please\s+)?(?:see|refer to)|for (?:more|further|additional) (?:details|information)|full documentation)\b",
+    re.I,
 )  # "Full documentation <https://...> or available locally via: info '(coreutils) paste invocation'"
 
 
