@@ -47,6 +47,7 @@ def _best_by_words(question: str, passage: str) -> str:
         ("What percentage of bookings were paid by card?", {"number"}),
         ("When did the author's mother die?", {"date"}),
         ("Which company bought Viaweb and when?", {"name", "date"}),
+        ("Which colour scheme does mom assume when NEWCOLOR is given none?", {"name"}),  # a condition
         ("What was Hacker News originally called?", {"name"}),
         ("Why did the author stop painting?", set()),
     ],

@@ -525,7 +525,8 @@ def answer_kinds(question: str) -> set[str]:
         q,
     ) or re.search(rf"\bwhat (?:was|were|is|are)\b[^?]{{0,40}}\b(?:{_NUMBER_WORDS})\b", q):
         kinds.add("number")
-    if re.search(r"\b(when|what year|which year|what date)\b", q):
+    # "When did ...?" asks for a date; "... when NEWCOLOR is given none?" names a condition.
+    if re.search(r"^\W*when\b|\bwhen\W*$|\b(what year|which year|what date|since when|by when|and when)\b", q):
         kinds.add("date")
     if re.search(
         r"\b(who|whom|whose|which|where|called|named|what is the name|what (?:\w+ )?(?:company|language|computer|"
