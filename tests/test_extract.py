@@ -48,6 +48,8 @@ def _best_by_words(question: str, passage: str) -> str:
         ("When did the author's mother die?", {"date"}),
         ("Which company bought Viaweb and when?", {"name", "date"}),
         ("Which colour scheme does mom assume when NEWCOLOR is given none?", {"name"}),  # a condition
+        ("What is the minimum Python version PyYAML supports?", {"number"}),
+        ("What version control system does it use?", set()),
         ("What was Hacker News originally called?", {"name"}),
         ("Why did the author stop painting?", set()),
     ],

@@ -550,7 +550,8 @@ def answer_kinds(question: str) -> set[str]:
     return kinds
 
 
-_VERSION = r"(?:what|which) (?:\w+ )?version"
+# "Which Pango version", "What is the minimum Python version" (not "What version control system").
+_VERSION = r"(?:what|which)\s+(?:(?:is|was)\s+the\s+)?(?:[\w.+-]+\s+){0,2}?version\b(?!\s+control)"
 # A question asking for a number itself ("How many ...?", "Which Pango version ...?"), not one
 # asking how to do something with one ("How do I limit how many bytes cmp compares?").
 _NUMBER_ASKED = re.compile(
