@@ -50,6 +50,7 @@ def _best_by_words(question: str, passage: str) -> str:
         ("Which colour scheme does mom assume when NEWCOLOR is given none?", {"name"}),  # a condition
         ("What is the minimum Python version PyYAML supports?", {"number"}),
         ("What version control system does it use?", set()),
+        ("Which port does the Node.js debugger listen on?", {"number"}),
         ("What was Hacker News originally called?", {"name"}),
         ("Why did the author stop painting?", set()),
     ],

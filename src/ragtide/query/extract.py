@@ -520,7 +520,7 @@ def answer_kinds(question: str) -> set[str]:
     q = " " + " ".join(question.lower().split()) + " "
     kinds = set()
     if re.search(
-        rf"\b(how many|how much|how large|how big|how long|how old|{_VERSION}|"
+        rf"\b(how many|how much|how large|how big|how long|how old|{_VERSION}|{_PORT}|"
         r"what (?:percentage|percent|share|proportion|fraction|number|amount))\b",
         q,
     ) or re.search(rf"\bwhat (?:was|were|is|are)\b[^?]{{0,40}}\b(?:{_NUMBER_WORDS})\b", q):
@@ -534,7 +534,7 @@ def answer_kinds(question: str) -> set[str]:
         q,
     ):
         kinds.add("name")
-    if re.search(rf"\b{_VERSION}\b", q):
+    if re.search(rf"\b(?:{_VERSION}|{_PORT})\b", q):
         kinds.discard("name")  # "which version" asks for a number, not a capitalised name
     code = re.search(rf"\b(?:which|what)\s+(?:[\w/-]+\s+){{0,2}}({_CODE_WORDS})\b", q)
     if code:
@@ -550,12 +550,15 @@ def answer_kinds(question: str) -> set[str]:
     return kinds
 
 
+# "What port does PostgreSQL listen on?", "What is the default port of the debugger?": a number.
+_PORT = r"(?:what|which)\s+(?:(?:is|was)\s+the\s+)?(?:[\w.+-]+\s+){0,2}?port\b"
 # "Which Pango version", "What is the minimum Python version" (not "What version control system").
 _VERSION = r"(?:what|which)\s+(?:(?:is|was)\s+the\s+)?(?:[\w.+-]+\s+){0,2}?version\b(?!\s+control)"
 # A question asking for a number itself ("How many ...?", "Which Pango version ...?"), not one
 # asking how to do something with one ("How do I limit how many bytes cmp compares?").
 _NUMBER_ASKED = re.compile(
-    rf"^\s*(?:how\s+(?:many|much)|(?:since\s+)?{_VERSION}|what\s+(?:percentage|percent|share|proportion|fraction))\b",
+    rf"^\s*(?:how\s+(?:many|much)|(?:since\s+)?{_VERSION}|what\s+(?:percentage|percent|share|proportion|fraction)"
+    rf"|{_PORT})\b",
     re.I,
 )
 _SPELLED = frozenset(
