@@ -344,6 +344,12 @@ def test_a_list_of_words_and_their_meanings_gives_a_unit_each():
         "       -c, --changes\n              like verbose but report only when a change is made\n"
     )
     assert [c.term for c in candidates([_source(prose)]) if c.term] == ["-c, --changes"]
+    # A list of short codes after the line introducing it is one, "a" included.
+    codes = "       STYLE is one of:\n         a  number all lines\n         t  number only nonempty lines\n"
+    assert [c.text for c in candidates([_source(codes)]) if c.term] == [
+        "a: number all lines",
+        "t: number only nonempty lines",
+    ]
 
 
 def test_a_word_naming_a_document_means_that_document_not_another_ones_option():

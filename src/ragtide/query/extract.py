@@ -268,7 +268,7 @@ def _entry(lines: list[str], k: int) -> tuple[str, list[str], int] | None:
     what it is about); with the term, and the line after it."""
     line = lines[k]
     same_line = _DEFINITION.match(line)
-    if same_line and (same_line.group(2) or "").lower() in STOP_WORDS:
+    if same_line and same_line.group(2) and _runs_on(lines, k):
         same_line = None  # "to  track its end.": a justified line of prose, not a code and its meaning
     api = _API.match(line.strip())
     column = None if same_line or api else _word_list_column(lines, k)
@@ -321,6 +321,18 @@ def _entry(lines: list[str], k: int) -> tuple[str, list[str], int] | None:
     units = [f"{term}: {strip_footnotes(text[spans[0][0] : spans[head - 1][1]])}"]
     units += [f"{term}: {strip_footnotes(text[s:e])}" for s, e in spans[head:] if _quotable(text[s:e])]
     return term, units, stop
+
+
+def _runs_on(lines: list[str], k: int) -> bool:
+    """Whether line ``k`` goes on with the prose of the line above it: one at its indentation,
+    neither blank, nor ending in a colon ("STYLE is one of:"), nor a definition itself."""
+    above = lines[k - 1] if k else ""
+    return (
+        bool(above.strip())
+        and _indent(above) == _indent(lines[k])
+        and not above.rstrip().endswith(":")
+        and not _DEFINITION.match(above)
+    )
 
 
 # A word and what it means, in an aligned list ("excl   fail if the output file already
