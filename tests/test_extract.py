@@ -559,3 +559,12 @@ def test_a_myst_note_or_version_change_is_prose_its_code_blocks_are_not():
 def test_a_pointer_elsewhere_is_no_answer():
     texts = [c.text for c in candidates([_source("Please see https://github.com/PJK/libcbor for more info.\n")])]
     assert texts == []
+
+
+def test_where_a_question_asks_for_tells_one_option_from_the_next():
+    passage = (
+        "       -i, --line-increment=NUMBER\n              line number increment at each line\n\n"
+        "       -s, --number-separator=STRING\n              add STRING after (possible) line number\n\n"
+        "       -v, --starting-line-number=NUMBER\n              first line number for each section\n"
+    )
+    assert _best_by_words("Which nl option sets the text printed after each line number?", passage).startswith("-s,")

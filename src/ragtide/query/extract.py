@@ -858,6 +858,13 @@ def word_scores(question: str, found: list[Candidate], sources: Sequence[Source]
     wanted = terms(question, frozenset(m.lower() for m in _KIND_NOUN.findall(question))) - contrasted(question)
     question_words = {w.lower() for w in WORD.findall(question)} | wanted
     candidate_terms = [terms(c.text) for c in found]
+    where = question_words & _WHERE
+    if where:
+        # "the text printed after each line number": "add STRING after (possible) line number".
+        wanted |= where
+        candidate_terms = [
+            ts | (where & {w.lower() for w in WORD.findall(c.text)}) for c, ts in zip(found, candidate_terms)
+        ]
     not_wanted = unwanted(question)
     asking_not = asks_not(question)
     if not_wanted or not asking_not:
@@ -901,6 +908,11 @@ def word_scores(question: str, found: list[Candidate], sources: Sequence[Source]
             + NAMED_WEIGHT * max(names_it, float(bool(definition and definition.match(candidate.text))))
         )
     return out
+
+
+# Words of where or when, stop words elsewhere, that tell one option from the next ("add STRING
+# after", "prompt before overwrite").
+_WHERE = frozenset({"after", "before", "between", "above", "below", "until"})
 
 
 NOT_FOUND = "Not found in your documents."
