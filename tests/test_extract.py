@@ -567,4 +567,10 @@ def test_where_a_question_asks_for_tells_one_option_from_the_next():
         "       -s, --number-separator=STRING\n              add STRING after (possible) line number\n\n"
         "       -v, --starting-line-number=NUMBER\n              first line number for each section\n"
     )
-    assert _best_by_words("Which nl option sets the text printed after each line number?", passage).startswith("-s,")
+    found = candidates([_source(passage)])
+    scores = dict(
+        zip(
+            (c.term for c in found), word_scores("Which nl option sets the text printed after each line number?", found)
+        )
+    )
+    assert scores["-s, --number-separator=STRING"] > scores["-i, --line-increment=NUMBER"]
