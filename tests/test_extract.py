@@ -51,6 +51,7 @@ def _best_by_words(question: str, passage: str) -> str:
         ("What is the minimum Python version PyYAML supports?", {"number"}),
         ("What version control system does it use?", set()),
         ("Which port does the Node.js debugger listen on?", {"number"}),
+        ("What increment does seq use when none is given?", {"default"}),
         ("What was Hacker News originally called?", {"name"}),
         ("Why did the author stop painting?", set()),
     ],

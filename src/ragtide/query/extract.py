@@ -556,7 +556,7 @@ def answer_kinds(question: str) -> set[str]:
     if re.search(r"\bhow (?:do|can|could|should) (?:i|you|we|one)\b|\bhow (?:can|could|should) \S+\b|\bhow to\b", q):
         # "how do I ..." or "how can xargs ..." is answered by a command or an option, where there is one
         kinds.add("code")
-    if re.search(r"\bdefaults?\b", q) and not kinds & {"option", "code"}:
+    if re.search(_DEFAULT_ASKED, q) and not kinds & {"option", "code"}:
         # Not "Which configure parameter sets the default NTP servers?": that asks for the parameter.
         kinds.add("default")
     return kinds
@@ -618,7 +618,12 @@ _KIND_NOUN = re.compile(
 
 
 # How a manual states a default: "(default: 512)", "the default is", "instead of 80".
-_STATES_DEFAULT = re.compile(r"\bdefault\b|\binstead of (?:the (?:first |last )?)?\d", re.I)
+_STATES_DEFAULT = re.compile(r"\bdefault(?:s|ed)?\b|\binstead of (?:the (?:first |last )?)?\d", re.I)
+# A question about a default: "by default", "the default width", "when none is given", "if omitted".
+_DEFAULT_ASKED = (
+    r"\bdefaults?\b|\b(?:when|if|unless)\s+(?:none|nothing|no\s+\w+)\s+(?:is|are)\s+(?:given|specified|set)\b"
+    r"|\b(?:when|if)\s+(?:it\s+is\s+|they\s+are\s+)?(?:omitted|unspecified|not\s+(?:given|specified|set))\b"
+)
 
 
 def _kinds_held(candidate: str, kinds: set[str], question_words: set[str]) -> int:
