@@ -575,3 +575,24 @@ def test_where_a_question_asks_for_tells_one_option_from_the_next():
         )
     )
     assert scores["-s, --number-separator=STRING"] > scores["-i, --line-increment=NUMBER"]
+
+
+def test_what_a_question_asks_of_a_programs_options_must_be_in_its_manual(embedder):
+    head = (
+        "OPTIONS\n       -n, --lines=[-]NUM\n              print the first NUM lines instead of the first 10\n\n"
+        "       -q, --quiet, --silent\n              never print headers giving file names\n"
+    )
+    ps = "OPTIONS\n       --sort spec\n              Specify sorting order, in reverse or not.\n"
+    sources = [
+        Source(id="h", text=head, source="head.1.txt", score=1.0),
+        Source(id="p", text=ps, source="ps.1.txt", score=0.9),
+    ]
+    question = "Which head option prints the lines in reverse order?"
+    found = asyncio.run(extract(question, sources, embedder, abstain=Abstention(mentions=True)))
+    assert not found.found
+    assert "passages of head.1.txt" in found.text and "“reverse”" in found.text
+    # The passages of ps mention it; asked of ps's options, the question is answered.
+    asked = asyncio.run(
+        extract("Which ps option sorts in reverse order?", sources, embedder, abstain=Abstention(mentions=True))
+    )
+    assert asked.found and "--sort" in asked.text

@@ -920,6 +920,16 @@ def word_scores(question: str, found: list[Candidate], sources: Sequence[Source]
 _WHERE = frozenset({"after", "before", "between", "above", "below", "until"})
 
 
+# "Which head option", "head's options": the program whose manual answers, however common a
+# word its name is ("head", "column").
+_WHOSE_OPTION = re.compile(rf"\b([A-Za-z][\w.+-]*)(?:['’]s)?\s+(?:{_OPTION_WORDS})\b")
+
+
+def _file_names(sources: Sequence[Source]) -> list[str]:
+    """The file names of ``sources``' documents, each once, in order: "cmp.1.txt"."""
+    return list(dict.fromkeys(re.split(r"[\\/]", s.source)[-1] for s in sources))
+
+
 NOT_FOUND = "Not found in your documents."
 # Below a model's threshold, the best candidate's score (meaning + words, as ranked above)
 # says it does not answer the question: the answer says so. Scores are on each model's own
@@ -1014,13 +1024,21 @@ async def extract(
     """
     if not sources:
         return Extraction(NOT_FOUND, found=False)
-    missing = unmentioned(question, sources) if abstain.mentions else []
-    if missing:
-        listed = ", ".join(f"“{word}”" for word in missing)
-        return Extraction(f"{NOT_FOUND} None of the passages found mentions {listed}.", found=False)
-    found = candidates(sources)
     asked = naming_words(question)
-    own = [names_document(asked, source.source, proper=True) for source in sources]
+    whose = frozenset(m.lower() for m in _WHOSE_OPTION.findall(question)) & asked
+    own = [
+        names_document(asked, source.source, proper=True) or bool(whose and names_document(whose, source.source))
+        for source in sources
+    ]
+    if abstain.mentions:
+        # What the question asks of head's manual must be in head's passages, not in ps's.
+        scope = [source for source in sources if whose and names_document(whose, source.source)] or sources
+        missing = unmentioned(question, scope)
+        if missing:
+            listed = ", ".join(f"“{word}”" for word in missing)
+            where = "passages found" if scope is sources else "passages of " + ", ".join(_file_names(scope))
+            return Extraction(f"{NOT_FOUND} None of the {where} mentions {listed}.", found=False)
+    found = candidates(sources)
     if any(own[c.source] for c in found):
         # "Which comm option ...?" is answered from comm's manual, not from column's "-s, --separator".
         found = [c for c in found if own[c.source]]
