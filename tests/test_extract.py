@@ -596,3 +596,55 @@ def test_what_a_question_asks_of_a_programs_options_must_be_in_its_manual(embedd
         extract("Which ps option sorts in reverse order?", sources, embedder, abstain=Abstention(mentions=True))
     )
     assert asked.found and "--sort" in asked.text
+
+
+@pytest.mark.model  # the threshold is the real model's
+def test_a_word_no_passage_holds_may_be_said_there_otherwise(embedder):
+    rm = (
+        "NAME\n       rm - remove files or directories\n\n"
+        "OPTIONS\n       -i     prompt before every removal\n\n"
+        "       -r, -R, --recursive\n              remove directories and their contents recursively\n"
+    )
+    sources = [Source(id="s0", text=rm, source="rm.1.txt", score=1.0)]
+    rule = Abstention.setting(embedder.name, -1.0)
+    assert rule.wording > 0  # the default model has a measured threshold
+
+    def answer(question: str, abstain: Abstention = rule) -> Extraction:
+        return asyncio.run(extract(question, sources, embedder, abstain=abstain))
+
+    # rm's manual says "remove" and "directories", the question "delete" and "folder".
+    said = answer("How do I delete a folder and everything inside it with rm?")
+    assert said.found and "--recursive" in said.text
+    assert not answer("How do I delete a folder with rm?", Abstention(mentions=True)).found  # words alone
+    # A word nothing there comes near is not said otherwise; a name never is.
+    assert not answer("Which rm option encrypts the files before removing them?").found
+    assert not answer("How do I remove a Docker image with rm?").found
+
+
+def test_a_manuals_name_line_says_what_the_program_does(embedder):
+    tac = (
+        "NAME\n       tac - concatenate and print files in reverse\n\n"
+        "SYNOPSIS\n       tac [OPTION]... [FILE]...\n\n"
+        "DESCRIPTION\n       -s, --separator=STRING\n              use STRING as the separator instead of newline\n"
+    )
+    other = "A subset of the collaborators forms the Technical Steering Committee (TSC), which does the work."
+    sources = [
+        Source(id="t", text=tac, source="tac.1.txt", score=1.0),
+        Source(id="o", text=other, source="GOVERNANCE.md", score=0.5),
+    ]
+    found = asyncio.run(extract("What does tac do?", sources, embedder))
+    assert found.text == "tac - concatenate and print files in reverse [1]"
+    # Nor does it answer what it does not say.
+    asked = asyncio.run(extract("Which tac option sets the separator?", sources, embedder))
+    assert "--separator" in asked.text
+
+
+def test_a_short_english_word_opening_a_paragraph_is_no_code():
+    page = (
+        "       Do  not use the MD5 algorithm for security related purposes.  Instead,\n"
+        "       use an SHA-2 algorithm.\n"
+    )
+    assert _units(page) == [
+        "Do not use the MD5 algorithm for security related purposes.",
+        "Instead, use an SHA-2 algorithm.",
+    ]

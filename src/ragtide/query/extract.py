@@ -104,6 +104,7 @@ class Candidate:
     table: bool = False
     term: str = ""  # what a definition defines: "-x, --extract", "%j", "Z"
     heading: str = ""  # the heading it lies under in its passage ("Supported versions"), if any
+    summary: bool = False  # a manual's NAME line ("tac - concatenate and print files in reverse")
 
 
 @dataclass
@@ -268,7 +269,7 @@ def _entry(lines: list[str], k: int) -> tuple[str, list[str], int] | None:
     what it is about); with the term, and the line after it."""
     line = lines[k]
     same_line = _DEFINITION.match(line)
-    if same_line and same_line.group(2) and _runs_on(lines, k):
+    if same_line and same_line.group(2) and (_runs_on(lines, k) or _opens_prose(lines, k, same_line.group(2))):
         same_line = None  # "to  track its end.": a justified line of prose, not a code and its meaning
     api = _API.match(line.strip())
     column = None if same_line or api else _word_list_column(lines, k)
@@ -333,6 +334,17 @@ def _runs_on(lines: list[str], k: int) -> bool:
         and not above.rstrip().endswith(":")
         and not _DEFINITION.match(above)
     )
+
+
+def _opens_prose(lines: list[str], k: int, code: str) -> bool:
+    """Whether line ``k``, opening with the short word ``code`` ("Do  not use the MD5
+    algorithm ..."), opens a paragraph of prose: an English word ("a", "do") is a code only in
+    a list, after a line ending in a colon or another code ("STYLE is one of:", "a  number all
+    lines")."""
+    if code.lower() not in STOP_WORDS:
+        return False
+    above = next((line for line in reversed(lines[:k]) if line.strip()), "")
+    return not above.rstrip().endswith(":") and not _DEFINITION.match(above)
 
 
 # A word and what it means, in an aligned list ("excl   fail if the output file already
@@ -447,6 +459,11 @@ def _flush(source: int, prose: list[str], order: int, out: list[Candidate], sect
         # ("- PNG", "- JPEG"): what it says is the list.
         lead = out[listing].text
         out[listing] = replace(out[listing], text=f"{lead}{' ' if lead.endswith(':') else ', '}{text.rstrip('.;,')}")
+    if lone_line and not item and _WHATIS.match(text):
+        # A manual's NAME line, "tac - concatenate and print files in reverse": what it is.
+        out.append(Candidate(source, order, text, heading=section.heading, summary=True))
+        section.label, section.listed = "", -1
+        return order + 1
     if lone_line and not item and len(text.split()) <= 8 and not text.endswith((".", "!", "?", ":")):
         # A heading, a title, a line of page furniture (a short list item is none of them).
         section.heading = text if _is_title(text) else ""
@@ -476,6 +493,8 @@ def _flush(source: int, prose: list[str], order: int, out: list[Candidate], sect
 
 
 _LISTED_MAX = 400  # characters of a sentence completed with its list
+# A manual's NAME line: its names, a dash, what it does ("cp - copy files and directories").
+_WHATIS = re.compile(r"^[\w.+\[-]+(?:,\s*[\w.+\[-]+)*\s+\\?[-–—]\s+[a-z]\w*(?:\s+\S+){2,}$")
 
 
 def _leans_back(sentence: str) -> bool:
@@ -982,6 +1001,17 @@ class Extraction:
 # (answerable). 0.33 keeps clear of the answerable (docs/benchmarks.md).
 OPTIONS_CALIBRATED = {"all-MiniLM-L6-v2": 0.33}
 ENTRIES_WEIGHED = 3  # fewer entries found: the manual's options may be written otherwise
+# "How do I delete a folder with rm?": rm's manual says "remove" and "directory", never
+# "delete" or "folder". An English word of the question no passage holds is said there
+# otherwise when one of the passages' words comes within this of it in meaning (each word
+# embedded alone); names and identifiers ("Docker", "base32") are never said otherwise. On
+# each model's own cosine scale; other models read words alone. all-MiniLM-L6-v2's was chosen
+# on the tuning half of tests/data/realset.json, its fresh and unseen parts and 34 questions
+# over 14 manuals none of them holds (docs/benchmarks.md): the answerable questions' missing
+# words lie at 0.67-0.80 from their nearest ("megabytes": "bytes", "folder": "directory"),
+# the unanswerable ones' at 0.34-0.49 ("encrypts": "https", "timestamps": "messages") but one
+# ("ignores": comm's "suppress", 0.68, now answered with "-3: suppress column 3").
+WORDING_CALIBRATED = {"all-MiniLM-L6-v2": 0.6}
 
 
 @dataclass(frozen=True)
@@ -995,15 +1025,22 @@ class Abstention:
     below: float = 0.0
     mentions: bool = False
     options: float = 0.0
+    wording: float = 0.0  # a word no passage holds is said otherwise by one this near (WORDING_CALIBRATED)
 
     @classmethod
     def setting(cls, model: str, abstain_below: float) -> Abstention:
         """The rule for ``Settings.abstain_below`` with ``model``: 0 never abstains; else what
-        the question is about must be mentioned, the threshold is :func:`abstain_threshold`'s,
-        and an option asked for must be near one found, for a model calibrated for it."""
+        the question is about must be mentioned (in other words, for a model calibrated for
+        it), the threshold is :func:`abstain_threshold`'s, and an option asked for must be
+        near one found, for a model calibrated for it."""
         if abstain_below == 0:
             return cls()
-        return cls(abstain_threshold(model, abstain_below), mentions=True, options=OPTIONS_CALIBRATED.get(model, 0.0))
+        return cls(
+            abstain_threshold(model, abstain_below),
+            mentions=True,
+            options=OPTIONS_CALIBRATED.get(model, 0.0),
+            wording=WORDING_CALIBRATED.get(model, 0.0),
+        )
 
 
 async def extract(
@@ -1034,17 +1071,23 @@ async def extract(
         # What the question asks of head's manual must be in head's passages, not in ps's.
         scope = [source for source in sources if whose and names_document(whose, source.source)] or sources
         missing = unmentioned(question, scope)
+        if missing and abstain.wording:
+            missing = await _unsaid(missing, scope, embedder, abstain.wording)
         if missing:
             listed = ", ".join(f"“{word}”" for word in missing)
             where = "passages found" if scope is sources else "passages of " + ", ".join(_file_names(scope))
             return Extraction(f"{NOT_FOUND} None of the {where} mentions {listed}.", found=False)
     found = candidates(sources)
-    if any(own[c.source] for c in found):
+    if any(own):
         # "Which comm option ...?" is answered from comm's manual, not from column's "-s, --separator".
         found = [c for c in found if own[c.source]]
+    if _definition(question) is None:
+        # A manual's NAME line says what the program is, what "What does tac do?" asks; no more.
+        found = [c for c in found if not c.summary]
     if not found:
-        # Only fragments (headings, code): show the best passage itself, cited.
-        return Extraction(cite(" ".join(strip_footnotes(sources[0].text).split())[:600], 1))
+        # Only fragments (headings, code): show the best passage (of the document named) itself, cited.
+        first = own.index(True) if any(own) else 0
+        return Extraction(cite(" ".join(strip_footnotes(sources[first].text).split())[:600], first + 1))
     if abstain.options:
         unoffered = await _unoffered(question, found, sources, embedder, abstain.options)
         if unoffered:
@@ -1093,6 +1136,22 @@ async def extract(
         if span is not None:
             quotes.append(Quote(candidate.source, *span))
     return Extraction(" ".join(parts), tuple(quotes), best)
+
+
+async def _unsaid(words: list[str], sources: Sequence[Source], embedder: Embedder, within: float) -> list[str]:
+    """Those of ``words`` (missing from ``sources``) that none of the sources' words comes
+    ``within`` of in meaning; a name or an identifier ("Docker", "base32") always."""
+    english = [w for w in words if w.isalpha() and w.islower()]
+    if not english:
+        return words
+    vocabulary = sorted(
+        {w.lower() for s in sources for w in WORD.findall(s.text) if w.isalpha() and len(w) > 2} - STOP_WORDS
+    )
+    if not vocabulary:
+        return words
+    nearest = np.max((await embedder.embed_sentences(vocabulary)) @ (await embedder.embed_sentences(english)).T, axis=0)
+    said = {w for w, cos in zip(english, nearest) if cos >= within}
+    return [w for w in words if w not in said]
 
 
 async def _unoffered(

@@ -159,8 +159,10 @@ def held(sources: Iterable[Source]) -> set[str]:
     for source in sources:
         words = WORD.findall(source.text)
         out |= {stem(w) for w in words} | document_terms(source.source)
-        # "re-installation" mentions "reinstall": a hyphenated word, written whole, too.
+        # "re-installation" mentions "reinstall": a hyphenated word, written whole, too; and
+        # "human-readable" mentions "readable".
         out |= {stem(w.replace("-", "")) for w in words if "-" in w}
+        out |= {stem(part) for w in words if "-" in w for part in w.split("-") if part}
     return out
 
 
