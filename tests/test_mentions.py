@@ -42,6 +42,9 @@ def test_the_uncommon_words_of_a_question_say_what_it_is_about():
     # Each word of a compound; a possessive is its word.
     assert uncommon_words("How long must an issue-tracker proposal wait?") == ["tracker", "proposal"]
     assert uncommon_words("Where is the thermostat's switch?") == ["thermostat"]
+    # Nor an adverb, nor a verb saying only that something happens.
+    assert uncommon_words("Does shred securely erase a file?") == ["shred", "erase"]
+    assert uncommon_words("Which csplit option keeps the files when an error occurs?") == []
 
 
 def test_names_and_uncommon_words_no_passage_mentions():

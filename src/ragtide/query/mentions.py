@@ -31,6 +31,9 @@ _ASKED_FOR = re.compile(r"\b(?:which|what|how\s+many|how\s+much)\s+(\S+)(?:\s+(?
 # Words asking what kind of answer is wanted that passages rarely repeat: a default is
 # stated as "(default: 512)", "instead of 80" or "not 8"; a definition as what a word is.
 _FRAMING = frozenset({"default", "defaults", "define", "defines", "defined"})
+# Nor does a verb saying only that something happens ("when an error occurs"), nor an adverb
+# ("securely", "reliably"): they say how a question is put, not what it is about.
+_HAPPENING = frozenset("occur occurs occurred occurring happen happens happened arise arises".split())
 
 
 @functools.lru_cache(maxsize=4096)
@@ -149,7 +152,11 @@ def uncommon_words(question: str) -> list[str]:
         for part in re.sub(r"['’]s\b", "", w).split("-")
         if part.isalpha() and part.lower() not in STOP_WORDS  # "bzip2", "x86": an identifier
     ]
-    return [w for w in dict.fromkeys(words) if 0 < zipf(w) < UNCOMMON_BELOW]
+    return [
+        w
+        for w in dict.fromkeys(words)
+        if 0 < zipf(w) < UNCOMMON_BELOW and w.lower() not in _HAPPENING and not w.lower().endswith("ly")
+    ]
 
 
 def held(sources: Iterable[Source]) -> set[str]:
