@@ -648,3 +648,27 @@ def test_a_short_english_word_opening_a_paragraph_is_no_code():
         "Do not use the MD5 algorithm for security related purposes.",
         "Instead, use an SHA-2 algorithm.",
     ]
+
+
+def test_a_faqs_question_heads_its_answer_and_a_colon_its_command():
+    faq = (
+        "3. How to get rid off annoying beeps for ambiguous completions?\n\n"
+        "   Put in /etc/inputrc (or in your ~/.inputrc):\n\n"
+        "\tset show-all-if-ambiguous on\n\n"
+        "   Other people prefer:\n\n"
+        "\tset bell-style none\n"
+    )
+    found = candidates([_source(faq)])
+    assert [c.text for c in found][0] == "Put in /etc/inputrc (or in your ~/.inputrc): set show-all-if-ambiguous on"
+    assert not any(c.text.endswith("?") for c in found)
+    assert found[0].heading == "How to get rid off annoying beeps for ambiguous completions?"
+    shells = "So a package's postinst should run:\n\n/usr/sbin/add-shell /path/to/shell\n\nIn the postrm, it calls remove-shell.\n"
+    assert _units(shells)[0] == "So a package's postinst should run: /usr/sbin/add-shell /path/to/shell"
+
+
+def test_the_insides_of_an_address_are_no_number():
+    from ragtide.query.extract import _gives_number
+
+    url = 'It prints "https://www.google.com/search?q=what%20is%20jq%3F" for the input.'
+    assert not _gives_number("What port does jq listen on?", url)
+    assert _gives_number("What port does jq listen on?", "It listens on port 8080.")

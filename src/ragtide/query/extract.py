@@ -459,6 +459,16 @@ def _flush(source: int, prose: list[str], order: int, out: list[Candidate], sect
         # ("- PNG", "- JPEG"): what it says is the list.
         lead = out[listing].text
         out[listing] = replace(out[listing], text=f"{lead}{' ' if lead.endswith(':') else ', '}{text.rstrip('.;,')}")
+    elif lone_line and listing >= 0 and out[listing].text.endswith(":") and _completes(text):
+        # "... it's postinst should run:" above "/usr/sbin/add-shell /path/to/shell": what to run.
+        out[listing] = replace(out[listing], text=f"{out[listing].text} {text}")
+        section.label, section.listed = "", -1
+        return order
+    if _asks(text):
+        # "How to get rid off annoying beeps for ambiguous completions?": a FAQ's question, which
+        # the text below it answers.
+        section.heading, section.label, section.listed = text, "", -1
+        return order
     if lone_line and not item and _WHATIS.match(text):
         # A manual's NAME line, "tac - concatenate and print files in reverse": what it is.
         out.append(Candidate(source, order, text, heading=section.heading, summary=True))
@@ -493,6 +503,19 @@ def _flush(source: int, prose: list[str], order: int, out: list[Candidate], sect
 
 
 _LISTED_MAX = 400  # characters of a sentence completed with its list
+
+
+def _completes(line: str) -> bool:
+    """Whether ``line``, alone below a sentence ending in a colon, completes it: a command,
+    a path or a setting ("set bell-style none"), not a sentence or a title of its own."""
+    return len(line.split()) <= 12 and not line.endswith((".", "!", "?", ":")) and not _is_title(line)
+
+
+def _asks(text: str) -> bool:
+    """Whether ``text`` is one question, as a FAQ asks it: a short sentence ending in "?"."""
+    return text.endswith("?") and len(text.split()) <= 25 and len(sentence_spans(text)) == 1
+
+
 # A manual's NAME line: its names, a dash, what it does ("cp - copy files and directories").
 _WHATIS = re.compile(r"^[\w.+\[-]+(?:,\s*[\w.+\[-]+)*\s+\\?[-–—]\s+[a-z]\w*(?:\s+\S+){2,}$")
 
@@ -645,9 +668,13 @@ _DEFAULT_ASKED = (
 )
 
 
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+|\bwww\.\S+", re.I)
+
+
 def _kinds_held(candidate: str, kinds: set[str], question_words: set[str]) -> int:
-    """How many of ``kinds`` ``candidate`` holds a token of, not counting the question's own words."""
-    words = WORD.findall(candidate)
+    """How many of ``kinds`` ``candidate`` holds a token of, not counting the question's own
+    words, nor the insides of addresses ("%20" of a URL is no number, "PJK" of one no name)."""
+    words = WORD.findall(_URL.sub(" ", candidate))
     novel = [(k, w) for k, w in enumerate(words) if w.lower() not in question_words and stem(w) not in question_words]
     held = 0
     if "number" in kinds and any(
