@@ -672,3 +672,27 @@ def test_the_insides_of_an_address_are_no_number():
     url = 'It prints "https://www.google.com/search?q=what%20is%20jq%3F" for the input.'
     assert not _gives_number("What port does jq listen on?", url)
     assert _gives_number("What port does jq listen on?", "It listens on port 8080.")
+
+
+def test_a_bullet_before_an_option_and_a_lone_short_word_are_no_codes():
+    jq = (
+        "       ○   --sort-keys / -S:\n\n"
+        "           Output the fields of each object with the keys in sorted order.\n\n"
+        "       ○   --raw-output / -r:\n\n"
+        "           jq  usually  writes strings as JSON strings, with quotes; with this\n"
+        "           option they are written directly to standard output.\n"
+    )
+    units = {c.term: c.text for c in candidates([_source(jq)]) if c.term}
+    assert list(units) == ["--sort-keys / -S", "--raw-output / -r"]
+    assert units["--raw-output / -r"].startswith("--raw-output / -r: jq usually writes strings")
+    # A list of codes is one, its first after the line introducing it, the rest below.
+    escapes = (
+        "     The supported escapes are:\n\n"
+        "     ~.      Disconnect.\n\n"
+        "     ~C      Open command line.  Currently this allows the addition of port\n"
+        "             forwardings using the -L, -R and -D options.\n\n"
+        "     ~R      Request rekeying of the connection.\n"
+    )
+    assert [c.term for c in candidates([_source(escapes)]) if c.term] == ["~.", "~C", "~R"]
+    # A passage cut from the list opens with a code: it is one too.
+    assert [c.term for c in candidates([_source(escapes[escapes.index("~C") :])]) if c.term] == ["~C", "~R"]

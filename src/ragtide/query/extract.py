@@ -77,7 +77,10 @@ _MONTH = frozenset("january february march april may june july august september 
 # Code and markup that is not prose: a shell prompt, a quoted block, a Markdown table or heading.
 _CODE = re.compile(r"^\s*(?:[|#>]|\$ )")
 # A term that a description follows: an option ("-x, --extract", "--best"), a format sequence ("%j").
-_TERM = re.compile(r"^(?:--?[\w#?][^\s]*|%\S+|\+\S+)(?:[ ,|]+(?:--?[\w#][^\s]*|<[^>]+>|\[[^\]]+\]|[\w=.-]+,?))*$")
+# ("--raw-output / -r" too, as jq's manual writes it).
+_TERM = re.compile(r"^(?:--?[\w#?][^\s]*|%\S+|\+\S+)(?:[ ,|/]+(?:--?[\w#][^\s]*|<[^>]+>|\[[^\]]+\]|[\w=.-]+,?))*$")
+# A bullet before a term on its own line ("○   --raw-output / -r:").
+_BULLET = "○•●◦▪"
 # A term and its description on one line, after a gap of two spaces or more.
 # (A short code such as ps's state "Z" needs a longer description, to tell it from prose.)
 _DEFINITION = re.compile(
@@ -247,12 +250,12 @@ _OPEN_ENDS = frozenset(
 
 
 def _reindented(lines: list[str]) -> list[str]:
-    """A passage's lines, an option on its first line indented as the least indented of the
-    others that are: a passage cut from a document starts at its first word, so an option
+    """A passage's lines, an option (or a code: "~C      Open command line.") on its first line
+    indented as the least indented of the others that are: a passage cut from a document starts at its first word, so an option
     that opened it would look less indented than the text after its description, and take
     that as its own."""
     rest = [_indent(line) for line in lines[1:] if line.strip() and _indent(line)]
-    if lines and rest and not _indent(lines[0]) and _TERM.match(lines[0].strip()):
+    if lines and rest and not _indent(lines[0]) and (_TERM.match(lines[0].strip()) or _DEFINITION.match(lines[0])):
         return [" " * min(rest) + lines[0]] + lines[1:]
     return lines
 
@@ -269,7 +272,16 @@ def _entry(lines: list[str], k: int) -> tuple[str, list[str], int] | None:
     what it is about); with the term, and the line after it."""
     line = lines[k]
     same_line = _DEFINITION.match(line)
-    if same_line and same_line.group(2) and (_runs_on(lines, k) or _opens_prose(lines, k, same_line.group(2))):
+    if (
+        same_line
+        and same_line.group(2)
+        and (
+            not same_line.group(2).strip(_BULLET)  # "○   --raw-output / -r:": a bullet, then a term
+            or _runs_on(lines, k)
+            or _opens_prose(lines, k, same_line.group(2))
+            or not _among_codes(lines, k)
+        )
+    ):
         same_line = None  # "to  track its end.": a justified line of prose, not a code and its meaning
     api = _API.match(line.strip())
     column = None if same_line or api else _word_list_column(lines, k)
@@ -301,10 +313,11 @@ def _entry(lines: list[str], k: int) -> tuple[str, list[str], int] | None:
             description.append(lines[stop])
             stop += 1
     else:
-        term = line.strip()
+        term = line.strip().lstrip(_BULLET).strip()
+        term = term[:-1] if term.endswith(":") and term[:1] in "-%+" else term
         # An option takes an argument or two ("-mtime n"); more plain words are prose
         # ("--reference, change the owner and group of each FILE to those of RFILE.").
-        plain = [w for w in re.split(r"[ ,|]+", term) if w and w[0] not in "-<[%+"]
+        plain = [w for w in re.split(r"[ ,|/]+", term) if w and w[0] not in "-<[%+"]
         if not _TERM.match(term) or len(term) > 80 or len(plain) > 2:
             return None
         stop = k + 1
@@ -334,6 +347,23 @@ def _runs_on(lines: list[str], k: int) -> bool:
         and not above.rstrip().endswith(":")
         and not _DEFINITION.match(above)
     )
+
+
+def _among_codes(lines: list[str], k: int) -> bool:
+    """Whether the short code at line ``k`` has another beside it, at its indentation (ps's
+    "D", "R", "S"; nl's "a", "t", "n"): one alone ("jq  usually  outputs ...") is a justified
+    line of prose."""
+    indent = _indent(lines[k])
+    for step in (-1, 1):
+        j = k + step
+        # Past blank lines and the lines a description wraps onto.
+        while 0 <= j < len(lines) and (not lines[j].strip() or _indent(lines[j]) > indent):
+            j += step
+        if 0 <= j < len(lines) and _indent(lines[j]) == indent:
+            other = _DEFINITION.match(lines[j])
+            if other and other.group(2) or step < 0 and lines[j].rstrip().endswith(":"):
+                return True  # another code, or the line introducing the list ("The escapes are:")
+    return False
 
 
 def _opens_prose(lines: list[str], k: int, code: str) -> bool:
