@@ -12,7 +12,7 @@ token event, in process and over HTTP.
 
 ``--questions``: ``synthetic`` (benchmarks/query.py's "What did the author say about X
 (variant i)?", vague on purpose) or ``dev`` (the dev set's questions about the essay, each
-made distinct with a variant number). An answer weighs 4 candidate sentences by meaning,
+made distinct with a number: "... on? [3]"). An answer weighs 4 candidate sentences by meaning,
 8 when the question's words find none clearly (all the synthetic questions, 1 of the dev
 set's 46).
 
@@ -55,8 +55,12 @@ DEVSET = ROOT / "tests" / "data" / "devset.json"
 
 
 def dev_questions(n: int) -> list[str]:
+    # Distinct, so no layer answers from a cache; marked with a number, not a word: "(variant
+    # 3)" names something no passage mentions, and the answer says so without weighing any
+    # sentence (as every answer of this benchmark did from 2026-12-03's eighth session to its
+    # eleventh).
     essay = [q["q"] for q in json.loads(DEVSET.read_text())["questions"] if "essay" in q["doc"]]
-    return [f"{essay[i % len(essay)]} (variant {i})" for i in range(n)]
+    return [f"{essay[i % len(essay)]} [{i}]" for i in range(n)]
 
 
 QUESTIONS: dict[str, Callable[[int], list[str]]] = {"synthetic": synthetic_questions, "dev": dev_questions}

@@ -699,14 +699,23 @@ _DEFAULT_ASKED = (
 
 
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+|\bwww\.\S+", re.I)
+_TOKEN_KINDS = frozenset({"number", "date", "name"})  # kinds a word of the candidate holds
 
 
 def _kinds_held(candidate: str, kinds: set[str], question_words: set[str]) -> int:
     """How many of ``kinds`` ``candidate`` holds a token of, not counting the question's own
     words, nor the insides of addresses ("%20" of a URL is no number, "PJK" of one no name)."""
-    words = WORD.findall(_URL.sub(" ", candidate))
-    novel = [(k, w) for k, w in enumerate(words) if w.lower() not in question_words and stem(w) not in question_words]
     held = 0
+    if "default" in kinds and _STATES_DEFAULT.search(candidate):
+        held += 1
+    if "code" in kinds and _CODE_TOKEN.search(candidate):
+        held += 1
+    if "option" in kinds and _OPTION_TOKEN.search(candidate):
+        held += 1
+    if not kinds & _TOKEN_KINDS:
+        return held
+    words = WORD.findall(_URL.sub(" ", candidate) if "://" in candidate or "www." in candidate else candidate)
+    novel = [(k, w) for k, w in enumerate(words) if w.lower() not in question_words and stem(w) not in question_words]
     if "number" in kinds and any(
         w[:1].isdigit() and not _YEAR.match(w) and not (k and words[k - 1].lower() in _MONTH) for k, w in novel
     ):
@@ -717,12 +726,6 @@ def _kinds_held(candidate: str, kinds: set[str], question_words: set[str]) -> in
     if "name" in kinds and any(
         (k > 0 and w[0].isupper() or w.isupper() and len(w) > 1) and w.lower() not in STOP_WORDS for k, w in novel
     ):
-        held += 1
-    if "default" in kinds and _STATES_DEFAULT.search(candidate):
-        held += 1
-    if "code" in kinds and _CODE_TOKEN.search(candidate):
-        held += 1
-    if "option" in kinds and _OPTION_TOKEN.search(candidate):
         held += 1
     return held
 
