@@ -277,8 +277,6 @@ def _entry(lines: list[str], k: int) -> tuple[str, list[str], int] | None:
         and same_line.group(2)
         and (
             not same_line.group(2).strip(_BULLET)  # "○   --raw-output / -r:": a bullet, then a term
-            or _runs_on(lines, k)
-            or _opens_prose(lines, k, same_line.group(2))
             or not _among_codes(lines, k)
         )
     ):
@@ -337,18 +335,6 @@ def _entry(lines: list[str], k: int) -> tuple[str, list[str], int] | None:
     return term, units, stop
 
 
-def _runs_on(lines: list[str], k: int) -> bool:
-    """Whether line ``k`` goes on with the prose of the line above it: one at its indentation,
-    neither blank, nor ending in a colon ("STYLE is one of:"), nor a definition itself."""
-    above = lines[k - 1] if k else ""
-    return (
-        bool(above.strip())
-        and _indent(above) == _indent(lines[k])
-        and not above.rstrip().endswith(":")
-        and not _DEFINITION.match(above)
-    )
-
-
 def _among_codes(lines: list[str], k: int) -> bool:
     """Whether the short code at line ``k`` has another beside it, at its indentation (ps's
     "D", "R", "S"; nl's "a", "t", "n"): one alone ("jq  usually  outputs ...") is a justified
@@ -364,17 +350,6 @@ def _among_codes(lines: list[str], k: int) -> bool:
             if other and other.group(2) or step < 0 and lines[j].rstrip().endswith(":"):
                 return True  # another code, or the line introducing the list ("The escapes are:")
     return False
-
-
-def _opens_prose(lines: list[str], k: int, code: str) -> bool:
-    """Whether line ``k``, opening with the short word ``code`` ("Do  not use the MD5
-    algorithm ..."), opens a paragraph of prose: an English word ("a", "do") is a code only in
-    a list, after a line ending in a colon or another code ("STYLE is one of:", "a  number all
-    lines")."""
-    if code.lower() not in STOP_WORDS:
-        return False
-    above = next((line for line in reversed(lines[:k]) if line.strip()), "")
-    return not above.rstrip().endswith(":") and not _DEFINITION.match(above)
 
 
 # A word and what it means, in an aligned list ("excl   fail if the output file already
