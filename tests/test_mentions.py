@@ -45,6 +45,8 @@ def test_the_uncommon_words_of_a_question_say_what_it_is_about():
     # Nor an adverb, nor a verb saying only that something happens.
     assert uncommon_words("Does shred securely erase a file?") == ["shred", "erase"]
     assert uncommon_words("Which csplit option keeps the files when an error occurs?") == []
+    # Nor an example the question gives: the user's own.
+    assert uncommon_words("How do I strip a suffix like .txt with basename?") == ["strip", "suffix"]
 
 
 def test_names_and_uncommon_words_no_passage_mentions():

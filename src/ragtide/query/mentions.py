@@ -33,6 +33,9 @@ _ASKED_FOR = re.compile(r"\b(?:which|what|how\s+many|how\s+much)\s+(\S+)(?:\s+(?
 _FRAMING = frozenset({"default", "defaults", "define", "defines", "defined"})
 # Nor does a verb saying only that something happens ("when an error occurs"), nor an adverb
 # ("securely", "reliably"): they say how a question is put, not what it is about.
+# Nor an example the question gives ("a suffix like .txt", "such as commas"): the user's own,
+# which a manual names in general terms ("SUFFIX").
+_EXAMPLE = re.compile(r"\b(?:like|such\s+as|e\.g\.|for\s+example|for\s+instance)\s+\S+", re.I)
 _HAPPENING = frozenset("occur occurs occurred occurring happen happens happened arise arises".split())
 
 
@@ -147,7 +150,7 @@ def uncommon_words(question: str) -> list[str]:
     asked_for = {w.lower() for m in _ASKED_FOR.finditer(question) for w in m.groups() if w}
     words = [
         part
-        for w in WORD.findall(question)
+        for w in WORD.findall(_EXAMPLE.sub(" ", question))
         if w not in named and w.lower() not in asked_for and w.lower() not in _FRAMING
         for part in re.sub(r"['’]s\b", "", w).split("-")
         if part.isalpha() and part.lower() not in STOP_WORDS  # "bzip2", "x86": an identifier
