@@ -696,3 +696,9 @@ def test_a_bullet_before_an_option_and_a_lone_short_word_are_no_codes():
     assert [c.term for c in candidates([_source(escapes)]) if c.term] == ["~.", "~C", "~R"]
     # A passage cut from the list opens with a code: it is one too.
     assert [c.term for c in candidates([_source(escapes[escapes.index("~C") :])]) if c.term] == ["~C", "~R"]
+
+
+def test_an_option_abbreviating_the_questions_words_is_named():
+    assert named("-r, --regex", "Which tac option uses a regular expression as the separator?") == 1.0
+    assert named("--dir=DIR", "Which option sets the directory it works in?") == 1.0
+    assert named("-a, --all", "Which option allows it?") == 0.0  # "all" is a word, not an abbreviation

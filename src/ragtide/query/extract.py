@@ -727,6 +727,7 @@ class _Naming:
     stems: frozenset[str]
     asks_code: bool
     unwanted: frozenset[str] = frozenset()
+    words: tuple[str, ...] = ()  # its words, lowercased, in order
 
 
 def _naming(question: str, kinds: set[str] | None = None) -> _Naming:
@@ -737,6 +738,22 @@ def _naming(question: str, kinds: set[str] | None = None) -> _Naming:
         frozenset(stem(w) for w in WORD.findall(question)) - contrasted(question) - not_wanted,
         bool(kinds & {"code", "option"}),
         not_wanted,
+        tuple(w.lower() for w in WORD.findall(question) if w.isalpha()),
+    )
+
+
+def _abbreviates(name: str, words: tuple[str, ...]) -> bool:
+    """Whether an option's uncommon name word abbreviates words of the question: "dir" a
+    "directory", "regex" a "regular expression" (the first letters of one, or of two in turn)."""
+    name = name.lower()
+    if len(name) < 3 or name in STOP_WORDS or zipf(name) >= UNCOMMON_BELOW:
+        return False
+    if any(len(w) > len(name) + 1 and w.startswith(name) for w in words):
+        return True
+    return any(
+        a.startswith(name[:k]) and b.startswith(name[k:])
+        for a, b in zip(words, words[1:])
+        for k in range(2, len(name) - 1)
     )
 
 
@@ -819,7 +836,7 @@ def _named(term: str, naming: _Naming) -> float:
         name = re.split(r"[=\[<]", form.lstrip("-+%"), maxsplit=1)[0]
         words = [w for w in re.split(r"[-_]", name) if w]
         if form.startswith("-") and len(name) > 2 and (len(words) > 1 or words and naming.asks_code):
-            share = sum(stem(w) in naming.stems for w in words) / len(words)
+            share = sum(stem(w) in naming.stems or _abbreviates(w, naming.words) for w in words) / len(words)
             denied = sum(stem(w) in naming.unwanted for w in words[1:]) if words[0] == "no" else 0
             if denied:
                 # "not dereference" names "--no-dereference", as "not repeated" does not name "--repeated".
