@@ -220,7 +220,10 @@ def unmentioned(question: str, sources: Sequence[Source]) -> list[str]:
     text = " ".join(s.text for s in sources).lower()
     stems = held(sources)
     missing = [name for name in named if name.lower() not in text and stem(name) not in stems]
-    if ids:
+    if ids or any(not name.isalpha() for name in missing):
+        # "SHA-256" is cksum's "sha256", "Wi-Fi" a "wifi": a name, as an identifier, whatever
+        # separates its parts.
         squashed = _squashed(text + " " + " ".join(s.source for s in sources))
+        missing = [name for name in missing if name.isalpha() or _squashed(name) not in squashed]
         missing += [i for i in ids if _squashed(i) not in squashed]
     return list(dict.fromkeys(missing + [word for word in uncommon if not mentioned(word, stems)]))
