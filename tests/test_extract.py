@@ -702,3 +702,26 @@ def test_an_option_abbreviating_the_questions_words_is_named():
     assert named("-r, --regex", "Which tac option uses a regular expression as the separator?") == 1.0
     assert named("--dir=DIR", "Which option sets the directory it works in?") == 1.0
     assert named("-a, --all", "Which option allows it?") == 0.0  # "all" is a word, not an abbreviation
+
+
+@pytest.mark.model  # the threshold is the real model's
+def test_a_verb_of_the_question_names_no_manual_to_weigh_options_of(embedder):
+    install = "".join(
+        f"       -{c}, --{name}\n              {what}\n\n"
+        for c, name, what in (
+            ("b", "backup", "make a backup of each existing destination file"),
+            ("d", "directory", "treat all arguments as directory names"),
+            ("m", "mode=MODE", "set permission mode (as in chmod), instead of rwxr-xr-x"),
+            ("s", "strip", "strip symbol tables"),
+        )
+    )
+    sources = [Source(id="i", text=install, source="install.1.txt", score=1.0)]
+    rule = Abstention.setting(embedder.name, -1.0)
+    found = asyncio.run(
+        extract("How do I install the packages listed in a requirements file?", sources, embedder, abstain=rule)
+    )
+    assert "No option of install.1.txt" not in found.text
+    asked = asyncio.run(
+        extract("Which install option sends the files to a remote server?", sources, embedder, abstain=rule)
+    )
+    assert not asked.found

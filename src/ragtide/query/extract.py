@@ -1207,6 +1207,10 @@ async def _unsaid(words: list[str], sources: Sequence[Source], embedder: Embedde
     return [w for w in words if w not in said]
 
 
+# The verb after "I", "you", "we" or "to": what the question asks to do ("How do I install ...").
+_DOING = re.compile(r"\b(?:i|you|we|to)\s+([a-z]+)\b", re.I)
+
+
 async def _unoffered(
     question: str, found: list[Candidate], sources: list[Source], embedder: Embedder, within: float
 ) -> str:
@@ -1215,7 +1219,8 @@ async def _unoffered(
     meaning; else ""."""
     if not answer_kinds(question) & {"option", "code"}:
         return ""
-    asked = naming_words(question)
+    # "How do I install the packages ...?" asks how to install, not install(1) for an option.
+    asked = naming_words(question) - {m.lower() for m in _DOING.findall(question)}
     named = {k for k, source in enumerate(sources) if names_document(asked, source.source)}
     entries = [c for c in found if c.term and c.source in named]
     if len({(c.source, c.term) for c in entries}) < ENTRIES_WEIGHED:
