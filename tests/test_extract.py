@@ -634,7 +634,7 @@ def test_a_manuals_name_line_says_what_the_program_does(embedder):
     ]
     found = asyncio.run(extract("What does tac do?", sources, embedder))
     assert found.text == "tac - concatenate and print files in reverse [1]"
-    # Nor does it answer what it does not say.
+    # It answers what the program is, nothing else.
     asked = asyncio.run(extract("Which tac option sets the separator?", sources, embedder))
     assert "--separator" in asked.text
 
