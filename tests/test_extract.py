@@ -725,3 +725,16 @@ def test_a_verb_of_the_question_names_no_manual_to_weigh_options_of(embedder):
         extract("Which install option sends the files to a remote server?", sources, embedder, abstain=rule)
     )
     assert not asked.found
+
+
+def test_a_name_line_answers_which_program_does_what_is_asked(embedder):
+    mkfifo = (
+        "NAME\n       mkfifo - make FIFOs (named pipes)\n\n"
+        "DESCRIPTION\n       -m, --mode=MODE\n              set file permission bits to MODE\n"
+    )
+    sources = [Source(id="m", text=mkfifo, source="mkfifo.1.txt", score=1.0)]
+    found = asyncio.run(extract("How can I make a FIFO pipe with a name?", sources, embedder))
+    assert found.text == "mkfifo - make FIFOs (named pipes) [1]"
+    # Not how the program named does something: its NAME line says what it is, no more.
+    named = asyncio.run(extract("How do I set the permission bits of a FIFO with mkfifo?", sources, embedder))
+    assert named.text.startswith("-m, --mode=MODE")

@@ -1134,8 +1134,12 @@ async def extract(
     if any(own):
         # "Which comm option ...?" is answered from comm's manual, not from column's "-s, --separator".
         found = [c for c in found if own[c.source]]
-    if _definition(question) is None:
-        # A manual's NAME line says what the program is, what "What does tac do?" asks; no more.
+    if _definition(question) is None and (
+        any(names_document(asked, s.source) for s in sources) or not _HOW_DO.match(question)
+    ):
+        # A manual's NAME line says what the program is: what "What does tac do?" asks, and
+        # which program does what "How do I create a named pipe?" asks ("mkfifo - make FIFOs
+        # (named pipes)"), not how the program named does something.
         found = [c for c in found if not c.summary]
     if not found:
         # Only fragments (headings, code): show the best passage (of the document named) itself, cited.
@@ -1205,6 +1209,9 @@ async def _unsaid(words: list[str], sources: Sequence[Source], embedder: Embedde
     nearest = np.max((await embedder.embed_sentences(vocabulary)) @ (await embedder.embed_sentences(english)).T, axis=0)
     said = {w for w, cos in zip(english, nearest) if cos >= within}
     return [w for w in words if w not in said]
+
+
+_HOW_DO = re.compile(r"^\s*how\s+(?:do|can|could|should)\s+(?:i|you|we|one)\b|^\s*how\s+to\b", re.I)
 
 
 # The verb after "I", "you", "we" or "to": what the question asks to do ("How do I install ...").
