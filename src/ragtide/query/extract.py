@@ -250,10 +250,10 @@ _OPEN_ENDS = frozenset(
 
 
 def _reindented(lines: list[str]) -> list[str]:
-    """A passage's lines, an option (or a code: "~C      Open command line.") on its first line
-    indented as the least indented of the others that are: a passage cut from a document starts at its first word, so an option
-    that opened it would look less indented than the text after its description, and take
-    that as its own."""
+    """A passage's lines, an option (or a code: "~C      Open command line.") on its first
+    line indented as the least indented of the others that are: a passage cut from a document
+    starts at its first word, so an option that opened it would look less indented than the
+    text after its description, and take that as its own."""
     rest = [_indent(line) for line in lines[1:] if line.strip() and _indent(line)]
     if lines and rest and not _indent(lines[0]) and (_TERM.match(lines[0].strip()) or _DEFINITION.match(lines[0])):
         return [" " * min(rest) + lines[0]] + lines[1:]
