@@ -25,8 +25,9 @@ from ragtide.query.extract import (
 REALDOCS = Path(__file__).parent / "data" / "realdocs"
 
 
-def _source(text: str, n: int = 0) -> Source:
-    return Source(id=f"s{n}", text=text, source=f"doc{n}.txt", score=1.0 - n / 10)
+def _source(text: str, n: int = 0, name: str = "") -> Source:
+    """The ``n``-th passage found (its score falls with ``n``), of document ``name``."""
+    return Source(id=f"s{n}", text=text, source=name or f"doc{n}.txt", score=1.0 - n / 10)
 
 
 def _units(passage: str) -> list[str]:
@@ -258,7 +259,7 @@ def test_a_sentence_holds_its_documents_name():
         "diff returns its output on stdout.\n\nExit status is 0 if inputs are the same, 1 if different, 2 if trouble.\n"
     )
     question = "What exit status does diff return?"
-    sources = [Source(id="d", text=manual, source="/usr/share/man/diff.1.pdf", score=1.0)]
+    sources = [_source(manual, 0, "/usr/share/man/diff.1.pdf")]
     found = candidates(sources)
     assert [c.text[:11] for c in found] == ["diff return", "Exit status"]
     by_own_words = word_scores(question, found)
@@ -357,8 +358,8 @@ def test_a_word_naming_a_document_means_that_document_not_another_ones_option():
     touch = "OPTIONS\n       -r, --reference=FILE\n              use this file's times instead of current time\n"
     tar = "OPTIONS\n       -m, --touch\n              Don't extract file modified time.\n"
     sources = [
-        Source(id="t", text=touch, source="touch.1.txt", score=1.0),
-        Source(id="a", text=tar, source="tar.1.txt", score=0.9),
+        _source(touch, 0, "touch.1.txt"),
+        _source(tar, 1, "tar.1.txt"),
     ]
     found = candidates(sources)
     assert [c.term for c in found] == ["-r, --reference=FILE", "-m, --touch"]
@@ -400,7 +401,7 @@ def test_a_question_the_passages_do_not_answer_is_not_found(embedder):
 def test_the_threshold_does_not_apply_to_a_question_naming_a_document_found(embedder):
     # Off every document's topic is what the threshold tells; a question naming the manual
     # found is on its topic, however far its words lie from the answer's.
-    manual = Source(id="s0", text=MAN_PAGE, source="tar.1.txt", score=1.0)
+    manual = _source(MAN_PAGE, 0, "tar.1.txt")
     beyond = Abstention(below=10.0)
     assert asyncio.run(extract("What does tar do with archives?", [manual], embedder, abstain=beyond)).found
     assert not asyncio.run(extract("What does it do with archives?", [manual], embedder, abstain=beyond)).found
@@ -408,7 +409,7 @@ def test_the_threshold_does_not_apply_to_a_question_naming_a_document_found(embe
 
 @pytest.mark.model  # the threshold is the real model's
 def test_an_option_no_entry_of_the_manual_comes_near_is_not_found(embedder):
-    manual = [Source(id="s0", text=(REALDOCS / "cmp.1.txt").read_text(), source=str(REALDOCS / "cmp.1.txt"), score=1.0)]
+    manual = [_source((REALDOCS / "cmp.1.txt").read_text(), 0, str(REALDOCS / "cmp.1.txt"))]
     rule = Abstention.setting(embedder.name, -1.0)
     assert rule.options > 0  # the default model has a measured threshold
 
@@ -583,10 +584,7 @@ def test_what_a_question_asks_of_a_programs_options_must_be_in_its_manual(embedd
         "       -q, --quiet, --silent\n              never print headers giving file names\n"
     )
     ps = "OPTIONS\n       --sort spec\n              Specify sorting order, in reverse or not.\n"
-    sources = [
-        Source(id="h", text=head, source="head.1.txt", score=1.0),
-        Source(id="p", text=ps, source="ps.1.txt", score=0.9),
-    ]
+    sources = [_source(head, 0, "head.1.txt"), _source(ps, 1, "ps.1.txt")]
     question = "Which head option prints the lines in reverse order?"
     found = asyncio.run(extract(question, sources, embedder, abstain=Abstention(mentions=True)))
     assert not found.found
@@ -605,7 +603,7 @@ def test_a_word_no_passage_holds_may_be_said_there_otherwise(embedder):
         "OPTIONS\n       -i     prompt before every removal\n\n"
         "       -r, -R, --recursive\n              remove directories and their contents recursively\n"
     )
-    sources = [Source(id="s0", text=rm, source="rm.1.txt", score=1.0)]
+    sources = [_source(rm, 0, "rm.1.txt")]
     rule = Abstention.setting(embedder.name, -1.0)
     assert rule.wording > 0  # the default model has a measured threshold
 
@@ -628,10 +626,7 @@ def test_a_manuals_name_line_says_what_the_program_does(embedder):
         "DESCRIPTION\n       -s, --separator=STRING\n              use STRING as the separator instead of newline\n"
     )
     other = "A subset of the collaborators forms the Technical Steering Committee (TSC), which does the work."
-    sources = [
-        Source(id="t", text=tac, source="tac.1.txt", score=1.0),
-        Source(id="o", text=other, source="GOVERNANCE.md", score=0.5),
-    ]
+    sources = [_source(tac, 0, "tac.1.txt"), _source(other, 1, "GOVERNANCE.md")]
     found = asyncio.run(extract("What does tac do?", sources, embedder))
     assert found.text == "tac - concatenate and print files in reverse [1]"
     # It answers what the program is, nothing else.
@@ -715,7 +710,7 @@ def test_a_verb_of_the_question_names_no_manual_to_weigh_options_of(embedder):
             ("s", "strip", "strip symbol tables"),
         )
     )
-    sources = [Source(id="i", text=install, source="install.1.txt", score=1.0)]
+    sources = [_source(install, 0, "install.1.txt")]
     rule = Abstention.setting(embedder.name, -1.0)
     found = asyncio.run(
         extract("How do I install the packages listed in a requirements file?", sources, embedder, abstain=rule)
@@ -732,7 +727,7 @@ def test_a_name_line_answers_which_program_does_what_is_asked(embedder):
         "NAME\n       mkfifo - make FIFOs (named pipes)\n\n"
         "DESCRIPTION\n       -m, --mode=MODE\n              set file permission bits to MODE\n"
     )
-    sources = [Source(id="m", text=mkfifo, source="mkfifo.1.txt", score=1.0)]
+    sources = [_source(mkfifo, 0, "mkfifo.1.txt")]
     found = asyncio.run(extract("How can I make a FIFO pipe with a name?", sources, embedder))
     assert found.text == "mkfifo - make FIFOs (named pipes) [1]"
     # Not how the program named does something: its NAME line says what it is, no more.
