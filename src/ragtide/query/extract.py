@@ -941,17 +941,16 @@ def word_scores(question: str, found: list[Candidate], sources: Sequence[Source]
         candidate_terms = [
             ts | (where & {w.lower() for w in WORD.findall(c.text)}) for c, ts in zip(found, candidate_terms)
         ]
-    not_wanted = unwanted(question)
+    kinds = answer_kinds(question)
+    naming = _naming(question, kinds)
     asking_not = asks_not(question)
-    if not_wanted or not asking_not:
+    if naming.unwanted or not asking_not:
         said_not = [negated(c.text) for c in found]
         # "How do I make cp ask before overwriting?" is not answered by "-n: do not overwrite";
         # "Which uniq option prints the lines that are not repeated?" not by "-d: print repeated lines".
         candidate_terms = [
-            (ts if asking_not else ts - no) - (not_wanted - no) for ts, no in zip(candidate_terms, said_not)
+            (ts if asking_not else ts - no) - (naming.unwanted - no) for ts, no in zip(candidate_terms, said_not)
         ]
-    kinds = answer_kinds(question)
-    naming = _naming(question, kinds)
     by_name: set[str] = set()  # the question's words that name one of the documents
     about = [True] * len(found)  # whether each candidate's document is one the question names
     if sources:
@@ -996,9 +995,9 @@ _WHERE = frozenset({"after", "before", "between", "above", "below", "until"})
 _WHOSE_OPTION = re.compile(rf"\b([A-Za-z][\w.+-]*)(?:['’]s)?\s+(?:{_OPTION_WORDS})\b")
 
 
-def _file_names(sources: Sequence[Source]) -> list[str]:
-    """The file names of ``sources``' documents, each once, in order: "cmp.1.txt"."""
-    return list(dict.fromkeys(re.split(r"[\\/]", s.source)[-1] for s in sources))
+def _file_names(sources: Sequence[Source]) -> str:
+    """The file names of ``sources``' documents, each once, in order: "cmp.1.txt, tac.1.txt"."""
+    return ", ".join(dict.fromkeys(re.split(r"[\\/]", s.source)[-1] for s in sources))
 
 
 NOT_FOUND = "Not found in your documents."
@@ -1116,27 +1115,24 @@ async def extract(
         return Extraction(NOT_FOUND, found=False)
     asked = naming_words(question)
     whose = frozenset(m.lower() for m in _WHOSE_OPTION.findall(question)) & asked
-    own = [
-        names_document(asked, source.source, proper=True) or bool(whose and names_document(whose, source.source))
-        for source in sources
-    ]
+    optioned = [bool(whose) and names_document(whose, source.source) for source in sources]
+    own = [names_document(asked, source.source, proper=True) or o for source, o in zip(sources, optioned)]
+    on_topic = any(names_document(asked, source.source) for source in sources)
     if abstain.mentions:
         # What the question asks of head's manual must be in head's passages, not in ps's.
-        scope = [source for source in sources if whose and names_document(whose, source.source)] or sources
+        scope = [source for source, o in zip(sources, optioned) if o] or sources
         missing = unmentioned(question, scope)
         if missing and abstain.wording:
             missing = await _unsaid(missing, scope, embedder, abstain.wording)
         if missing:
             listed = ", ".join(f"“{word}”" for word in missing)
-            where = "passages found" if len(scope) == len(sources) else "passages of " + ", ".join(_file_names(scope))
+            where = "passages found" if len(scope) == len(sources) else "passages of " + _file_names(scope)
             return Extraction(f"{NOT_FOUND} None of the {where} mentions {listed}.", found=False)
     found = candidates(sources)
     if any(own):
         # "Which comm option ...?" is answered from comm's manual, not from column's "-s, --separator".
         found = [c for c in found if own[c.source]]
-    if _definition(question) is None and (
-        any(names_document(asked, s.source) for s in sources) or not _HOW_DO.match(question)
-    ):
+    if _definition(question) is None and (on_topic or not _HOW_DO.match(question)):
         # A manual's NAME line says what the program is: what "What does tac do?" asks, and
         # which program does what "How do I create a named pipe?" asks ("mkfifo - make FIFOs
         # (named pipes)"), not how the program named does something.
@@ -1167,7 +1163,7 @@ async def extract(
     # The threshold tells questions off every document's topic; one naming a document found is
     # on its topic, however far its words lie from the answer's ("What does paste put between
     # the lines it merges?": "separated by TABs").
-    if best < abstain.below and not any(names_document(asked, s.source) for s in sources):
+    if best < abstain.below and not on_topic:
         return Extraction(NOT_FOUND, score=best, found=False)
     chosen: list[Candidate] = []
     seen: set[str] = set()
@@ -1232,11 +1228,11 @@ async def _unoffered(
     entries = [c for c in found if c.term and c.source in named]
     if len({(c.source, c.term) for c in entries}) < ENTRIES_WEIGHED:
         return ""
-    documents = list(dict.fromkeys(sources[c.source].source for c in entries))
-    bare = await embedder.embed_query(without_names(question, documents))
+    manuals = [sources[k] for k in dict.fromkeys(c.source for c in entries)]
+    bare = await embedder.embed_query(without_names(question, [m.source for m in manuals]))
     if float(np.max(await _meanings(entries, sources, embedder) @ bare)) >= within:
         return ""
-    return ", ".join(re.split(r"[\\/]", d)[-1] for d in documents)
+    return _file_names(manuals)
 
 
 def locate(passage: str, quote: str) -> tuple[int, int] | None:

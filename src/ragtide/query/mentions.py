@@ -33,10 +33,10 @@ _ASKED_FOR = re.compile(r"\b(?:which|what|how\s+many|how\s+much)\s+(\S+)(?:\s+(?
 _FRAMING = frozenset({"default", "defaults", "define", "defines", "defined"})
 # Nor does a verb saying only that something happens ("when an error occurs"), nor an adverb
 # ("securely", "reliably"): they say how a question is put, not what it is about.
+_HAPPENING = frozenset("occur occurs occurred occurring happen happens happened arise arises".split())
 # Nor an example the question gives ("a suffix like .txt", "such as commas"): the user's own,
 # which a manual names in general terms ("SUFFIX").
 _EXAMPLE = re.compile(r"\b(?:like|such\s+as|e\.g\.|for\s+example|for\s+instance)\s+\S+", re.I)
-_HAPPENING = frozenset("occur occurs occurred occurring happen happens happened arise arises".split())
 
 
 @functools.lru_cache(maxsize=4096)
@@ -171,8 +171,9 @@ def held(sources: Iterable[Source]) -> set[str]:
         out |= {stem(w) for w in words} | document_terms(source.source)
         # "re-installation" mentions "reinstall": a hyphenated word, written whole, too; and
         # "human-readable" mentions "readable".
-        out |= {stem(w.replace("-", "")) for w in words if "-" in w}
-        out |= {stem(part) for w in words if "-" in w for part in w.split("-") if part}
+        for w in words:
+            if "-" in w:
+                out |= {stem(w.replace("-", ""))} | {stem(part) for part in w.split("-") if part}
     return out
 
 
