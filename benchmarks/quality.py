@@ -67,7 +67,9 @@ async def realset_figures(uri: str) -> dict:
             "probe",
             "probe2",
             "probe3",
-        ):  # the last five: written after methods were chosen (see its "about")
+            "probe4",
+            "probe5",
+        ):  # the last seven: written after methods were chosen (see its "about")
             out[half] = await run_questions(rag, [q for q in questions if q.half == half])
     return out
 

@@ -619,6 +619,33 @@ def test_a_word_no_passage_holds_may_be_said_there_otherwise(embedder):
     assert not answer("How do I remove a Docker image with rm?").found
 
 
+@pytest.mark.model  # the wording threshold is the real model's
+def test_a_quote_holding_nothing_the_question_asks_about_is_no_answer(embedder):
+    # mktemp's manual says "file" and "new" somewhere; no entry sets permissions, and the
+    # nearest ("-p DIR, --tmpdir[=DIR]: ...") holds nothing the question asks about.
+    manual = [_source((REALDOCS / "mktemp.1.txt").read_text(), 0, str(REALDOCS / "mktemp.1.txt"))]
+    rule = Abstention.setting(embedder.name, -1.0)
+    assert rule.held > 0  # the default model has a measured wording threshold
+
+    def answer(question: str, abstain: Abstention = rule) -> Extraction:
+        return asyncio.run(extract(question, manual, embedder, abstain=abstain))
+
+    found = answer("Which mktemp option sets the permissions of the new file?")
+    assert not found.found and found.text.startswith("Not found in your documents. The closest passage found says")
+    assert "“permissions”" in found.text
+    assert answer("Which mktemp option sets the permissions of the new file?", Abstention(mentions=True)).found
+    assert "--directory" in answer("Which mktemp option creates a directory instead of a file?").text
+    assert "--dry-run" in answer("Which mktemp option only prints a name without creating anything?").text
+    # A question asking about little but the program is not weighed so.
+    assert answer("What is mktemp used for?").found
+    # The kind of answer asked for ("how many trips") and names count when the quote holds them.
+    trips = [_source("Trips (in millions): 2020: 5,025; 2021: 6,368", 0, "uber_2021.pdf")]
+    found = asyncio.run(
+        extract("How many Trips were completed on Uber's platform in 2021?", trips, embedder, abstain=rule)
+    )
+    assert found.found and "6,368" in found.text
+
+
 def test_a_manuals_name_line_says_what_the_program_does(embedder):
     tac = (
         "NAME\n       tac - concatenate and print files in reverse\n\n"

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from ragtide.documents import Source
 from ragtide.query.extract import Abstention, extract
 from ragtide.query.mentions import (
+    asked_about,
     document_words,
     names_document,
     naming_words,
@@ -47,6 +50,22 @@ def test_the_uncommon_words_of_a_question_say_what_it_is_about():
     assert uncommon_words("Which csplit option keeps the files when an error occurs?") == []
     # Nor an example the question gives: the user's own.
     assert uncommon_words("How do I strip a suffix like .txt with basename?") == ["strip", "suffix"]
+
+
+def test_what_a_question_asks_about_is_weighed_by_how_rare_its_words_are():
+    asked = asked_about("Which comm option ignores case when comparing lines?", [_source("", "comm.1.txt")])
+    # Not the program named (as its file names it), nor "option", nor "which": how the question is put.
+    assert set(asked.words) == {"ignores", "case", "comparing", "lines"} and not asked.unsaid
+    assert asked.words["ignores"] > asked.words["lines"] > 0
+    assert "libffi" not in asked_about("Which libffi function ...?", [_source("", "libffi8-The-Basics.html")]).words
+    # Names, and the kind of answer asked for, an answer may leave unsaid ("we sold it to Yahoo").
+    assert asked_about("How did Viaweb earn money?", []).unsaid == {"viaweb"}
+    assert asked_about("How many Trips were completed on Uber's platform?", []).unsaid == {"trips", "uber"}
+    assert asked_about("What is polkit used for?", [_source("", "polkit-README.md")]).words == {
+        "used": pytest.approx(0.69)
+    }
+    # A word English does not know says much: a file's name ("inputrc").
+    assert asked_about("How do I edit inputrc?", []).words["inputrc"] == pytest.approx(4.5)
 
 
 def test_names_and_uncommon_words_no_passage_mentions():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 
 from ..documents import Source
 from ..text import STOP_WORDS, WORD, stem, terms, zipf
@@ -160,6 +161,47 @@ def uncommon_words(question: str) -> list[str]:
         for w in dict.fromkeys(words)
         if 0 < zipf(w) < UNCOMMON_BELOW and w.lower() not in _HAPPENING and not w.lower().endswith("ly")
     ]
+
+
+# How much a word of a question says of what it asks about: the rarer in English, the more
+# (this less its Zipf frequency: "permissions" 2.0, "file" 1.8, "new" 0.3, "make" 0). A word
+# English does not know ("inputrc") says as much as one used 100 times a billion words.
+INFORMATIVE_UNDER = 6.5
+_UNKNOWN_ZIPF = 2.0
+# The words naming an option ("which gzip option", "which flag"); with "command", "tool" and
+# the like, and the verbs questions are put with ("How do I make ...?"), they say how a
+# question is put, not what it is about.
+OPTION_NOUNS = frozenset("option options flag flags switch switches parameter parameters argument arguments".split())
+OPTION_WORDS = "|".join(sorted(OPTION_NOUNS, key=lambda w: (-len(w), w)))  # as a pattern
+_PUTTING = (
+    STOP_WORDS | _FRAMING | _HAPPENING | _NAME_NOUNS | OPTION_NOUNS | {"do", "does", "make", "use", "get", "want"}
+)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What a question asks about (:func:`asked_about`): its words, lowercased, each with how
+    much it says (``INFORMATIVE_UNDER``); and those of them an answer may leave unsaid."""
+
+    words: dict[str, float]
+    unsaid: frozenset[str]
+
+
+def asked_about(question: str, sources: Sequence[Source]) -> Asked:
+    """The words of ``question`` that say what it asks about: not the names of ``sources``'
+    documents ("comm"), words framing it ("by default", "occurs"), words naming a program or
+    an option, nor numbers. An answer may leave unsaid its names and the kind of answer it
+    asks for ("how many trips", "which company"): a passage says what it is about once
+    ("Viaweb"), then "it" ("we sold it to Yahoo"); "In 1998" answers "which year"."""
+    asked_for = {w.lower() for m in _ASKED_FOR.finditer(question) for w in m.groups() if w}
+    # "libffi" names libffi8-Introduction.html as names_document reads it.
+    named = {w for w in naming_words(question) if any(names_document(frozenset({w}), s.source) for s in sources)}
+    words: dict[str, float] = {}
+    for word in WORD.findall(question):
+        lower = _bare(word)
+        if lower[:1].isalpha() and lower not in _PUTTING and lower not in named:
+            words[lower] = max(0.0, INFORMATIVE_UNDER - (zipf(lower) or _UNKNOWN_ZIPF))
+    return Asked(words, frozenset(asked_for | {_bare(name) for name in names(question)}) & words.keys())
 
 
 def held(sources: Iterable[Source]) -> set[str]:
