@@ -42,6 +42,7 @@ from ..tables import is_row
 from ..text import STOP_WORDS, WORD, sentence_spans, stem, terms, zipf
 from .citations import cite, strip_footnotes
 from .mentions import (
+    OPTION_NOUNS,
     OPTION_WORDS,
     UNCOMMON_BELOW,
     asked_about,
@@ -602,7 +603,7 @@ def answer_kinds(question: str) -> set[str]:
     code = re.search(rf"\b(?:which|what)\s+(?:[\w/-]+\s+){{0,2}}({_CODE_WORDS})\b", q)
     if code:
         # "which option" asks for an option ("-Dntp-servers="), not just any code ("time.google.com")
-        kinds.add("option" if re.fullmatch(OPTION_WORDS, code.group(1)) else "code")
+        kinds.add("option" if code.group(1) in OPTION_NOUNS else "code")
         kinds.discard("name")  # nor for a capitalised name
     if re.search(r"\bhow (?:do|can|could|should) (?:i|you|we|one)\b|\bhow (?:can|could|should) \S+\b|\bhow to\b", q):
         # "how do I ..." or "how can xargs ..." is answered by a command or an option, where there is one
@@ -1242,9 +1243,10 @@ async def _unheld(
     asked = asked_about(question, sources)
     quoted = [Source(id="", text=" ".join(c.text for c in chosen), source="", score=0.0)]
     stems = held(quoted)
-    weighed = {w: weight for w, weight in asked.words.items() if w not in asked.unsaid or mentioned(w, stems)}
+    quoted_words = {w for w in asked.words if mentioned(w, stems)}
+    weighed = {w: weight for w, weight in asked.words.items() if w in quoted_words or w not in asked.unsaid}
     says = sum(weighed.values())
-    missing = sorted((w for w in weighed if weighed[w] > 0 and not mentioned(w, stems)), key=lambda w: -weighed[w])
+    missing = sorted((w for w in weighed if weighed[w] > 0 and w not in quoted_words), key=lambda w: -weighed[w])
     if says < QUESTION_SAYS or sum(weighed[word] for word in missing) <= (1 - abstain.held) * says:
         return []  # held in its own words: no word need be embedded
     # Each is embedded alone: a long question's rarest weigh enough, and bound the work.

@@ -142,13 +142,19 @@ def names(question: str) -> list[str]:
     return [w for k, w in enumerate(words) if k > 0 and w[:1].isupper() and len(w) > 1 and w.lower() not in STOP_WORDS]
 
 
+def _asked_for(question: str) -> set[str]:
+    """The words naming the kind of answer ``question`` asks for, lowercased ("option" and
+    "dd" of "Which dd option"; see ``_ASKED_FOR``)."""
+    return {w.lower() for m in _ASKED_FOR.finditer(question) for w in m.groups() if w}
+
+
 def uncommon_words(question: str) -> list[str]:
     """The uncommon English words of ``question`` (see ``UNCOMMON_BELOW``), its names and the
     kind of answer it asks for aside; each word of "issue-tracker" on its own. A word English
     does not know (a typo, an identifier: "bzip2", whose letters alone are another word) is
     not one: it says nothing of the documents."""
     named = set(names(question))
-    asked_for = {w.lower() for m in _ASKED_FOR.finditer(question) for w in m.groups() if w}
+    asked_for = _asked_for(question)
     words = [
         part
         for w in WORD.findall(_EXAMPLE.sub(" ", question))
@@ -173,9 +179,7 @@ _UNKNOWN_ZIPF = 2.0
 # question is put, not what it is about.
 OPTION_NOUNS = frozenset("option options flag flags switch switches parameter parameters argument arguments".split())
 OPTION_WORDS = "|".join(sorted(OPTION_NOUNS, key=lambda w: (-len(w), w)))  # as a pattern
-_PUTTING = (
-    STOP_WORDS | _FRAMING | _HAPPENING | _NAME_NOUNS | OPTION_NOUNS | {"do", "does", "make", "use", "get", "want"}
-)
+_PUTTING = STOP_WORDS | _FRAMING | _HAPPENING | _NAME_NOUNS | OPTION_NOUNS | {"make", "use", "want"}
 
 
 @dataclass(frozen=True)
@@ -193,7 +197,7 @@ def asked_about(question: str, sources: Sequence[Source]) -> Asked:
     an option, nor numbers. An answer may leave unsaid its names and the kind of answer it
     asks for ("how many trips", "which company"): a passage says what it is about once
     ("Viaweb"), then "it" ("we sold it to Yahoo"); "In 1998" answers "which year"."""
-    asked_for = {w.lower() for m in _ASKED_FOR.finditer(question) for w in m.groups() if w}
+    asked_for = _asked_for(question)
     # "libffi" names libffi8-Introduction.html as names_document reads it.
     named = {w for w in naming_words(question) if any(names_document(frozenset({w}), s.source) for s in sources)}
     words: dict[str, float] = {}
