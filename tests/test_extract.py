@@ -760,3 +760,17 @@ def test_a_name_line_answers_which_program_does_what_is_asked(embedder):
     # Not how the program named does something: its NAME line says what it is, no more.
     named = asyncio.run(extract("How do I set the permission bits of a FIFO with mkfifo?", sources, embedder))
     assert named.text.startswith("-m, --mode=MODE")
+
+
+def test_a_quote_from_a_manual_is_led_by_its_name_line_when_no_program_is_named(embedder):
+    # The manual's NAME line and its description lie in passages of their own.
+    sources = [
+        _source("NAME\n       mkfifo - make FIFOs (named pipes)", 0, "mkfifo.1.txt"),
+        _source("DESCRIPTION\n       Create named pipes (FIFOs) with the given NAMEs.\n", 1, "mkfifo.1.txt"),
+    ]
+    found = asyncio.run(extract("How do I create named pipes with given names?", sources, embedder))
+    assert found.text == "mkfifo - make FIFOs (named pipes) [1] Create named pipes (FIFOs) with the given NAMEs [2]."
+    assert [q.source for q in found.quotes] == [0, 1]
+    # A question naming the program knows which it is: the quote alone.
+    named = asyncio.run(extract("How do I create named pipes with mkfifo?", sources, embedder))
+    assert named.text == "Create named pipes (FIFOs) with the given NAMEs [2]."

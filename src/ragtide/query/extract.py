@@ -1147,11 +1147,11 @@ async def extract(
             listed = ", ".join(f"“{word}”" for word in missing)
             where = "passages found" if len(scope) == len(sources) else "passages of " + _file_names(scope)
             return Extraction(f"{NOT_FOUND} None of the {where} mentions {listed}.", found=False)
-    found = candidates(sources)
+    found = every = candidates(sources)
     if any(own):
         # "Which comm option ...?" is answered from comm's manual, not from column's "-s, --separator".
         found = [c for c in found if own[c.source]]
-    if _definition(question) is None and (on_topic or not _HOW_DO.match(question)):
+    if _definition(question) is None and (on_topic or not _PROGRAM_ASKED.match(question)):
         # A manual's NAME line says what the program is: what "What does tac do?" asks, and
         # which program does what "How do I create a named pipe?" asks ("mkfifo - make FIFOs
         # (named pipes)"), not how the program named does something.
@@ -1204,7 +1204,9 @@ async def extract(
             return Extraction(
                 f"{NOT_FOUND} The closest passage found says nothing of {listed}.", score=best, found=False
             )
-    chosen.sort(key=lambda c: (c.source, c.order))
+    if _PROGRAM_ASKED.match(question) and not on_topic:
+        chosen = _named_program(chosen, every, sources)
+    chosen.sort(key=lambda c: (not c.summary, c.source, c.order))
     parts: list[str] = []
     quotes: list[Quote] = []
     for k, candidate in enumerate(chosen):
@@ -1215,6 +1217,22 @@ async def extract(
         if span is not None:
             quotes.append(Quote(candidate.source, *span))
     return Extraction(" ".join(parts), tuple(quotes), best)
+
+
+def _named_program(chosen: list[Candidate], every: list[Candidate], sources: list[Source]) -> list[Candidate]:
+    """``chosen`` led by the NAME line of the manual its best quote is from, when that quote
+    does not name the program: "How do I create a named pipe?" is answered by "mkfifo - make
+    FIFOs (named pipes)" as much as by "Create named pipes (FIFOs) with the given NAMEs", which
+    a manual's reader knows to be mkfifo's, and an asker who named no program does not."""
+    best = chosen[0]
+    if any(c.summary for c in chosen):
+        return chosen
+    manual = sources[best.source].source
+    for line in every:
+        if line.summary and sources[line.source].source == manual:
+            program = line.text.split()[0].rstrip(",")
+            return chosen if re.search(rf"(?<![\w-]){re.escape(program)}(?![\w-])", best.text) else [line, best]
+    return chosen
 
 
 async def _unsaid(words: list[str], sources: Sequence[Source], embedder: Embedder, within: float) -> list[str]:
@@ -1257,6 +1275,11 @@ async def _unheld(
 
 
 _HOW_DO = re.compile(r"^\s*how\s+(?:do|can|could|should)\s+(?:i|you|we|one)\b|^\s*how\s+to\b", re.I)
+# A question a program answers: "How do I create a named pipe?", "Which command converts
+# spaces back to tabs?" (not "Which command's output ...?").
+_PROGRAM_ASKED = re.compile(
+    _HOW_DO.pattern + r"|^\s*(?:which|what)\s+(?:\w+\s+)?(?:command|program|tool|utility)\b(?!['’])", re.I
+)
 
 
 # The verb after "I", "you", "we" or "to": what the question asks to do ("How do I install ...").
