@@ -769,7 +769,7 @@ def test_a_quote_from_a_manual_is_led_by_its_name_line_when_no_program_is_named(
         _source("DESCRIPTION\n       Create named pipes (FIFOs) with the given NAMEs.\n", 1, "mkfifo.1.txt"),
     ]
     found = asyncio.run(extract("How do I create named pipes with given names?", sources, embedder))
-    assert found.text == "mkfifo - make FIFOs (named pipes) [1] Create named pipes (FIFOs) with the given NAMEs [2]."
+    assert found.text == "mkfifo - make FIFOs (named pipes) [1]. Create named pipes (FIFOs) with the given NAMEs [2]."
     assert [q.source for q in found.quotes] == [0, 1]
     # A question naming the program knows which it is: the quote alone.
     named = asyncio.run(extract("How do I create named pipes with mkfifo?", sources, embedder))

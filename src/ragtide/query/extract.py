@@ -1210,7 +1210,9 @@ async def extract(
     parts: list[str] = []
     quotes: list[Quote] = []
     for k, candidate in enumerate(chosen):
-        text = candidate.text if not candidate.table else candidate.text.rstrip(".") + "."
+        # A table row, and a NAME line another quote follows, end as a sentence does.
+        ends = candidate.table or (candidate.summary and k + 1 < len(chosen))
+        text = candidate.text.rstrip(".") + "." if ends else candidate.text
         last_of_source = k + 1 == len(chosen) or chosen[k + 1].source != candidate.source
         parts.append(cite(text, candidate.source + 1) if last_of_source else text)
         span = locate(sources[candidate.source].text, candidate.text)
