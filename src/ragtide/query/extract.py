@@ -1128,7 +1128,8 @@ async def extract(
     embedding, if retrieval made it already).
 
     The best candidate is quoted; a second only if it scores nearly as well (within
-    ``SECOND_WITHIN``), so the answer stays a sentence or two.
+    ``SECOND_WITHIN``), so the answer stays a sentence or two; or, for a question naming no
+    program, the NAME line of the manual quoted (:func:`_named_program`).
     """
     if not sources:
         return Extraction(NOT_FOUND, found=False)
