@@ -1138,6 +1138,7 @@ async def extract(
     optioned = [bool(whose) and names_document(whose, source.source) for source in sources]
     own = [names_document(asked, source.source, proper=True) or o for source, o in zip(sources, optioned)]
     on_topic = any(names_document(asked, source.source) for source in sources)
+    program_asked = bool(_PROGRAM_ASKED.match(question))
     if abstain.mentions:
         # What the question asks of head's manual must be in head's passages, not in ps's.
         scope = [source for source, o in zip(sources, optioned) if o] or sources
@@ -1152,7 +1153,7 @@ async def extract(
     if any(own):
         # "Which comm option ...?" is answered from comm's manual, not from column's "-s, --separator".
         found = [c for c in found if own[c.source]]
-    if _definition(question) is None and (on_topic or not _PROGRAM_ASKED.match(question)):
+    if _definition(question) is None and (on_topic or not program_asked):
         # A manual's NAME line says what the program is: what "What does tac do?" asks, and
         # which program does what "How do I create a named pipe?" asks ("mkfifo - make FIFOs
         # (named pipes)"), not how the program named does something.
@@ -1205,7 +1206,7 @@ async def extract(
             return Extraction(
                 f"{NOT_FOUND} The closest passage found says nothing of {listed}.", score=best, found=False
             )
-    if _PROGRAM_ASKED.match(question) and not on_topic:
+    if program_asked and not on_topic:
         chosen = _named_program(chosen, every, sources)
     chosen.sort(key=lambda c: (not c.summary, c.source, c.order))
     parts: list[str] = []
@@ -1277,11 +1278,12 @@ async def _unheld(
     return missing[:3]
 
 
-_HOW_DO = re.compile(r"^\s*how\s+(?:do|can|could|should)\s+(?:i|you|we|one)\b|^\s*how\s+to\b", re.I)
 # A question a program answers: "How do I create a named pipe?", "Which command converts
 # spaces back to tabs?" (not "Which command's output ...?").
 _PROGRAM_ASKED = re.compile(
-    _HOW_DO.pattern + r"|^\s*(?:which|what)\s+(?:\w+\s+)?(?:command|program|tool|utility)\b(?!['’])", re.I
+    r"^\s*how\s+(?:do|can|could|should)\s+(?:i|you|we|one)\b|^\s*how\s+to\b"
+    r"|^\s*(?:which|what)\s+(?:\w+\s+)?(?:command|program|tool|utility)\b(?!['’])",
+    re.I,
 )
 
 
