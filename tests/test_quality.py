@@ -186,54 +186,24 @@ def test_follow_ups_asked_with_the_conversation_hold_their_recorded_figures(corp
 
 # -- the second dev set: real documents nobody tuned to -------------------------------------
 
-# Its test half (tests/data/realset.json; never used to choose a method) over its own 32
-# documents, on Milvus Lite: recorded 74/74 passages found, 57/74 answers holding the fact,
-# 14/17 unanswerable questions abstained, 1/74 answerable wrongly; each bound one question off.
-# And its "fresh" part over its own 7: a small collection, where what a question asks about
-# must be in its own manual, not in some other document retrieved beside it ("by default"
-# abstained there): recorded 23/24, 19/24, 5/7, 1/24. Its "unseen" part over its own 8
-# (written after the tenth session's methods were chosen): recorded 33/33, 28/33, 6/8, 1/33.
-# Its "probe" to "probe6" parts (written as a user asks, in the eleventh to thirteenth
-# sessions) over their own 14, 13, 10, 8, 8 and 8: recorded 27/28, 25/28, 6/6, 1/28; 24/25,
-# 20/25, 6/7, 4/25; 18/18, 13/18, 3/6, 1/18; 16/16, 14/16, 5/6, 2/16; 18/18, 10/18, 3/6, 4/18;
-# 24/26, 19/26, 5/7, 3/26.
+# Each part of tests/data/realset.json over its own documents, on Milvus Lite, as recorded:
+# answerable questions whose passage was found and whose answer holds the fact, unanswerable
+# ones abstained from, answerable ones wrongly abstained from; each bound one question off.
+# The test half (never used to choose a method) over its 32 documents; "fresh" over its 7, a
+# small collection, where what a question asks about must be in its own manual, not in some
+# other document retrieved beside it ("by default" abstained there); "unseen" (written after
+# the tenth session's methods were chosen) over its 8; "probe" to "probe6" (written as a user
+# asks, in the eleventh to thirteenth sessions) over their 14, 13, 10, 8, 8 and 8.
 REALSET = {
-    "test": (
-        {"hit@5": 73 / 74, "answer_holds_fact": 56 / 74, "abstained_unanswerable": 13 / 17},
-        {"abstained_answerable": 2 / 74},
-    ),
-    "fresh": (
-        {"hit@5": 22 / 24, "answer_holds_fact": 18 / 24, "abstained_unanswerable": 4 / 7},
-        {"abstained_answerable": 2 / 24},
-    ),
-    "unseen": (
-        {"hit@5": 32 / 33, "answer_holds_fact": 27 / 33, "abstained_unanswerable": 5 / 8},
-        {"abstained_answerable": 2 / 33},
-    ),
-    "probe": (
-        {"hit@5": 26 / 28, "answer_holds_fact": 24 / 28, "abstained_unanswerable": 5 / 6},
-        {"abstained_answerable": 2 / 28},
-    ),
-    "probe2": (
-        {"hit@5": 23 / 25, "answer_holds_fact": 19 / 25, "abstained_unanswerable": 5 / 7},
-        {"abstained_answerable": 5 / 25},
-    ),
-    "probe3": (
-        {"hit@5": 17 / 18, "answer_holds_fact": 12 / 18, "abstained_unanswerable": 2 / 6},
-        {"abstained_answerable": 2 / 18},
-    ),
-    "probe4": (
-        {"hit@5": 15 / 16, "answer_holds_fact": 13 / 16, "abstained_unanswerable": 4 / 6},
-        {"abstained_answerable": 3 / 16},
-    ),
-    "probe5": (
-        {"hit@5": 17 / 18, "answer_holds_fact": 9 / 18, "abstained_unanswerable": 2 / 6},
-        {"abstained_answerable": 5 / 18},
-    ),
-    "probe6": (
-        {"hit@5": 23 / 26, "answer_holds_fact": 18 / 26, "abstained_unanswerable": 4 / 7},
-        {"abstained_answerable": 4 / 26},
-    ),
+    "test": (74, 57, 14, 1),
+    "fresh": (23, 19, 5, 1),
+    "unseen": (33, 28, 6, 1),
+    "probe": (27, 25, 6, 1),
+    "probe2": (24, 20, 6, 4),
+    "probe3": (18, 13, 3, 1),
+    "probe4": (16, 14, 5, 2),
+    "probe5": (18, 10, 3, 4),
+    "probe6": (24, 19, 5, 3),
 }
 
 
@@ -248,14 +218,24 @@ def test_the_second_dev_set_holds_its_recorded_figures(lite_dir, embedder, part)
             assert (await rag.aingest(documents)).ok
             return await run_questions(rag, [q for q in questions if q.half == part])
 
-    result = asyncio.run(ask())
-    metrics = result["metrics"]
-    floor, ceiling = REALSET[part]
-    low = {k: v for k, v in floor.items() if metrics[k] < v - ROUNDED}
-    high = {k: v for k, v in ceiling.items() if metrics[k] > v + ROUNDED}
-    misses = "\n".join(f"  {r['q']}: {r['answer'][:160]}" for r in result["rows"] if not r.get("holds", True))
-    assert not low and not high, (
-        f"second dev set, {part} part: {metrics}; below floor {low}, above ceiling {high}\n{misses}"
+    rows = asyncio.run(ask())["rows"]
+    answerable = [r for r in rows if r["answerable"]]
+    counted = (
+        sum(r["hit"] for r in answerable),
+        sum(r["holds"] for r in answerable),
+        sum(r["abstained"] for r in rows if not r["answerable"]),
+        sum(r["abstained"] for r in answerable),
+    )
+    found, holds, abstained, wrongly = REALSET[part]
+    misses = "\n".join(f"  {r['q']}: {r['answer'][:160]}" for r in rows if not r.get("holds", True))
+    assert (
+        counted[0] >= found - 1
+        and counted[1] >= holds - 1
+        and counted[2] >= abstained - 1
+        and counted[3] <= wrongly + 1
+    ), (
+        f"second dev set, {part} part, of {len(answerable)} answerable and {len(rows) - len(answerable)} "
+        f"unanswerable: found, holds, abstained, wrongly abstained {counted}; recorded {REALSET[part]}\n{misses}"
     )
 
 
